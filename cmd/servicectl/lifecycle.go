@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"servicectl/pkgsvc"
+)
+
+// manyFlags are the flags of start/stop/restart (SPEC §4.6).
+type manyFlags struct {
+	jobs   int
+	noDeps bool
+}
+
+func (m *manyFlags) add(c *cobra.Command, deps bool) {
+	c.Flags().IntVarP(&m.jobs, "jobs", "j", 8, "services acted on in parallel")
+	if deps {
+		c.Flags().BoolVar(&m.noDeps, "no-deps", false, "do not start dependencies")
+	}
+}
+
+func (m *manyFlags) opts() pkgsvc.ManyOptions {
+	return pkgsvc.ManyOptions{Jobs: m.jobs, NoDeps: m.noDeps}
+}
+
+// signalContext is cancelled on SIGINT/SIGTERM so a long operation stops
+// taking new work; what already runs finishes.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newStart(g *globals) *cobra.Command {
+	var m manyFlags
+	c := &cobra.Command{
+		Use:               "start [SERVICE...]",
+		Short:             "Start services (default: the role's set), dependencies first",
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return g.fold(pp.StartMany(ctx, names, m.opts()))
+		},
+	}
+	m.add(c, true)
+	return c
+}
+
+func newStop(g *globals) *cobra.Command {
+	var m manyFlags
+	c := &cobra.Command{
+		Use:               "stop [SERVICE...]",
+		Short:             "Stop services, dependants first",
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return g.fold(pp.StopMany(ctx, names, m.opts()))
+		},
+	}
+	m.add(c, false)
+	return c
+}
+
+func newRestart(g *globals) *cobra.Command {
+	var m manyFlags
+	c := &cobra.Command{
+		Use:               "restart [SERVICE...]",
+		Short:             "Restart services (SIGHUP, service_restart, or stop and start)",
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return g.fold(pp.RestartMany(ctx, names, m.opts()))
+		},
+	}
+	m.add(c, false)
+	return c
+}
+
+func newReload(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:               "reload SERVICE...",
+		Short:             "Send SIGHUP to services that take it (service_hup=1)",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			var rs []pkgsvc.Result
+			for _, n := range names {
+				rs = append(rs, pkgsvc.Result{Service: n, Err: pp.Reload(context.Background(), n)})
+			}
+			return g.fold(rs)
+		},
+	}
+}
+
+func newStatus(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:               "status [SERVICE...]",
+		Short:             "Show services' state (exit 0 all running, 3 some stopped, 1 dead or failed, 4 unknown)",
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			sts, errs := pp.StatusMany(context.Background(), names)
+			if g.json {
+				if sts == nil {
+					sts = []pkgsvc.Status{}
+				}
+				if err := g.printJSON(sts); err != nil {
+					return err
+				}
+			} else {
+				printStatus(g, sts)
+			}
+			if pending, _ := pp.JournalPending(); pending {
+				fmt.Fprintf(g.stderr, "servicectl: warning: an upgrade is pending (%s); finish it with `servicectl upgrade post`\n", pp.JournalPath())
+			}
+			var codes []int
+			for _, e := range errs {
+				fmt.Fprintf(g.stderr, "servicectl: %v\n", e)
+				codes = append(codes, pkgsvc.Code(e))
+			}
+			for _, st := range sts {
+				switch st.State {
+				case pkgsvc.StateDead, pkgsvc.StateFailed:
+					codes = append(codes, pkgsvc.ExitFailed)
+				case pkgsvc.StateStopped:
+					codes = append(codes, pkgsvc.ExitNotRunning)
+				}
+			}
+			code := statusCode(codes)
+			if code != 0 {
+				return silentExit(code)
+			}
+			return nil
+		},
+	}
+}
+
+// statusCode is the LSB order of SPEC §4.8: unknown, then dead/failed,
+// then stopped.
+func statusCode(codes []int) int {
+	best := 0
+	for _, c := range codes {
+		switch {
+		case c == pkgsvc.ExitUnknown:
+			return c
+		case c == pkgsvc.ExitNotRunning && best == 0:
+			best = c
+		case c != pkgsvc.ExitNotRunning && c != 0:
+			if best == 0 || best == pkgsvc.ExitNotRunning {
+				best = c
+			}
+		}
+	}
+	return best
+}
+
+func printStatus(g *globals, sts []pkgsvc.Status) {
+	tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tPACKAGE\tVERSION\tSTATE\tPID\tUPTIME")
+	now := time.Now()
+	for _, st := range sts {
+		pkg, ver := st.Package, st.Version
+		if pkg == "" {
+			pkg, ver = "-", "-"
+		}
+		state := st.State
+		if st.Stale {
+			state += " (stale)"
+		}
+		pid, up := "-", "-"
+		if st.Pid > 0 {
+			pid = fmt.Sprint(st.Pid)
+		}
+		if st.State == pkgsvc.StateRunning && st.StartedAt != nil {
+			up = uptime(now.Sub(*st.StartedAt))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.Service, pkg, ver, state, pid, up)
+	}
+	tw.Flush()
+	if g.verbose {
+		for _, st := range sts {
+			if st.Detail != "" {
+				fmt.Fprintf(g.stderr, "servicectl: %s: %s\n", st.Service, st.Detail)
+			}
+		}
+	}
+}
+
+func uptime(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func newPing(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:               "ping SERVICE...",
+		Short:             "Exit 0 if the services are alive, 3 if not",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			var rs []pkgsvc.Result
+			for _, n := range names {
+				rs = append(rs, pkgsvc.Result{Service: n, Err: pp.Ping(context.Background(), n)})
+			}
+			return g.fold(rs)
+		},
+	}
+}
+
+func newTest(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:               "test SERVICE...",
+		Short:             "Run services' self-tests",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			var rs []pkgsvc.Result
+			for _, n := range names {
+				err := pp.Test(context.Background(), n)
+				if errors.Is(err, pkgsvc.ErrNoTest) {
+					if !g.quiet {
+						fmt.Fprintf(g.stderr, "servicectl: %s: %v\n", n, err)
+					}
+					err = nil
+				} else if err == nil && !g.quiet {
+					fmt.Fprintf(g.stderr, "servicectl: %s: test passed\n", n)
+				}
+				rs = append(rs, pkgsvc.Result{Service: n, Err: err})
+			}
+			return g.fold(rs)
+		},
+	}
+}
+
+func newLogs(g *globals) *cobra.Command {
+	var n int
+	var follow bool
+	c := &cobra.Command{
+		Use:               "logs SERVICE",
+		Short:             "Print (and follow) a service's output file",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			err = pp.Logs(ctx, args[0], n, follow, g.stdout)
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	c.Flags().IntVarP(&n, "lines", "n", 20, "lines to print from the end (0: all)")
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output, across rotations")
+	return c
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"servicectl/pkgsvc"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// globals are the root flags (SPEC §11), one value per invocation.
+type globals struct {
+	root    string
+	json    bool
+	quiet   bool
+	verbose bool
+	stdout  io.Writer
+	stderr  io.Writer
+	mu      sync.Mutex // serialises progress lines from parallel work
+	pp      *pkgsvc.Playpen
+}
+
+// usageError marks a command-line mistake: exit 2.
+type usageError struct{ error }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	return g.report(err)
+}
+
+// report prints err as `servicectl: SERVICE: message` and returns its exit
+// code. A multiErr was already printed line by line.
+func (g *globals) report(err error) int {
+	var me *multiErr
+	if errors.As(err, &me) {
+		return me.code
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(g.stderr, "servicectl: %v\n", ue.error)
+		return pkgsvc.ExitUsage
+	}
+	var se silentExit
+	if errors.As(err, &se) {
+		return int(se)
+	}
+	fmt.Fprintf(g.stderr, "servicectl: %v\n", err)
+	return pkgsvc.Code(err)
+}
+
+// silentExit is an exit code whose message was already printed.
+type silentExit int
+
+func (e silentExit) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// multiErr is the folded result of a multi-service operation.
+type multiErr struct{ code int }
+
+func (e *multiErr) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "servicectl",
+		Short:         "Package-aware service manager for playpens",
+		Long:          "servicectl starts, stops, supervises and upgrades the services of a playpen: a project tree whose packages live under ext/.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       version,
+	}
+	root.SetVersionTemplate("servicectl {{.Version}}\n")
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.root, "root", "", "playpen root (default: $PLAYPEN_ROOT, else the nearest ancestor with etc/project-name)")
+	pf.BoolVar(&g.json, "json", false, "print JSON on stdout")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "more detail")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newInit(g), newNewService(g), newList(g), newShow(g), newEnv(g),
+		newStart(g), newStop(g), newRestart(g), newReload(g), newStatus(g),
+		newPing(g), newTest(g), newLogs(g),
+	)
+	for _, c := range root.Commands() {
+		c.Flags().SetInterspersed(true)
+	}
+	return root
+}
+
+// playpen opens the playpen once per invocation.
+func (g *globals) playpen() (*pkgsvc.Playpen, error) {
+	if g.pp != nil {
+		return g.pp, nil
+	}
+	cwd, _ := os.Getwd()
+	pp, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: g.root, Env: os.Environ(), Cwd: cwd})
+	if err != nil {
+		return nil, err
+	}
+	pp.Warn = func(service, msg string) {
+		if g.quiet {
+			return
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		fmt.Fprintf(g.stderr, "servicectl: %s: warning: %s\n", service, msg)
+	}
+	pp.Log = func(service, msg string) {
+		if g.quiet {
+			return
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		fmt.Fprintf(g.stderr, "servicectl: %s: %s\n", service, msg)
+	}
+	g.pp = pp
+	return pp, nil
+}
+
+// selection is the services a command acts on: its arguments, else the
+// role's default set (SPEC §4.1).
+func (g *globals) selection(args []string) (*pkgsvc.Playpen, []string, error) {
+	pp, err := g.playpen()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(args) > 0 {
+		for _, a := range args {
+			if _, _, err := pkgsvc.SplitInstance(a); err != nil {
+				return nil, nil, err
+			}
+		}
+		return pp, args, nil
+	}
+	names, err := pp.DefaultSet()
+	return pp, names, err
+}
+
+// fold prints each failure and returns the exit code for the lot.
+func (g *globals) fold(rs []pkgsvc.Result) error {
+	var codes []int
+	for _, r := range rs {
+		if r.Err != nil {
+			fmt.Fprintf(g.stderr, "servicectl: %v\n", r.Err)
+			codes = append(codes, pkgsvc.Code(r.Err))
+		}
+	}
+	if len(codes) == 0 {
+		return nil
+	}
+	return &multiErr{code: pkgsvc.WorstCode(codes...)}
+}
+
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// completeServices completes service names from the playpen.
+func (g *globals) completeServices(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	pp, err := g.playpen()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	names, err := pp.AllServices()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, toComplete) {
+			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}

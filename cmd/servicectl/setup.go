@@ -1,0 +1,340 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"servicectl/pkgsvc"
+)
+
+func newInit(g *globals) *cobra.Command {
+	var name string
+	c := &cobra.Command{
+		Use:   "init [DIR]",
+		Short: "Make a playpen skeleton",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if err := pkgsvc.Init(dir, name); err != nil {
+				return err
+			}
+			abs, _ := filepath.Abs(dir)
+			if !g.quiet {
+				fmt.Fprintf(g.stdout, "Made a playpen in %s.\nNext: install packages under ext/ (or add project services to etc/project-services\nwith a services/NAME/config), then `cd %s && servicectl list`.\n", abs, abs)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&name, "name", "", "project name (default: the directory's name)")
+	return c
+}
+
+func newNewService(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "new-service SERVICE...",
+		Short: "Register an installed package's service (run by package managers)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			var rs []pkgsvc.Result
+			for _, a := range args {
+				reg, err := pp.NewService(a)
+				rs = append(rs, pkgsvc.Result{Service: a, Err: err})
+				if err == nil && !g.quiet {
+					fmt.Fprintf(g.stderr, "servicectl: %s: registered from %s %s\n", a, reg.Package, reg.Version)
+				}
+			}
+			return g.fold(rs)
+		},
+	}
+}
+
+func newList(g *globals) *cobra.Command {
+	var all bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List the role's services (--all: every service)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			es, err := pp.List(all)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(es)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVICE\tPACKAGE\tVERSION\tKIND\tTEMPLATE")
+			for _, e := range es {
+				pkg, ver := e.Package, e.Version
+				if pkg == "" {
+					pkg, ver = "-", "-"
+				}
+				tmpl := "no"
+				if e.Template {
+					tmpl = "yes"
+				}
+				if e.Error != "" {
+					tmpl = "error: " + e.Error
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Service, pkg, ver, e.Kind, tmpl)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&all, "all", false, "every installed and project service, not only the role's")
+	return c
+}
+
+func newShow(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:               "show SERVICE...",
+		Short:             "Show a service's resolved definition",
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			var defs []*pkgsvc.Service
+			var rs []pkgsvc.Result
+			for _, n := range names {
+				s, err := pp.Resolve(n)
+				rs = append(rs, pkgsvc.Result{Service: n, Err: err})
+				if err == nil {
+					defs = append(defs, s)
+				}
+			}
+			if g.json {
+				if defs == nil {
+					defs = []*pkgsvc.Service{}
+				}
+				if len(args) == 1 && len(defs) == 1 {
+					if err := g.printJSON(defs[0]); err != nil {
+						return err
+					}
+				} else if err := g.printJSON(defs); err != nil {
+					return err
+				}
+			} else {
+				for i, s := range defs {
+					if i > 0 {
+						fmt.Fprintln(g.stdout)
+					}
+					printShow(g, pp, s)
+				}
+			}
+			return g.fold(rs)
+		},
+	}
+}
+
+func printShow(g *globals, pp *pkgsvc.Playpen, s *pkgsvc.Service) {
+	w := g.stdout
+	kind := "package " + s.Package + " " + s.Version
+	if s.Project {
+		kind = "project service"
+	}
+	fmt.Fprintf(w, "service:    %s (%s)\n", s.Name, kind)
+	if s.Template {
+		fmt.Fprintf(w, "template:   yes (start instances: %s@NAME)\n", s.Base)
+	}
+	prog := s.Program
+	if s.ProgramErr != "" {
+		prog += "  [" + s.ProgramErr + "]"
+	}
+	fmt.Fprintf(w, "program:    %s\n", prog)
+	argv0 := s.LinkPath
+	if argv0 == "" {
+		argv0 = s.Program
+	}
+	fmt.Fprintf(w, "argv:       %s\n", quoteArgs(append([]string{argv0}, s.Flags...)))
+	fmt.Fprintf(w, "run name:   %s\n", s.RunName)
+	fmt.Fprintf(w, "workdir:    %s\n", s.Workdir)
+	fmt.Fprintf(w, "pidfile:    %s\n", s.Pidfile(pp))
+	fmt.Fprintf(w, "output:     %s\n", s.OutputFile(pp))
+	fmt.Fprintf(w, "configs:    %s\n", strings.Join(s.ConfigFiles, "\n            "))
+	if len(s.Depends) > 0 {
+		fmt.Fprintf(w, "depends:    %s\n", strings.Join(s.Depends, " "))
+	}
+	fmt.Fprintf(w, "stop:       SIG%s, SIGKILL after %gs\n", s.StopSigName, s.StopTimeout)
+	fmt.Fprintf(w, "start secs: %g\n", s.StartSecs)
+	for _, step := range append(append([]string{}, pkgsvc.HookSteps...), pkgsvc.ReplacementCmds...) {
+		h, ok := s.Hooks[step]
+		if !ok {
+			continue
+		}
+		var parts []string
+		if h.Code != "" {
+			parts = append(parts, "service_"+strings.ReplaceAll(step, "-", "_"))
+		}
+		if h.File != "" {
+			parts = append(parts, h.File)
+		}
+		fmt.Fprintf(w, "hook %-10s %s\n", step+":", strings.Join(parts, ", then "))
+	}
+	pol := s.Policies
+	fmt.Fprintf(w, "policies:   stop_on_upgrade=%d stop_on_dep_upgrade=%d restart_on_dep_upgrade=%d stop_on_filedep=%d restart_on_crash=%d\n",
+		b2i(pol.StopOnUpgrade), b2i(pol.StopOnDepUpgrade), b2i(pol.RestartOnDepUpgrade), b2i(pol.StopOnFiledep), b2i(pol.RestartOnCrash))
+	if len(pol.Filedeps) > 0 {
+		fmt.Fprintf(w, "filedeps:   %s\n", strings.Join(pol.Filedeps, " "))
+	}
+	for _, pr := range s.Typed.Problems {
+		fmt.Fprintf(w, "env error:  %s\n", pr.Error())
+	}
+	fmt.Fprintln(w, "environment:")
+	for _, kv := range s.Env {
+		fmt.Fprintf(w, "  %s\n", kv)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// quoteArgs shows an argv as a reader would type it.
+func quoteArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		} else {
+			out[i] = a
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func newEnv(g *globals) *cobra.Command {
+	var script, check bool
+	c := &cobra.Command{
+		Use:               "env [SERVICE...]",
+		Short:             "Report the typed environment variables services need",
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			es, err := pp.EnvReport(names)
+			if err != nil {
+				return err
+			}
+			var rs []pkgsvc.Result
+			bad := false
+			var resolved []pkgsvc.EnvEntry
+			for _, e := range es {
+				rs = append(rs, pkgsvc.Result{Service: e.Service, Err: e.Err})
+				if e.Err == nil {
+					resolved = append(resolved, e)
+					if len(e.Missing) > 0 || len(e.Errors) > 0 {
+						bad = true
+					}
+				}
+			}
+			if resolved == nil {
+				resolved = []pkgsvc.EnvEntry{}
+			}
+			switch {
+			case g.json:
+				if err := g.printJSON(resolved); err != nil {
+					return err
+				}
+			case script:
+				seen := map[string]bool{}
+				for _, e := range resolved {
+					for _, m := range e.Missing {
+						if m.HasDefault && !seen[m.Name] {
+							seen[m.Name] = true
+							fmt.Fprintf(g.stdout, "%s=${%s=%s}\n", m.Name, m.Name, shellDQ(m.Default))
+						}
+					}
+				}
+			default:
+				printEnv(g, resolved)
+			}
+			if err := g.fold(rs); err != nil {
+				return err
+			}
+			if check && bad {
+				return silentExit(pkgsvc.ExitConfig)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&script, "script", false, "print sh lines V=${V=\"default\"} for missing variables with a default")
+	c.Flags().BoolVar(&check, "check", false, "validate types, constraints and port clashes; exit 6 on any error")
+	return c
+}
+
+// shellDQ quotes s in double quotes for sh, escaping what is special there.
+func shellDQ(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`")
+	return `"` + r.Replace(s) + `"`
+}
+
+func printEnv(g *globals, es []pkgsvc.EnvEntry) {
+	w := g.stdout
+	for _, e := range es {
+		if !g.verbose && len(e.Missing) == 0 && len(e.Errors) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%s:\n", e.Service)
+		for _, m := range e.Missing {
+			fmt.Fprintf(w, "  missing %s", m.Name)
+			if g.verbose {
+				fmt.Fprintf(w, " (%s)", m.Type)
+				if m.Description != "" {
+					fmt.Fprintf(w, ": %s", m.Description)
+				}
+				if m.HasDefault {
+					fmt.Fprintf(w, " [suggested: %s]", m.Default)
+				}
+			}
+			fmt.Fprintln(w)
+		}
+		for _, p := range e.Errors {
+			fmt.Fprintf(w, "  error   %s=%q: %s\n", p.Name, p.Value, p.Rule)
+		}
+		if g.verbose {
+			for _, sp := range e.Specs {
+				req := "optional"
+				if sp.Required {
+					req = "required"
+				}
+				val := "(unset)"
+				for _, v := range e.Values {
+					if v.Name == sp.Name {
+						val = fmt.Sprintf("%s (from %s)", v.Value, v.Source)
+					}
+				}
+				fmt.Fprintf(w, "  %-8s %s %s = %s", req, sp.Type, sp.Name, val)
+				if sp.RawConstr != "" {
+					fmt.Fprintf(w, " constraints: %s", sp.RawConstr)
+				}
+				if sp.Description != "" {
+					fmt.Fprintf(w, " — %s", sp.Description)
+				}
+				fmt.Fprintln(w)
+			}
+		}
+	}
+}

@@ -1,0 +1,327 @@
+// Package hooks is servicectl's embedded shell: it sources configuration
+// files and runs hook scripts with mvdan.cc/sh/v3 (SPEC §2.2, §3.2, §5), so
+// no /bin/sh is ever spawned to read a config. Callers get plain Go values
+// back; the interpreter's types stay inside this package.
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// ConfigTimeout bounds the evaluation of configuration (SPEC §3.2).
+const ConfigTimeout = 5 * time.Second
+
+// HookTimeout bounds a hook or replacement script (SPEC §5.3).
+const HookTimeout = 60 * time.Second
+
+// Var is a shell variable read back after sourcing.
+type Var struct {
+	Value    string   // the string value; for arrays, the elements joined by spaces
+	List     []string // the elements, for an indexed array
+	IsArray  bool
+	Exported bool
+}
+
+// ScriptError is a failure located in a script: a syntax error, a runtime
+// error, a time-out or an explicit non-zero exit.
+type ScriptError struct {
+	File string
+	Line int // 0 when unknown
+	Msg  string
+	Err  error
+}
+
+func (e *ScriptError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+func (e *ScriptError) Unwrap() error { return e.Err }
+
+// ErrTimeout marks a script killed at its time bound.
+var ErrTimeout = errors.New("time limit exceeded")
+
+type cached struct {
+	mod  time.Time
+	size int64
+	file *syntax.File
+	err  error
+}
+
+var (
+	parseMu    sync.Mutex
+	parseCache = map[string]cached{}
+)
+
+// parseFile parses path under its own name (so errors say file:line:col),
+// caching the tree by modification time and size: resolving many services
+// reads the same profiles and configs again and again.
+func parseFile(path string) (*syntax.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	parseMu.Lock()
+	c, ok := parseCache[path]
+	parseMu.Unlock()
+	if ok && c.mod.Equal(fi.ModTime()) && c.size == fi.Size() {
+		return c.file, c.err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f, perr := parseBytes(path, data)
+	parseMu.Lock()
+	parseCache[path] = cached{mod: fi.ModTime(), size: fi.Size(), file: f, err: perr}
+	parseMu.Unlock()
+	return f, perr
+}
+
+func parseBytes(name string, data []byte) (*syntax.File, error) {
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		line := 1 + bytes.Count(data[:i], []byte{'\n'})
+		return nil, &ScriptError{File: name, Line: line, Msg: "binary data where a sh script is expected"}
+	}
+	f, err := syntax.NewParser().Parse(bytes.NewReader(data), name)
+	if err != nil {
+		var pe syntax.ParseError
+		if errors.As(err, &pe) {
+			return nil, &ScriptError{File: name, Line: int(pe.Pos.Line()), Msg: "syntax error: " + pe.Text, Err: err}
+		}
+		return nil, &ScriptError{File: name, Msg: err.Error(), Err: err}
+	}
+	return f, nil
+}
+
+// Session is one interpreter into which files are sourced in turn; later
+// files see and override what earlier ones set (SPEC §3.1 passes,
+// §2.2 load-config).
+type Session struct {
+	r       *interp.Runner
+	stderr  io.Writer
+	current string // file being run, for builtin error positions
+}
+
+// Options configure a Session or a hook run.
+type Options struct {
+	Env    []string  // KEY=VALUE, the whole starting environment
+	Dir    string    // working directory (absolute)
+	Stdout io.Writer // nil: discarded
+	Stderr io.Writer // nil: discarded
+	Args   []string  // positional parameters ($1...)
+}
+
+// NewSession starts an interpreter with exactly opts.Env as environment.
+func NewSession(opts Options) (*Session, error) {
+	s := &Session{}
+	out, errw := opts.Stdout, opts.Stderr
+	if out == nil {
+		out = io.Discard
+	}
+	if errw == nil {
+		errw = io.Discard
+	}
+	s.stderr = errw
+	r, err := interp.New(
+		interp.Env(expand.ListEnviron(opts.Env...)),
+		interp.Dir(opts.Dir),
+		interp.StdIO(nil, out, errw),
+		interp.Params(append([]string{"--"}, opts.Args...)...),
+		interp.ExecHandlers(s.builtins),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("interpreter: %w", err)
+	}
+	s.r = r
+	return s, nil
+}
+
+// Source runs the file at path in the session. With allExport every
+// assignment is exported (`set -a`, SPEC §2.2). The run is bounded by the
+// context; a config that overstays gets a ScriptError wrapping ErrTimeout.
+func (s *Session) Source(ctx context.Context, path string, allExport bool) error {
+	f, err := parseFile(path)
+	if err != nil {
+		var se *ScriptError
+		if errors.As(err, &se) {
+			return err
+		}
+		return &ScriptError{File: path, Msg: err.Error(), Err: err}
+	}
+	if allExport {
+		if err := s.run(ctx, path, setA); err != nil {
+			return err
+		}
+		defer s.run(context.Background(), path, unsetA)
+	}
+	return s.run(ctx, path, f)
+}
+
+var setA, unsetA = mustParse("set -a"), mustParse("set +a")
+
+func mustParse(src string) *syntax.File {
+	f, err := syntax.NewParser().Parse(strings.NewReader(src), "")
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// Eval runs sh code held in a variable (service_pre_start and friends);
+// name is used for error positions, e.g. "service_pre_start in FILE".
+func (s *Session) Eval(ctx context.Context, name, code string) error {
+	f, err := parseBytes(name, []byte(code))
+	if err != nil {
+		return err
+	}
+	return s.run(ctx, name, f)
+}
+
+func (s *Session) run(ctx context.Context, name string, f *syntax.File) error {
+	s.current = name
+	err := s.r.Run(ctx, f)
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &ScriptError{File: name, Msg: "did not finish within its time limit (does it loop or wait forever?)", Err: ErrTimeout}
+	}
+	if err == nil {
+		return nil
+	}
+	if code, ok := interp.IsExitStatus(err); ok {
+		if s.r.Exited() && code != 0 {
+			return &ScriptError{File: name, Msg: fmt.Sprintf("exited with status %d", code), Err: ExitError(code)}
+		}
+		if s.r.Exited() {
+			return nil
+		}
+		// A sourced file's status is that of its last command: not an error
+		// for a config (`[ -n "$X" ] && Y=1` as the last line is common).
+		return &statusOnly{code: code}
+	}
+	var se *ScriptError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &ScriptError{File: name, Msg: err.Error(), Err: err}
+}
+
+// statusOnly is the non-zero status of a script's last command.
+type statusOnly struct{ code uint8 }
+
+func (e *statusOnly) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// ExitError is the status a script or program exited with.
+type ExitError uint8
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", uint8(e)) }
+
+// IgnoreStatus drops the error of a sourced file whose last command merely
+// returned non-zero; real errors pass through.
+func IgnoreStatus(err error) error {
+	var so *statusOnly
+	if errors.As(err, &so) {
+		return nil
+	}
+	return err
+}
+
+// Status is the exit status an error stands for (0 for nil).
+func Status(err error) int {
+	if err == nil {
+		return 0
+	}
+	var so *statusOnly
+	if errors.As(err, &so) {
+		return int(so.code)
+	}
+	var ee ExitError
+	if errors.As(err, &ee) {
+		return int(ee)
+	}
+	return 1
+}
+
+// Vars returns every variable of the session, set or exported.
+func (s *Session) Vars() map[string]Var {
+	out := make(map[string]Var, len(s.r.Vars))
+	s.r.Env.Each(func(name string, v expand.Variable) bool {
+		if v.IsSet() {
+			out[name] = convert(v)
+		}
+		return true
+	})
+	for name, v := range s.r.Vars {
+		if v.IsSet() {
+			out[name] = convert(v)
+		} else {
+			delete(out, name)
+		}
+	}
+	return out
+}
+
+func convert(v expand.Variable) Var {
+	switch v.Kind {
+	case expand.Indexed:
+		return Var{Value: strings.Join(v.List, " "), List: append([]string(nil), v.List...), IsArray: true, Exported: v.Exported}
+	case expand.Associative:
+		keys := make([]string, 0, len(v.Map))
+		for k := range v.Map {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		vals := make([]string, len(keys))
+		for i, k := range keys {
+			vals[i] = v.Map[k]
+		}
+		return Var{Value: strings.Join(vals, " "), List: vals, IsArray: true, Exported: v.Exported}
+	}
+	return Var{Value: v.Str, Exported: v.Exported}
+}
+
+// Environ returns the exported variables as KEY=VALUE, sorted: what a
+// process started from this session would inherit.
+func (s *Session) Environ() []string {
+	vars := s.Vars()
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		if v.Exported && !v.IsArray {
+			out = append(out, k+"="+v.Value)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SourceAll is the common case: a fresh session from env, the files
+// sourced in order (missing ones skipped by the caller), bounded as a whole
+// by ConfigTimeout.
+func SourceAll(env []string, dir string, files []string, allExport bool, stderr io.Writer) (map[string]Var, error) {
+	s, err := NewSession(Options{Env: env, Dir: dir, Stderr: stderr})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ConfigTimeout)
+	defer cancel()
+	for _, f := range files {
+		if err := IgnoreStatus(s.Source(ctx, f, allExport)); err != nil {
+			return nil, err
+		}
+	}
+	return s.Vars(), nil
+}

@@ -1,0 +1,177 @@
+package pkgsvc
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"servicectl/linkfarm"
+)
+
+// Dep is one line of a NAME-VERSION.deps file: a package and an optional
+// semver constraint on its UPSTREAM version (SPEC §1.4, §1.5).
+type Dep struct {
+	Name       string
+	Constraint *semver.Constraints
+	Raw        string
+	Line       int
+}
+
+// ParseDeps parses a .deps file.
+func ParseDeps(path string, data []byte) ([]Dep, error) {
+	lines, err := parseList(path, data)
+	if err != nil {
+		return nil, err
+	}
+	var out []Dep
+	for _, l := range lines {
+		d := Dep{Name: l.Fields[0], Line: l.Line}
+		if err := ValidName("package", d.Name); err != nil {
+			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+		}
+		if len(l.Fields) > 1 {
+			d.Raw = strings.Join(l.Fields[1:], " ")
+			c, err := semver.NewConstraint(d.Raw)
+			if err != nil {
+				return nil, errf(ExitConfig, "", "%s:%d: constraint %q: %v", path, l.Line, d.Raw, err)
+			}
+			d.Constraint = c
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// packageDir is where an installed package's files live.
+func (p *Playpen) packageDir(name, version string) string {
+	return p.Path("ext", "packages", name+"-"+version)
+}
+
+// PackageDeps reads the .deps of one installed package version; none is
+// an empty list.
+func (p *Playpen) PackageDeps(name, version string) ([]Dep, error) {
+	path := p.Path("ext", "packages", name+"-"+version, name+"-"+version+".deps")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, errf(ExitConfig, "", "%v", err)
+	}
+	return ParseDeps(path, data)
+}
+
+// depVersions records, at start, the version of the service's package and
+// of every package it depends on transitively, for §8.5.
+func (p *Playpen) depVersions(s *Service) map[string]string {
+	if s.Project || s.Package == "" {
+		return nil
+	}
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return nil
+	}
+	inst := map[string]string{}
+	for _, pk := range pkgs {
+		inst[pk.Name] = pk.Version
+	}
+	out := map[string]string{s.Package: s.Version}
+	queue := []string{s.Package}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		deps, _ := p.PackageDeps(n, out[n])
+		for _, d := range deps {
+			if _, seen := out[d.Name]; seen {
+				continue
+			}
+			if v, ok := inst[d.Name]; ok {
+				out[d.Name] = v
+				queue = append(queue, d.Name)
+			}
+		}
+	}
+	return out
+}
+
+// stale reports whether a running service runs older code than what is
+// installed now: its own package or a dependency changed (§8.5).
+func (p *Playpen) stale(s *Service, st *State) bool {
+	if s.Project {
+		return false
+	}
+	if st.Version != "" && st.Version != s.Version {
+		return true
+	}
+	if len(st.Deps) == 0 {
+		return false
+	}
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return false
+	}
+	inst := map[string]string{}
+	for _, pk := range pkgs {
+		inst[pk.Name] = pk.Version
+	}
+	for name, v := range st.Deps {
+		if inst[name] != v {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRunName refuses to start s when another service would share its
+// RUNNAME (§4.2). Services whose config does not resolve are skipped: a
+// broken neighbour must not block this start.
+func (p *Playpen) checkRunName(s *Service) error {
+	p.mu.Lock()
+	owners := p.runNames
+	p.mu.Unlock()
+	if owners == nil {
+		owners = map[string]string{}
+		names, err := p.AllServices()
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if n == s.Name {
+				continue
+			}
+			o, err := p.Resolve(n)
+			if err != nil || o.Template {
+				continue
+			}
+			owners[n] = o.RunName
+		}
+		p.mu.Lock()
+		p.runNames = owners
+		p.mu.Unlock()
+	}
+	mine := map[string]string{s.Name: s.RunName}
+	for n, rn := range owners {
+		if rn == s.RunName && n != s.Name {
+			mine[n] = rn
+		}
+	}
+	if err := linkfarm.Collisions(mine); err != nil {
+		return errf(ExitConfig, "", "%v", err)
+	}
+	return nil
+}
+
+// sortedKeys is a helper for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ = fmt.Sprintf

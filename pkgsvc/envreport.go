@@ -1,0 +1,107 @@
+package pkgsvc
+
+import (
+	"fmt"
+
+	"servicectl/envtypes"
+)
+
+// EnvMissing is a required variable with no value (SPEC §6.6 JSON).
+type EnvMissing struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Description string `json:"description"`
+	Default     string `json:"default"`
+	HasDefault  bool   `json:"-"`
+}
+
+// EnvProblem is a value that breaks its rule, or a port clash.
+type EnvProblem struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	Rule  string `json:"rule"`
+}
+
+// EnvEntry is one service's typed-environment report.
+type EnvEntry struct {
+	Service  string          `json:"service"`
+	Missing  []EnvMissing    `json:"missing"`
+	Errors   []EnvProblem    `json:"errors"`
+	Values   []EnvValue      `json:"-"`
+	Specs    []envtypes.Spec `json:"-"`
+	Resolved bool            `json:"-"`
+	Err      error           `json:"-"`
+}
+
+// EnvValue is a resolved variable, for --verbose.
+type EnvValue struct {
+	Name, Value, Source string
+}
+
+// EnvReport validates the typed environment of names (SPEC §6.6) and the
+// port clashes of the whole playpen (§6.4).
+func (p *Playpen) EnvReport(names []string) ([]EnvEntry, error) {
+	out := make([]EnvEntry, 0, len(names))
+	for _, n := range names {
+		e := EnvEntry{Service: n, Missing: []EnvMissing{}, Errors: []EnvProblem{}}
+		s, err := p.Resolve(n)
+		if err != nil {
+			e.Err = err
+			out = append(out, e)
+			continue
+		}
+		e.Resolved, e.Specs = true, s.EnvSpecs
+		for _, v := range s.Typed.Values {
+			e.Values = append(e.Values, EnvValue{v.Spec.Name, v.Value, string(v.Source)})
+		}
+		for _, pr := range s.Typed.Problems {
+			if pr.Missing {
+				e.Missing = append(e.Missing, EnvMissing{Name: pr.Spec.Name, Type: string(pr.Spec.Type), Description: pr.Spec.Description, Default: pr.Spec.Default, HasDefault: pr.Spec.HasDefault})
+			} else {
+				e.Errors = append(e.Errors, EnvProblem{Name: pr.Spec.Name, Value: pr.Value, Rule: pr.Rule})
+			}
+		}
+		out = append(out, e)
+	}
+	clashes, err := p.PortClashes()
+	if err != nil {
+		return out, err
+	}
+	for i := range out {
+		for _, c := range clashes {
+			for _, u := range []envtypes.PortUse{c.A, c.B} {
+				if u.Service == out[i].Service {
+					other := c.B
+					if u == c.B {
+						other = c.A
+					}
+					out[i].Errors = append(out[i].Errors, EnvProblem{Name: u.Name, Value: u.Value,
+						Rule: fmt.Sprintf("port clash: %s of %s is also %s", other.Name, other.Service, c.Port)})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// PortClashes resolves every non-template service of the playpen and
+// reports two different port variables with one value (§6.4).
+func (p *Playpen) PortClashes() ([]envtypes.Clash, error) {
+	all, err := p.AllServices()
+	if err != nil {
+		return nil, err
+	}
+	var uses []envtypes.PortUse
+	for _, n := range all {
+		s, err := p.Resolve(n)
+		if err != nil {
+			continue
+		}
+		for _, v := range s.Typed.Values {
+			if v.Spec.Type == envtypes.Port {
+				uses = append(uses, envtypes.PortUse{Service: n, Name: v.Spec.Name, Value: v.Value})
+			}
+		}
+	}
+	return envtypes.Clashes(uses), nil
+}

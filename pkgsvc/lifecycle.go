@@ -1,0 +1,735 @@
+package pkgsvc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"servicectl/hooks"
+	"servicectl/linkfarm"
+)
+
+// Service states of SPEC §4.8.
+const (
+	StateRunning = "running"
+	StateStopped = "stopped"
+	StateDead    = "dead"
+	StateFailed  = "failed"
+)
+
+// Status is one service's observed state, the value behind `status`,
+// `status --json` and the dashboard.
+type Status struct {
+	Service   string     `json:"service"`
+	Package   string     `json:"package"`
+	Version   string     `json:"version"`
+	State     string     `json:"state"`
+	Pid       int        `json:"pid"`
+	StartedAt *time.Time `json:"started_at"`
+	RunName   string     `json:"run_name"`
+	Restarts  int        `json:"restarts"`
+	Stale     bool       `json:"stale"`
+	Upgraded  bool       `json:"upgraded"`
+	Detail    string     `json:"detail,omitempty"`
+}
+
+// lock takes the service's flock (SPEC §4.10); the returned func releases
+// it. The kernel drops it if servicectl dies, so no lock outlives us.
+func (p *Playpen) lock(s *Service) (func(), error) {
+	f, err := os.OpenFile(s.LockFile(p), os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// argv0s are the argv[0] a process of s may show when no state file
+// records it (§4.7).
+func (s *Service) argv0s() []string {
+	if s.LinkPath != "" {
+		return []string{s.LinkPath}
+	}
+	return []string{s.Program}
+}
+
+// probe finds out whether s runs, verifying the pidfile's claim (§4.7).
+// When running, the claimed process is returned open; the caller closes it.
+func (p *Playpen) probe(ctx context.Context, s *Service) (Status, *ownedProc) {
+	st := Status{Service: s.Name, Package: s.Package, Version: s.Version, State: StateStopped, RunName: s.RunName}
+	state, serr := readState(s.StateFile(p))
+	if state != nil {
+		st.Restarts, st.Upgraded = state.Restarts, state.Upgraded
+	}
+	if s.NoPidfile {
+		if err := p.runStep(ctx, s, "ping", s.Env); err == nil {
+			st.State = StateRunning
+			if state != nil {
+				t := state.StartedAt
+				st.StartedAt = &t
+				st.Stale = p.stale(s, state)
+			}
+		}
+		return st, nil
+	}
+	pid, err := readPidfile(s.Pidfile(p))
+	if err != nil {
+		st.State, st.Detail = StateDead, err.Error()
+		return st, nil
+	}
+	if pid == 0 {
+		return st, nil
+	}
+	var o *ownedProc
+	if state != nil && state.Pid == pid {
+		o, err = claim(pid, state.StartTime, state.Argv0)
+	} else {
+		if serr == nil && state != nil {
+			// A pidfile naming another pid than our record: trust only argv[0].
+			o, err = claim(pid, 0, s.argv0s()...)
+			state = nil
+		} else {
+			o, err = claim(pid, 0, s.argv0s()...)
+		}
+	}
+	if err != nil {
+		st.State, st.Detail = StateDead, err.Error()
+		return st, nil
+	}
+	st.State, st.Pid = StateRunning, pid
+	if state != nil {
+		t := state.StartedAt
+		st.StartedAt = &t
+		st.Stale = p.stale(s, state)
+	}
+	return st, o
+}
+
+// cleanStale removes a pidfile and state file that name no live process
+// of ours (§4.7); it never signals anything.
+func (p *Playpen) cleanStale(s *Service) {
+	os.Remove(s.Pidfile(p))
+	os.Remove(s.StateFile(p))
+}
+
+// Status reports one service's state without taking its lock.
+func (p *Playpen) Status(ctx context.Context, name string) (Status, error) {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return Status{Service: name}, err
+	}
+	st, o := p.probe(ctx, s)
+	if o != nil {
+		o.Close()
+	}
+	return st, nil
+}
+
+// StartOptions tune one start.
+type StartOptions struct {
+	Upgraded bool // SERVICE_UPGRADED=1 (§8.4)
+	// Launched, when set, is called once the process runs and its pidfile
+	// is written, before the service_start_secs watch: a parallel caller
+	// frees its job slot there.
+	Launched func()
+	restarts int
+}
+
+// Start starts one service (SPEC §4.3). Already running is success.
+func (p *Playpen) Start(ctx context.Context, name string, opts StartOptions) error {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return err
+	}
+	if s.Template && s.Instance == "" {
+		return errf(ExitUsage, name, "is a template: start instances of it, e.g. `servicectl start %s@NAME`", name)
+	}
+	if err := p.EnsureDirs(); err != nil {
+		return wrap(ExitFailed, name, err)
+	}
+	unlock, err := p.lock(s)
+	if err != nil {
+		return wrap(ExitFailed, name, err)
+	}
+	defer unlock()
+	return wrap(ExitFailed, name, p.startLocked(ctx, s, opts))
+}
+
+func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions) error {
+	launched := func() {
+		if opts.Launched != nil {
+			opts.Launched()
+			opts.Launched = nil
+		}
+	}
+	defer launched()
+	st, o := p.probe(ctx, s)
+	if o != nil {
+		o.Close()
+	}
+	switch st.State {
+	case StateRunning:
+		return nil
+	case StateDead:
+		p.cleanStale(s)
+	}
+	if !s.Typed.OK() {
+		var msgs []string
+		for _, pr := range s.Typed.Problems {
+			msgs = append(msgs, pr.Error())
+		}
+		return errf(ExitConfig, "", "environment: %s", strings.Join(msgs, "; "))
+	}
+	if err := p.checkRunName(s); err != nil {
+		return err
+	}
+	env := s.Env
+	if opts.Upgraded {
+		env = setEnv(env, "SERVICE_UPGRADED", "1")
+	}
+	if err := p.render(ctx, s, env); err != nil {
+		return err
+	}
+	if err := p.runStep(ctx, s, "pre-start", env); err != nil {
+		return fmt.Errorf("pre-start failed, not started: %w%s", err, p.tail(s))
+	}
+	var (
+		pid    int
+		exited <-chan struct{}
+	)
+	if h := s.Hooks["start"]; !h.Empty() {
+		if err := p.runStep(ctx, s, "start", env); err != nil {
+			return fmt.Errorf("start command failed: %w%s", err, p.tail(s))
+		}
+		if s.NoPidfile {
+			if err := writeState(s.StateFile(p), p.newState(s, 0, procInfo{}, opts)); err != nil {
+				return err
+			}
+			launched()
+			return p.afterStart(ctx, s, env)
+		}
+		got, err := readPidfile(s.Pidfile(p))
+		if err != nil || got == 0 {
+			return fmt.Errorf("the start command did not write %s (a custom start must write the pidfile unless service_no_pidfile=1)", s.Pidfile(p))
+		}
+		pid = got
+	} else {
+		var err error
+		pid, exited, err = p.launch(s, env)
+		if err != nil {
+			return err
+		}
+	}
+	if s.OwnPidfile && s.Hooks["start"].Empty() {
+		got, err := p.waitOwnPidfile(s, exited)
+		if err != nil {
+			return err
+		}
+		pid, exited = got, nil
+	}
+	info, err := readProc(pid)
+	if err != nil {
+		p.cleanStale(s)
+		return fmt.Errorf("exited at once%s", p.tail(s))
+	}
+	if !s.OwnPidfile && s.Hooks["start"].Empty() {
+		if err := writePidfile(s.Pidfile(p), pid); err != nil {
+			return err
+		}
+	}
+	if err := writeState(s.StateFile(p), p.newState(s, pid, info, opts)); err != nil {
+		return err
+	}
+	launched()
+	if err := p.watchStart(s, pid, info, exited); err != nil {
+		return err
+	}
+	return p.afterStart(ctx, s, env)
+}
+
+func (p *Playpen) afterStart(ctx context.Context, s *Service, env []string) error {
+	if err := p.runStep(ctx, s, "post-start", env); err != nil {
+		return fmt.Errorf("post-start failed (the service is running): %w", err)
+	}
+	return nil
+}
+
+func (p *Playpen) newState(s *Service, pid int, info procInfo, opts StartOptions) *State {
+	return &State{
+		Pid: pid, StartTime: info.StartTime, Argv0: info.Argv0,
+		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
+		Restarts: opts.restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
+	}
+}
+
+// launch executes the program through the linkfarm, detached in its own
+// session, stdin /dev/null, output appended to the output file (§4.3).
+// exited closes when the process ends (we are its parent until we exit).
+func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error) {
+	if s.ProgramErr != "" {
+		return 0, nil, errors.New(s.ProgramErr + "; fix service_program in " + strings.Join(s.ConfigFiles, ", "))
+	}
+	path := s.Program
+	if !s.NoSymlink {
+		lp, err := linkfarm.Farm{Dir: p.LinkDir}.Ensure(s.RunName, s.Program)
+		if err != nil {
+			return 0, nil, err
+		}
+		path = lp
+	}
+	if fi, err := os.Stat(s.Workdir); err != nil || !fi.IsDir() {
+		return 0, nil, fmt.Errorf("service_workdir %s is not a directory", s.Workdir)
+	}
+	sys := &syscall.SysProcAttr{Setsid: true}
+	if err := credential(s, sys); err != nil {
+		return 0, nil, err
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer devnull.Close()
+	out, err := os.OpenFile(s.OutputFile(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, nil, fmt.Errorf("output file: %w", err)
+	}
+	defer out.Close()
+	proc, err := os.StartProcess(path, append([]string{path}, s.Flags...), &os.ProcAttr{
+		Dir: s.Workdir, Env: env, Files: []*os.File{devnull, out, out}, Sys: sys,
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("cannot execute %s: %w", path, err)
+	}
+	if s.Nice != nil {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, proc.Pid, *s.Nice); err != nil {
+			p.warn(s.Name, "service_nice=%d: %v", *s.Nice, err)
+		}
+	}
+	exited := make(chan struct{})
+	go func() {
+		proc.Wait()
+		close(exited)
+	}()
+	return proc.Pid, exited, nil
+}
+
+// credential applies service_user and service_group: as root, the process
+// drops to them; otherwise asking for another user is an error.
+func credential(s *Service, sys *syscall.SysProcAttr) error {
+	if s.User == "" && s.Group == "" {
+		return nil
+	}
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
+	if s.User != "" {
+		u, err := user.Lookup(s.User)
+		if err != nil {
+			return fmt.Errorf("service_user=%s: %v", s.User, err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+	}
+	if s.Group != "" {
+		g, err := user.LookupGroup(s.Group)
+		if err != nil {
+			return fmt.Errorf("service_group=%s: %v", s.Group, err)
+		}
+		gid, _ := strconv.Atoi(g.Gid)
+		cred.Gid = uint32(gid)
+	}
+	if os.Geteuid() != 0 && (int(cred.Uid) != os.Getuid() || int(cred.Gid) != os.Getgid()) {
+		return fmt.Errorf("service_user/service_group ask for uid %d gid %d, and only root can switch to them; run servicectl as root or unset them", cred.Uid, cred.Gid)
+	}
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	cred.Groups = []uint32{cred.Gid}
+	sys.Credential = cred
+	return nil
+}
+
+// waitOwnPidfile waits up to 10 s for a program that writes its own
+// pidfile (§4.3). The pid it names may be a forked child.
+func (p *Playpen) waitOwnPidfile(s *Service, exited <-chan struct{}) (int, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	diedAt := time.Time{}
+	for {
+		if pid, err := readPidfile(s.Pidfile(p)); err == nil && pid > 0 {
+			if info, err := readProc(pid); err == nil && !info.Zombie {
+				return pid, nil
+			}
+		}
+		if diedAt.IsZero() && exited != nil {
+			select {
+			case <-exited:
+				// A daemonizing program exits after forking; give the child
+				// a moment to write the pidfile, then give up.
+				diedAt = time.Now()
+			default:
+			}
+		}
+		if !diedAt.IsZero() && time.Since(diedAt) > time.Second || time.Now().After(deadline) {
+			return 0, fmt.Errorf("service_own_pidfile=1 but no live pid appeared in %s within 10 s%s", s.Pidfile(p), p.tail(s))
+		}
+		<-tick.C
+	}
+}
+
+// watchStart waits service_start_secs and fails the start when the
+// process died meanwhile (§4.3), removing its pidfile and state.
+func (p *Playpen) watchStart(s *Service, pid int, info procInfo, exited <-chan struct{}) error {
+	d := time.Duration(s.StartSecs * float64(time.Second))
+	if d <= 0 {
+		return nil
+	}
+	if exited != nil {
+		select {
+		case <-exited:
+			p.cleanStale(s)
+			return fmt.Errorf("exited within service_start_secs=%g%s", s.StartSecs, p.tail(s))
+		case <-time.After(d):
+			return nil
+		}
+	}
+	o, err := claim(pid, info.StartTime)
+	if err != nil {
+		p.cleanStale(s)
+		return fmt.Errorf("exited within service_start_secs=%g%s", s.StartSecs, p.tail(s))
+	}
+	defer o.Close()
+	if o.Wait(d) {
+		p.cleanStale(s)
+		return fmt.Errorf("exited within service_start_secs=%g%s", s.StartSecs, p.tail(s))
+	}
+	return nil
+}
+
+// tail is the last 20 lines of the output file, for failure messages.
+func (p *Playpen) tail(s *Service) string {
+	lines, err := TailLines(s.OutputFile(p), 20)
+	if err != nil || len(lines) == 0 {
+		return ""
+	}
+	return "\n--- last lines of " + s.OutputFile(p) + " ---\n" + strings.Join(lines, "\n")
+}
+
+// TailLines returns the last n lines of a file.
+func TailLines(path string, n int) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	var buf []byte
+	chunk := int64(8192)
+	for off := size; off > 0 && bytes.Count(buf, []byte{'\n'}) <= n; {
+		step := min(chunk, off)
+		off -= step
+		b := make([]byte, step)
+		if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
+			return nil, err
+		}
+		buf = append(b, buf...)
+	}
+	text := strings.TrimRight(string(buf), "\n")
+	if text == "" {
+		return nil, nil
+	}
+	lines := strings.Split(text, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
+}
+
+// Stop stops one service (SPEC §4.4). Not running is success.
+func (p *Playpen) Stop(ctx context.Context, name string) error {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return err
+	}
+	if err := p.EnsureDirs(); err != nil {
+		return wrap(ExitFailed, name, err)
+	}
+	unlock, err := p.lock(s)
+	if err != nil {
+		return wrap(ExitFailed, name, err)
+	}
+	defer unlock()
+	_, err = p.stopLocked(ctx, s)
+	return wrap(ExitFailed, name, err)
+}
+
+// stopLocked returns the state the service was in and any failure.
+func (p *Playpen) stopLocked(ctx context.Context, s *Service) (*State, error) {
+	st, o := p.probe(ctx, s)
+	old, _ := readState(s.StateFile(p))
+	if st.State != StateRunning {
+		if !s.NoPidfile {
+			p.cleanStale(s)
+		}
+		return nil, nil
+	}
+	if o != nil {
+		defer o.Close()
+	}
+	var errs []error
+	if err := p.runStep(ctx, s, "pre-stop", s.Env); err != nil {
+		errs = append(errs, fmt.Errorf("pre-stop failed (stopping anyway): %w", err))
+	}
+	timeout := time.Duration(s.StopTimeout * float64(time.Second))
+	if h := s.Hooks["stop"]; !h.Empty() {
+		if err := p.runStep(ctx, s, "stop", s.Env); err != nil {
+			errs = append(errs, fmt.Errorf("stop command failed: %w", err))
+		}
+		if o != nil && !o.Wait(timeout) {
+			o.Signal(syscall.SIGKILL, true)
+			o.Wait(5 * time.Second)
+		}
+	} else if o != nil {
+		if err := o.Signal(s.StopSignal, true); err != nil {
+			errs = append(errs, err)
+		}
+		if !o.Wait(timeout) {
+			p.warn(s.Name, "did not stop within %gs of SIG%s; sending SIGKILL", s.StopTimeout, s.StopSigName)
+			o.Signal(syscall.SIGKILL, true)
+			if !o.Wait(5 * time.Second) {
+				errs = append(errs, fmt.Errorf("pid %d survived SIGKILL", o.Pid))
+				return old, errors.Join(errs...)
+			}
+		}
+	}
+	if !s.OwnPidfile || o == nil || !o.Alive() {
+		p.cleanStale(s)
+	}
+	if err := p.runStep(ctx, s, "post-stop", s.Env); err != nil {
+		errs = append(errs, fmt.Errorf("post-stop failed: %w", err))
+	}
+	return old, errors.Join(errs...)
+}
+
+// RestartOptions tune one restart.
+type RestartOptions struct {
+	Upgraded bool // caused by an upgrade: never SIGHUP, SERVICE_UPGRADED=1 (§4.5, §8.4)
+	Launched func()
+}
+
+// Restart restarts one service by the order of preference of SPEC §4.5.
+func (p *Playpen) Restart(ctx context.Context, name string, opts RestartOptions) error {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return err
+	}
+	if s.Template && s.Instance == "" {
+		return errf(ExitUsage, name, "is a template: restart instances of it, e.g. `servicectl restart %s@NAME`", name)
+	}
+	if err := p.EnsureDirs(); err != nil {
+		return wrap(ExitFailed, name, err)
+	}
+	unlock, err := p.lock(s)
+	if err != nil {
+		return wrap(ExitFailed, name, err)
+	}
+	defer unlock()
+	return wrap(ExitFailed, name, p.restartLocked(ctx, s, opts))
+}
+
+func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOptions) error {
+	st, o := p.probe(ctx, s)
+	if st.State != StateRunning {
+		if o != nil {
+			o.Close()
+		}
+		return p.startLocked(ctx, s, StartOptions{Upgraded: opts.Upgraded, Launched: opts.Launched})
+	}
+	if opts.Launched != nil {
+		defer opts.Launched()
+	}
+	if s.HUP && !opts.Upgraded && o != nil {
+		defer o.Close()
+		return o.Signal(syscall.SIGHUP, false)
+	}
+	if o != nil {
+		o.Close()
+	}
+	if h := s.Hooks["restart"]; !h.Empty() {
+		env := s.Env
+		if opts.Upgraded {
+			env = setEnv(env, "SERVICE_UPGRADED", "1")
+		}
+		return p.runStep(ctx, s, "restart", env)
+	}
+	old, err := p.stopLocked(ctx, s)
+	if err != nil {
+		return err
+	}
+	if s.RestartDelay > 0 {
+		select {
+		case <-time.After(time.Duration(s.RestartDelay * float64(time.Second))):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	restarts := 1
+	if old != nil {
+		restarts = old.Restarts + 1
+	}
+	return p.startLocked(ctx, s, StartOptions{Upgraded: opts.Upgraded, Launched: opts.Launched, restarts: restarts})
+}
+
+// Reload sends SIGHUP to a service that takes it (service_hup=1, §4.5).
+func (p *Playpen) Reload(ctx context.Context, name string) error {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return err
+	}
+	if !s.HUP {
+		return errf(ExitFailed, name, "does not take SIGHUP (service_hup is not 1); use `servicectl restart %s`", name)
+	}
+	st, o := p.probe(ctx, s)
+	if o == nil {
+		return errf(ExitNotRunning, name, "is %s; nothing to reload", st.State)
+	}
+	defer o.Close()
+	return wrap(ExitFailed, name, o.Signal(syscall.SIGHUP, false))
+}
+
+// Ping exits 0 when alive (§4.9): service_ping when set, else the pid check.
+func (p *Playpen) Ping(ctx context.Context, name string) error {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return err
+	}
+	if !s.Hooks["ping"].Empty() {
+		if err := p.runStep(ctx, s, "ping", s.Env); err != nil {
+			return errf(ExitNotRunning, name, "ping failed: %v", err)
+		}
+		return nil
+	}
+	st, o := p.probe(ctx, s)
+	if o != nil {
+		o.Close()
+		return nil
+	}
+	return errf(ExitNotRunning, name, "is %s", st.State)
+}
+
+// ErrNoTest says the service has no self-test; it counts as passed.
+var ErrNoTest = errors.New("has no test (service_test or a test hook); counted as passed")
+
+// Test runs the service's self-test (§4.9) and returns its status.
+func (p *Playpen) Test(ctx context.Context, name string) error {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return err
+	}
+	if s.Hooks["test"].Empty() {
+		return ErrNoTest
+	}
+	if err := p.runStep(ctx, s, "test", s.Env); err != nil {
+		return &Error{Code: max(1, hooks.Status(err)), Service: name, Err: fmt.Errorf("test failed: %w", err)}
+	}
+	return nil
+}
+
+func setEnv(env []string, key, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+value)
+}
+
+// runStep runs what is configured for a hook step or replacement command
+// (§5.1–§5.3): the config variable's code, then the hook file. Output goes
+// to the service's output file, never to servicectl's own stdout.
+func (p *Playpen) runStep(ctx context.Context, s *Service, step string, env []string) error {
+	h, ok := s.Hooks[step]
+	if !ok || h.Empty() {
+		return nil
+	}
+	out, err := os.OpenFile(s.OutputFile(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		if err := p.EnsureDirs(); err != nil {
+			return err
+		}
+		out, err = os.OpenFile(s.OutputFile(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("output file: %w", err)
+		}
+	}
+	defer out.Close()
+	args := []string{s.Name}
+	if !s.Project {
+		args = append(args, s.Version)
+	}
+	opts := hooks.Options{Env: env, Dir: s.Workdir, Stdout: out, Stderr: out, Args: args}
+	if h.Code != "" {
+		name := "service_" + strings.ReplaceAll(step, "-", "_") + " (" + filepath.Base(s.ConfigFiles[len(s.ConfigFiles)-1]) + ")"
+		if err := hooks.RunCode(ctx, name, h.Code, hooks.HookTimeout, opts); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if h.File != "" {
+		if err := hooks.RunFile(ctx, h.File, hooks.HookTimeout, opts); err != nil {
+			return fmt.Errorf("%s: %w", h.File, err)
+		}
+	}
+	return nil
+}
+
+// render runs sub-conf for each of service_config_files (§5.4) with the
+// service environment.
+func (p *Playpen) render(ctx context.Context, s *Service, env []string) error {
+	if len(s.RenderFiles) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	for _, f := range s.RenderFiles {
+		if err := hooks.SubConf(lookup, f); err != nil {
+			return errf(ExitConfig, "", "service_config_files: %v", err)
+		}
+	}
+	return nil
+}
+
+func flockFd(fd int) error {
+	for {
+		err := syscall.Flock(fd, syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package pkgsvc
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"strings"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidName checks a service, package or instance name (SPEC §1.8).
+func ValidName(kind, name string) error {
+	if !nameRE.MatchString(name) {
+		return errf(ExitUsage, "", "%s name %q is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.', '_' or '-')", kind, name)
+	}
+	return nil
+}
+
+// SplitInstance splits `web@blue` into the service and the instance and
+// validates both (SPEC §7).
+func SplitInstance(full string) (service, instance string, err error) {
+	service, instance, has := strings.Cut(full, "@")
+	if err := ValidName("service", service); err != nil {
+		return "", "", err
+	}
+	if has {
+		if err := ValidName("instance", instance); err != nil {
+			return "", "", err
+		}
+	}
+	return service, instance, nil
+}
+
+// listLine is one meaningful line of a list file: its fields and where it is.
+type listLine struct {
+	Fields []string
+	Line   int
+}
+
+// readList reads a list file (SPEC §1.4: `#` comments, blank lines
+// ignored). A missing file is an empty list.
+func readList(path string) ([]listLine, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseList(path, data)
+}
+
+func parseList(path string, data []byte) ([]listLine, error) {
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return nil, errf(ExitConfig, "", "%s:%d: binary data in a list file", path, 1+bytes.Count(data[:i], []byte{'\n'}))
+	}
+	var out []listLine
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) > 0 {
+			out = append(out, listLine{Fields: f, Line: n})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, errf(ExitConfig, "", "%s:%d: %v", path, n+1, err)
+	}
+	return out, nil
+}
+
+// Package is one line of installed-packages.
+type Package struct {
+	Name    string
+	Version string
+}
+
+// ParsePackages parses `NAME VERSION` lines (SPEC §1.4). A name listed
+// twice is an error: a package is installed at one version.
+func ParsePackages(path string, data []byte) ([]Package, error) {
+	lines, err := parseList(path, data)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]int{}
+	out := make([]Package, 0, len(lines))
+	for _, l := range lines {
+		if len(l.Fields) != 2 {
+			return nil, errf(ExitConfig, "", "%s:%d: expected `NAME VERSION`, got %d fields", path, l.Line, len(l.Fields))
+		}
+		if err := ValidName("package", l.Fields[0]); err != nil {
+			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+		}
+		if _, err := ParseVersion(l.Fields[1]); err != nil {
+			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+		}
+		if prev, dup := seen[l.Fields[0]]; dup {
+			return nil, errf(ExitConfig, "", "%s:%d: package %s is already listed on line %d", path, l.Line, l.Fields[0], prev)
+		}
+		seen[l.Fields[0]] = l.Line
+		out = append(out, Package{Name: l.Fields[0], Version: l.Fields[1]})
+	}
+	return out, nil
+}
+
+// Registered is one line of installed-services: a service, the package
+// that provides it and that package's version (SPEC §1.6).
+type Registered struct {
+	Service, Package, Version string
+}
+
+// ParseRegistered parses `SERVICE PACKAGE VERSION` lines.
+func ParseRegistered(path string, data []byte) ([]Registered, error) {
+	lines, err := parseList(path, data)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]int{}
+	out := make([]Registered, 0, len(lines))
+	for _, l := range lines {
+		if len(l.Fields) != 3 {
+			return nil, errf(ExitConfig, "", "%s:%d: expected `SERVICE PACKAGE VERSION`, got %d fields", path, l.Line, len(l.Fields))
+		}
+		for i, kind := range []string{"service", "package"} {
+			if err := ValidName(kind, l.Fields[i]); err != nil {
+				return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+			}
+		}
+		if _, err := ParseVersion(l.Fields[2]); err != nil {
+			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+		}
+		if prev, dup := seen[l.Fields[0]]; dup {
+			return nil, errf(ExitConfig, "", "%s:%d: service %s is already registered on line %d", path, l.Line, l.Fields[0], prev)
+		}
+		seen[l.Fields[0]] = l.Line
+		out = append(out, Registered{Service: l.Fields[0], Package: l.Fields[1], Version: l.Fields[2]})
+	}
+	return out, nil
+}
+
+// FormatRegistered renders installed-services back, one line a service.
+func FormatRegistered(rs []Registered) []byte {
+	var b bytes.Buffer
+	for _, r := range rs {
+		fmt.Fprintf(&b, "%s %s %s\n", r.Service, r.Package, r.Version)
+	}
+	return b.Bytes()
+}
+
+// readNames reads a list of names, one a line (project-services,
+// .services files), validating each.
+func readNames(path, kind string) ([]string, error) {
+	lines, err := readList(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		if len(l.Fields) != 1 {
+			return nil, errf(ExitConfig, "", "%s:%d: expected one %s name, got %d fields", path, l.Line, kind, len(l.Fields))
+		}
+		if err := ValidName(kind, l.Fields[0]); err != nil {
+			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+		}
+		out = append(out, l.Fields[0])
+	}
+	return out, nil
+}

@@ -1,0 +1,96 @@
+package pkgsvc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Logs prints the last n lines of a service's output file (n = 0: all)
+// and, with follow, keeps printing what is appended, reopening the file
+// when it is rotated (SPEC §4.9). It follows by polling the file's size
+// every 100 ms: output files may live on filesystems without inotify.
+func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w io.Writer) error {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return err
+	}
+	path := s.OutputFile(p)
+	if n > 0 {
+		lines, err := TailLines(path, n)
+		if err != nil && !os.IsNotExist(err) {
+			return wrap(ExitFailed, name, err)
+		}
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil && !os.IsNotExist(err) {
+		return wrap(ExitFailed, name, err)
+	}
+	var ino uint64
+	if f != nil {
+		defer func() { f.Close() }()
+		if n > 0 {
+			f.Seek(0, io.SeekEnd)
+		} else if _, err := io.Copy(w, f); err != nil {
+			return err
+		}
+		ino = inode(f)
+	} else if !follow {
+		return errf(ExitFailed, name, "has no output yet (%s does not exist)", path)
+	}
+	if !follow {
+		return nil
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if f != nil {
+			if _, err := io.Copy(w, f); err != nil {
+				return err
+			}
+		}
+		// Rotated (a new inode at the path) or truncated: reopen.
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		if f == nil || (st != nil && st.Ino != ino) {
+			nf, err := os.Open(path)
+			if err != nil {
+				continue
+			}
+			if f != nil {
+				io.Copy(w, f)
+				f.Close()
+			}
+			f, ino = nf, inode(nf)
+			continue
+		}
+		if pos, _ := f.Seek(0, io.SeekCurrent); fi.Size() < pos {
+			f.Seek(0, io.SeekStart)
+		}
+	}
+}
+
+func inode(f *os.File) uint64 {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}

@@ -1,0 +1,294 @@
+package pkgsvc
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Result is the outcome of one service in a multi-service operation.
+type Result struct {
+	Service string
+	Err     error
+}
+
+// ManyOptions tune start/stop/restart of several services (SPEC §4.6).
+type ManyOptions struct {
+	Jobs   int  // parallel operations; default 8
+	NoDeps bool // do not add dependencies to a start
+}
+
+// graph is the dependency order among a set of services.
+type graph struct {
+	names []string
+	deps  map[string][]string // name → what must run before it (within the set)
+}
+
+// depsOf lists a service's service_depends; an instance depends on what
+// its template names.
+func (p *Playpen) depsOf(name string) ([]string, error) {
+	s, err := p.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.Depends, nil
+}
+
+// buildGraph orders names; with expand, dependencies outside the set are
+// added (a start starts what it needs). A cycle is a configuration error
+// naming it.
+func (p *Playpen) buildGraph(names []string, expand bool) (*graph, map[string]error) {
+	g := &graph{deps: map[string][]string{}}
+	errs := map[string]error{}
+	in := map[string]bool{}
+	queue := append([]string(nil), names...)
+	for _, n := range names {
+		in[n] = true
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		g.names = append(g.names, n)
+		deps, err := p.depsOf(n)
+		if err != nil {
+			errs[n] = err
+			continue
+		}
+		for _, d := range deps {
+			if !in[d] {
+				if !expand {
+					continue
+				}
+				in[d] = true
+				queue = append(queue, d)
+			}
+			g.deps[n] = append(g.deps[n], d)
+		}
+	}
+	if cyc := g.cycle(); cyc != nil {
+		err := errf(ExitConfig, "", "dependency cycle: %s (check service_depends)", strings.Join(cyc, " -> "))
+		for _, n := range cyc {
+			errs[n] = &Error{Code: ExitConfig, Service: n, Err: err.Err}
+		}
+	}
+	return g, errs
+}
+
+func (g *graph) cycle() []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var found []string
+	var visit func(n string) bool
+	visit = func(n string) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, d := range g.deps[n] {
+			switch color[d] {
+			case grey:
+				for i, s := range stack {
+					if s == d {
+						found = append(append([]string{}, stack[i:]...), d)
+					}
+				}
+				return true
+			case white:
+				if visit(d) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return false
+	}
+	for _, n := range g.names {
+		if color[n] == white && visit(n) {
+			return found
+		}
+	}
+	return nil
+}
+
+// run executes fn over the graph: forward, a service after its
+// dependencies; reverse, after everything that depends on it. At most
+// jobs run at once; fn calls release when its slot may go to another
+// (after launch, before a start's watch period), and the slot is released
+// at the latest when fn returns. A failed prerequisite fails a forward
+// dependant without running it.
+func (g *graph) run(ctx context.Context, jobs int, reverse bool, pre map[string]error, fn func(name string, release func()) error) []Result {
+	if jobs <= 0 {
+		jobs = 8
+	}
+	before := map[string][]string{}
+	for n, ds := range g.deps {
+		for _, d := range ds {
+			if reverse {
+				before[d] = append(before[d], n)
+			} else {
+				before[n] = append(before[n], d)
+			}
+		}
+	}
+	done := map[string]chan struct{}{}
+	for _, n := range g.names {
+		done[n] = make(chan struct{})
+	}
+	var (
+		mu      sync.Mutex
+		results = map[string]error{}
+		sem     = make(chan struct{}, jobs)
+		wg      sync.WaitGroup
+	)
+	for _, n := range g.names {
+		wg.Add(1)
+		go func(n string) {
+			defer wg.Done()
+			defer close(done[n])
+			var err error
+			defer func() {
+				mu.Lock()
+				results[n] = err
+				mu.Unlock()
+			}()
+			if e := pre[n]; e != nil {
+				err = e
+				return
+			}
+			for _, b := range before[n] {
+				<-done[b]
+				mu.Lock()
+				berr := results[b]
+				mu.Unlock()
+				if berr != nil && !reverse {
+					err = errf(ExitFailed, n, "not started: dependency %s failed", b)
+					return
+				}
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				err = ctx.Err()
+				return
+			}
+			var once sync.Once
+			release := func() { once.Do(func() { <-sem }) }
+			err = fn(n, release)
+			release()
+		}(n)
+	}
+	wg.Wait()
+	out := make([]Result, 0, len(g.names))
+	for _, n := range g.names {
+		out = append(out, Result{Service: n, Err: results[n]})
+	}
+	return out
+}
+
+// StartMany starts services in dependency order, in parallel (§4.6).
+func (p *Playpen) StartMany(ctx context.Context, names []string, o ManyOptions) []Result {
+	g, pre := p.buildGraph(names, !o.NoDeps)
+	return g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
+		err := p.Start(ctx, n, StartOptions{Launched: release})
+		p.progress(n, err, "started")
+		return err
+	})
+}
+
+// StopMany stops services in reverse dependency order, in parallel.
+func (p *Playpen) StopMany(ctx context.Context, names []string, o ManyOptions) []Result {
+	g, pre := p.buildGraph(names, false)
+	return g.run(ctx, o.Jobs, true, pre, func(n string, release func()) error {
+		err := p.Stop(ctx, n)
+		p.progress(n, err, "stopped")
+		return err
+	})
+}
+
+// RestartMany restarts services in dependency order, in parallel.
+func (p *Playpen) RestartMany(ctx context.Context, names []string, o ManyOptions) []Result {
+	g, pre := p.buildGraph(names, false)
+	return g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
+		err := p.Restart(ctx, n, RestartOptions{Launched: release})
+		p.progress(n, err, "restarted")
+		return err
+	})
+}
+
+func (p *Playpen) progress(name string, err error, verb string) {
+	if err == nil && p.Log != nil {
+		p.Log(name, verb)
+	}
+}
+
+// StatusMany reports the state of several services; unknown names come
+// back with their error. Instances of a template that run are listed
+// after it (§7).
+func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []error) {
+	out := make([]Status, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, n := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, n string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i], errs[i] = p.Status(ctx, n)
+		}(i, n)
+	}
+	wg.Wait()
+	var res []Status
+	var rerrs []error
+	for i := range names {
+		if errs[i] != nil {
+			rerrs = append(rerrs, errs[i])
+			continue
+		}
+		s, _ := p.Resolve(names[i])
+		if s != nil && s.Template && s.Instance == "" {
+			insts, _ := p.RunningInstances(s.Base)
+			for _, in := range insts {
+				if st, err := p.Status(ctx, in); err == nil {
+					res = append(res, st)
+				}
+			}
+			continue
+		}
+		res = append(res, out[i])
+	}
+	return res, rerrs
+}
+
+// RunningInstances lists instances of a template that have a pidfile.
+func (p *Playpen) RunningInstances(base string) ([]string, error) {
+	entries, err := readDirNames(p.RunVar)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e, base+"@") && strings.HasSuffix(e, ".pid") {
+			out = append(out, strings.TrimSuffix(e, ".pid"))
+		}
+	}
+	return out, nil
+}
+
+// FirstError returns the first failure of a set of results.
+func FirstError(rs []Result) error {
+	for _, r := range rs {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
+}
+
+var _ = fmt.Sprint

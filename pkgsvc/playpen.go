@@ -1,0 +1,392 @@
+package pkgsvc
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"servicectl/hooks"
+)
+
+// Playpen is one project tree and what servicectl has read of it. It is
+// cheap to open; configuration is read on first use and cached for the
+// life of the value (one command).
+type Playpen struct {
+	Root     string
+	Name     string // PROJECT_NAME, first line of etc/project-name
+	LocalVar string
+	RunVar   string
+	LinkDir  string
+	Role     string
+
+	caller map[string]string // the caller's environment, for §2.1 and §1.2
+	// Warn receives warnings (unknown service_* variables, guessed
+	// types); nil drops them.
+	Warn func(service, msg string)
+	// Log receives progress lines (one per finished service); nil drops them.
+	Log func(service, msg string)
+
+	mu         sync.Mutex
+	base       []string // load-config environment (§2.2), KEY=VALUE
+	baseMap    map[string]string
+	baseVars   map[string]hooks.Var
+	baseErr    error
+	baseDone   bool
+	registered []Registered
+	regIndex   map[string]Registered
+	project    []string
+	projIndex  map[string]bool
+	indexErr   error
+	indexDone  bool
+	defs       map[string]*Service
+	dirsDone   bool
+	runNames   map[string]string
+}
+
+// OpenOptions say where to look for the playpen.
+type OpenOptions struct {
+	Root string   // --root; empty: $PLAYPEN_ROOT, then discovery from Cwd
+	Env  []string // the caller's environment (os.Environ())
+	Cwd  string
+}
+
+// Open finds the playpen by SPEC §1.1 and sets its directories (§1.2). It
+// creates nothing.
+func Open(opts OpenOptions) (*Playpen, error) {
+	env := map[string]string{}
+	for _, kv := range opts.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	root := opts.Root
+	if root == "" {
+		root = env["PLAYPEN_ROOT"]
+	}
+	if root == "" {
+		dir := opts.Cwd
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "etc", "project-name")); err == nil {
+				root = dir
+				break
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				return nil, errf(ExitUsage, "", "no playpen here: no etc/project-name in %s or above it; make one with `servicectl init DIR`, or pass --root DIR", opts.Cwd)
+			}
+			dir = parent
+		}
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, errf(ExitUsage, "", "playpen root %s: %v", root, err)
+	}
+	nameFile := filepath.Join(root, "etc", "project-name")
+	name, err := firstLine(nameFile)
+	if err != nil {
+		return nil, errf(ExitUsage, "", "%s is not a playpen: %v; make one with `servicectl init %s`", root, err, root)
+	}
+	p := &Playpen{Root: root, Name: name, caller: env}
+	p.LocalVar = env["LOCAL_VAR"]
+	if p.LocalVar == "" {
+		p.LocalVar = filepath.Join(root, "var")
+	}
+	p.RunVar = env["LOCAL_RUNVAR"]
+	if p.RunVar == "" {
+		p.RunVar = filepath.Join(p.LocalVar, "run")
+	}
+	p.LinkDir = filepath.Join(p.LocalVar, "linkfarm")
+	if r, ok := env["PLAYPEN_ROLE"]; ok && r != "" {
+		p.Role = r
+	} else if r, err := firstLine(filepath.Join(root, "etc", "role")); err == nil {
+		p.Role = r
+	}
+	if p.Role != "" {
+		if err := ValidName("role", p.Role); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func firstLine(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	return strings.TrimSpace(line), nil
+}
+
+// Path joins a path relative to the playpen root.
+func (p *Playpen) Path(rel ...string) string {
+	return filepath.Join(append([]string{p.Root}, rel...)...)
+}
+
+func (p *Playpen) warn(service, format string, args ...any) {
+	if p.Warn != nil {
+		p.Warn(service, fmt.Sprintf(format, args...))
+	}
+}
+
+// EnsureDirs creates LOCAL_VAR, LOCAL_RUNVAR and the linkfarm (0755) and
+// refuses any that is a symlink or writable by another user (SPEC §1.2):
+// a directory where pidfiles live must not be someone else's to edit.
+func (p *Playpen) EnsureDirs() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dirsDone {
+		return nil
+	}
+	for _, d := range []string{p.LocalVar, p.RunVar, p.LinkDir} {
+		if err := ensureSafeDir(d); err != nil {
+			return err
+		}
+	}
+	p.dirsDone = true
+	return nil
+}
+
+func ensureSafeDir(d string) error {
+	fi, err := os.Lstat(d)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return errf(ExitFailed, "", "cannot create %s: %v; check LOCAL_VAR/LOCAL_RUNVAR and permissions", d, err)
+		}
+		fi, err = os.Lstat(d)
+	}
+	if err != nil {
+		return errf(ExitFailed, "", "%s: %v", d, err)
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return errf(ExitFailed, "", "%s is a symlink; servicectl keeps pidfiles only in a real directory (replace it with one)", d)
+	}
+	if !fi.IsDir() {
+		return errf(ExitFailed, "", "%s is not a directory", d)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm()&0o022 != 0 {
+		return errf(ExitFailed, "", "%s is writable by other users (mode %v); run `chmod go-w %s`", d, fi.Mode().Perm(), d)
+	}
+	if int(st.Uid) != os.Geteuid() && st.Uid != 0 {
+		return errf(ExitFailed, "", "%s belongs to another user (uid %d); servicectl keeps its state only in its own directories", d, st.Uid)
+	}
+	return nil
+}
+
+// inherited is the caller's environment cut down to SPEC §2.1.
+func (p *Playpen) inherited() (map[string]string, error) {
+	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "LANG": true, "TZ": true, "TERM": true}
+	names, err := readList(p.Path("etc", "unsanitized"))
+	if err != nil {
+		return nil, errf(ExitConfig, "", "%v", err)
+	}
+	for _, l := range names {
+		for _, f := range l.Fields {
+			keep[f] = true
+		}
+	}
+	out := map[string]string{}
+	for k, v := range p.caller {
+		if keep[k] || strings.HasPrefix(k, "LC_") {
+			out[k] = v
+		}
+	}
+	path := out["PATH"]
+	if path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin"
+	}
+	out["PATH"] = p.Path("bin") + ":" + p.Path("ext", "bin") + ":" + path
+	out["PLAYPEN_ROOT"] = p.Root
+	out["PLAYPEN_ROLE"] = p.Role
+	out["PROJECT_NAME"] = p.Name
+	out["LOCAL_VAR"] = p.LocalVar
+	out["LOCAL_RUNVAR"] = p.RunVar
+	return out, nil
+}
+
+// LoadConfigFiles lists the files load-config sources, in order (§2.2).
+func (p *Playpen) LoadConfigFiles() []string {
+	var files []string
+	add := func(f string) {
+		if isFile(f) {
+			files = append(files, f)
+		}
+		if isFile(f + ".local") {
+			files = append(files, f+".local")
+		}
+	}
+	profiles, _ := filepath.Glob(p.Path("ext", "etc", "profile", "*.profile"))
+	sort.Strings(profiles)
+	for _, f := range profiles {
+		add(f)
+	}
+	add(p.Path("ext", "etc", "project.defaults"))
+	add(p.Path("etc", "project.conf"))
+	if p.Role != "" {
+		add(p.Path("etc", "roles", p.Role, "config"))
+	}
+	return files
+}
+
+func isFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// BaseEnv is the load-config environment (SPEC §2.2): the clean caller
+// environment plus everything the profiles, defaults, project config and
+// role config set, all exported.
+func (p *Playpen) BaseEnv() ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.baseDone {
+		return p.base, p.baseErr
+	}
+	p.baseDone = true
+	inh, err := p.inherited()
+	if err != nil {
+		p.baseErr = err
+		return nil, err
+	}
+	vars, err := hooks.SourceAll(mapEnv(inh), p.Root, p.LoadConfigFiles(), true, os.Stderr)
+	if err != nil {
+		p.baseErr = errf(ExitConfig, "", "load-config: %v", err)
+		return nil, p.baseErr
+	}
+	p.baseVars = vars
+	p.baseMap = map[string]string{}
+	for k, v := range vars {
+		if v.Exported && !v.IsArray {
+			p.baseMap[k] = v.Value
+		}
+	}
+	p.base = mapEnv(p.baseMap)
+	return p.base, nil
+}
+
+func mapEnv(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DefaultSet is the services commands act on when given none (SPEC §2.3):
+// the role's playpen_services, else every installed and project service.
+func (p *Playpen) DefaultSet() ([]string, error) {
+	if _, err := p.BaseEnv(); err != nil {
+		return nil, err
+	}
+	if p.Role != "" {
+		if v, ok := p.baseVars["playpen_services"]; ok {
+			names := v.List
+			if !v.IsArray {
+				names = strings.Fields(v.Value)
+			}
+			for _, n := range names {
+				if _, _, err := SplitInstance(n); err != nil {
+					return nil, errf(ExitConfig, "", "%s: playpen_services: %v", p.Path("etc", "roles", p.Role, "config"), err)
+				}
+			}
+			return names, nil
+		}
+	}
+	return p.AllServices()
+}
+
+// AllServices lists every registered and project service, in name order.
+func (p *Playpen) AllServices() ([]string, error) {
+	if err := p.loadIndex(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range p.registered {
+		out = append(out, r.Service)
+	}
+	for _, n := range p.project {
+		if _, dup := p.regIndex[n]; !dup {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (p *Playpen) loadIndex() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.indexDone {
+		return p.indexErr
+	}
+	p.indexDone = true
+	p.indexErr = func() error {
+		path := p.Path("ext", "etc", "installed-services")
+		data, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return errf(ExitConfig, "", "%v", err)
+		}
+		p.registered, err = ParseRegistered(path, data)
+		if err != nil {
+			return err
+		}
+		p.regIndex = map[string]Registered{}
+		for _, r := range p.registered {
+			p.regIndex[r.Service] = r
+		}
+		p.project, err = readNames(p.Path("etc", "project-services"), "service")
+		if err != nil {
+			return err
+		}
+		p.projIndex = map[string]bool{}
+		for _, n := range p.project {
+			p.projIndex[n] = true
+		}
+		return nil
+	}()
+	return p.indexErr
+}
+
+// InstalledPackages reads ext/etc/installed-packages.
+func (p *Playpen) InstalledPackages() ([]Package, error) {
+	path := p.Path("ext", "etc", "installed-packages")
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, errf(ExitConfig, "", "%v", err)
+	}
+	return ParsePackages(path, data)
+}
+
+// Registered returns the installed-services registry.
+func (p *Playpen) Registered() ([]Registered, error) {
+	if err := p.loadIndex(); err != nil {
+		return nil, err
+	}
+	return p.registered, nil
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}

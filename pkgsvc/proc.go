@@ -1,0 +1,163 @@
+package pkgsvc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// procInfo is what identifies a process beyond its pid: the kernel's
+// start time (clock ticks since boot, /proc/PID/stat field 22) and argv[0].
+type procInfo struct {
+	StartTime uint64
+	Argv0     string
+	Argv1     string // for `#!` scripts the kernel puts the interpreter first and the script second
+	Pgrp      int
+	Zombie    bool
+}
+
+// readProc reads a live process's identity; an error means it is gone.
+func readProc(pid int) (procInfo, error) {
+	var info procInfo
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return info, err
+	}
+	// comm may hold spaces and parentheses: fields start after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return info, fmt.Errorf("pid %d: unreadable /proc stat", pid)
+	}
+	fields := bytes.Fields(stat[i+1:])
+	if len(fields) < 20 {
+		return info, fmt.Errorf("pid %d: short /proc stat", pid)
+	}
+	info.Zombie = string(fields[0]) == "Z" || string(fields[0]) == "X"
+	info.Pgrp, _ = strconv.Atoi(string(fields[2]))
+	info.StartTime, err = strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return info, fmt.Errorf("pid %d: bad start time", pid)
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return info, err
+	}
+	args := bytes.SplitN(cmdline, []byte{0}, 3)
+	info.Argv0 = string(args[0])
+	if len(args) > 1 {
+		info.Argv1 = string(args[1])
+	}
+	return info, nil
+}
+
+// ownedProc is a process verified to be the service's: a pidfd taken
+// before the check, so what is signalled is what was checked (SPEC §4.7).
+type ownedProc struct {
+	Pid  int
+	fd   int
+	info procInfo
+}
+
+// errNotOurs says a pid names no process of ours: gone, a zombie, or
+// somebody else's (start time or argv[0] differ).
+type errNotOurs struct{ why string }
+
+func (e *errNotOurs) Error() string { return e.why }
+
+// claim opens a pidfd for pid and then verifies the process against the
+// expected start time (0: not recorded) and argv[0]. Every signal
+// servicectl sends goes through a claimed process.
+func claim(pid int, startTime uint64, argv0s ...string) (*ownedProc, error) {
+	if pid <= 1 {
+		return nil, &errNotOurs{fmt.Sprintf("pid %d is never a service's", pid)}
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, &errNotOurs{fmt.Sprintf("pid %d is not running", pid)}
+	}
+	info, err := readProc(pid)
+	if err != nil || info.Zombie {
+		unix.Close(fd)
+		return nil, &errNotOurs{fmt.Sprintf("pid %d is not running", pid)}
+	}
+	if startTime != 0 && info.StartTime != startTime {
+		unix.Close(fd)
+		return nil, &errNotOurs{fmt.Sprintf("pid %d was started at another time than the recorded one: the pid has been reused by another process", pid)}
+	}
+	match := len(argv0s) == 0
+	for _, a := range argv0s {
+		if a != "" && (a == info.Argv0 || a == info.Argv1 && startTime == 0) {
+			match = true
+		}
+	}
+	if !match {
+		unix.Close(fd)
+		return nil, &errNotOurs{fmt.Sprintf("pid %d runs %q, not the service's program", pid, info.Argv0)}
+	}
+	return &ownedProc{Pid: pid, fd: fd, info: info}, nil
+}
+
+func (o *ownedProc) Close() {
+	if o.fd >= 0 {
+		unix.Close(o.fd)
+		o.fd = -1
+	}
+}
+
+// Alive reports whether the claimed process has not exited.
+func (o *ownedProc) Alive() bool {
+	fds := []unix.PollFd{{Fd: int32(o.fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n == 0
+}
+
+// Signal sends sig to the process through its pidfd and, when it leads
+// its own process group (we start every service with setsid), to the
+// whole group: the leader is alive, so its pgid cannot have been reused.
+func (o *ownedProc) Signal(sig syscall.Signal, group bool) error {
+	if err := unix.PidfdSendSignal(o.fd, sig, nil, 0); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil
+		}
+		return fmt.Errorf("signal pid %d: %w", o.Pid, err)
+	}
+	if group && o.info.Pgrp == o.Pid {
+		if err := unix.Kill(-o.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("signal group %d: %w", o.Pid, err)
+		}
+	}
+	return nil
+}
+
+// Wait blocks until the process exits or d passes; it reports whether
+// the process is gone. It waits on the pidfd: no polling.
+func (o *ownedProc) Wait(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		if left < 0 {
+			left = 0
+		}
+		ms := int(left / time.Millisecond)
+		if left > 0 && ms == 0 {
+			ms = 1
+		}
+		fds := []unix.PollFd{{Fd: int32(o.fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, ms)
+		if err == nil && n > 0 {
+			return true
+		}
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return !o.Alive()
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}

@@ -1,0 +1,544 @@
+package pkgsvc
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"servicectl/envtypes"
+	"servicectl/hooks"
+	"servicectl/linkfarm"
+)
+
+// Hook steps (SPEC §5.1) and replacement commands (§5.3).
+var (
+	HookSteps       = []string{"pre-start", "post-start", "pre-stop", "post-stop"}
+	ReplacementCmds = []string{"start", "stop", "restart", "ping", "test"}
+)
+
+// Hook is what runs at one step: sh code from the config variable, then
+// the first hook file found. Either may be empty.
+type Hook struct {
+	Code string `json:"code,omitempty"`
+	File string `json:"file,omitempty"`
+}
+
+// Empty reports whether nothing runs at this step.
+func (h Hook) Empty() bool { return h.Code == "" && h.File == "" }
+
+// Policies are the upgrade policy variables of SPEC §3.3 / §8.2.
+type Policies struct {
+	RestartOnDepUpgrade bool     `json:"service_restart_on_dep_upgrade"`
+	StopOnDepUpgrade    bool     `json:"service_stop_on_dep_upgrade"`
+	StopOnUpgrade       bool     `json:"service_stop_on_upgrade"`
+	StopOnFiledep       bool     `json:"service_stop_on_filedep"`
+	Filedeps            []string `json:"service_filedeps"`
+	RestartOnCrash      bool     `json:"service_restart_on_crash"`
+}
+
+// Service is a resolved definition: everything servicectl needs to start,
+// stop and judge the service, and nothing started. Resolve builds it.
+type Service struct {
+	Name     string `json:"service"`  // as addressed: web or web@blue
+	Base     string `json:"template"` // the definition's name (web)
+	Instance string `json:"instance"`
+	Package  string `json:"package"`
+	Version  string `json:"version"`
+	Project  bool   `json:"project"`
+	Template bool   `json:"is_template"`
+
+	Program     string   `json:"program"` // resolved absolute path ("" with a custom start)
+	ProgramErr  string   `json:"program_error,omitempty"`
+	Flags       []string `json:"flags"`
+	RunName     string   `json:"run_name"`
+	LinkPath    string   `json:"link_path,omitempty"`
+	NoSymlink   bool     `json:"no_symlink"`
+	Workdir     string   `json:"workdir"`
+	Env         []string `json:"environment"` // the service environment (§2.4), sorted
+	ConfigFiles []string `json:"config_files_sourced"`
+
+	Hooks map[string]Hook `json:"hooks"`
+
+	RestartDelay float64        `json:"restart_delay"`
+	HUP          bool           `json:"hup"`
+	StopSignal   syscall.Signal `json:"-"`
+	StopSigName  string         `json:"stop_signal"`
+	StopTimeout  float64        `json:"stop_timeout"`
+	StartSecs    float64        `json:"start_secs"`
+	OwnPidfile   bool           `json:"own_pidfile"`
+	NoPidfile    bool           `json:"no_pidfile"`
+	Depends      []string       `json:"depends"`
+	RenderFiles  []string       `json:"config_files"`
+	User         string         `json:"user,omitempty"`
+	Group        string         `json:"group,omitempty"`
+	Nice         *int           `json:"nice,omitempty"`
+	PingInterval float64        `json:"ping_interval"`
+	LogMaxBytes  int64          `json:"log_max_bytes"`
+	LogKeep      int            `json:"log_keep"`
+	Policies     Policies       `json:"policies"`
+
+	EnvSpecs []envtypes.Spec `json:"-"`
+	Typed    envtypes.Result `json:"-"`
+	Warnings []string        `json:"warnings"`
+	vars     map[string]hooks.Var
+}
+
+// Pidfile, OutputFile, StateFile and LockFile are the per-service files
+// of SPEC §1.3.
+func (s *Service) Pidfile(p *Playpen) string    { return filepath.Join(p.RunVar, s.Name+".pid") }
+func (s *Service) OutputFile(p *Playpen) string { return filepath.Join(p.RunVar, s.Name+".output") }
+func (s *Service) StateFile(p *Playpen) string  { return filepath.Join(p.RunVar, s.Name+".state") }
+func (s *Service) LockFile(p *Playpen) string   { return filepath.Join(p.RunVar, s.Name+".lock") }
+
+// Var returns a variable the config set, for callers that need one not
+// read back into a field.
+func (s *Service) Var(name string) (string, bool) {
+	v, ok := s.vars[name]
+	return v.Value, ok
+}
+
+// Lookup finds a service by name without reading its config: its package,
+// version and whether it is a project service. An unknown name is exit 4.
+func (p *Playpen) Lookup(full string) (base, instance string, reg Registered, project bool, err error) {
+	base, instance, err = SplitInstance(full)
+	if err != nil {
+		return
+	}
+	if err = p.loadIndex(); err != nil {
+		return
+	}
+	if r, ok := p.regIndex[base]; ok {
+		return base, instance, r, false, nil
+	}
+	if p.projIndex[base] {
+		return base, instance, Registered{Service: base}, true, nil
+	}
+	err = errf(ExitUnknown, full, "unknown service: not in ext/etc/installed-services or etc/project-services (see `servicectl list --all`)")
+	return
+}
+
+// configDirs are the directories searched for config passes and hook
+// files, most specific first (SPEC §3.1, §5.1).
+func (p *Playpen) configDirs(base, version string, project bool) []string {
+	if project {
+		return []string{p.Path("services", base)}
+	}
+	sv := base + "-" + version
+	return []string{p.Path("services", sv), p.Path("services", base), p.Path("ext", "services", sv)}
+}
+
+func firstFile(dirs []string, name string) string {
+	for _, d := range dirs {
+		if f := filepath.Join(d, name); isFile(f) {
+			return f
+		}
+	}
+	return ""
+}
+
+// Resolve reads a service's definition (SPEC §3) and its typed environment
+// (§6). It starts nothing; results are cached for the Playpen's life.
+func (p *Playpen) Resolve(full string) (*Service, error) {
+	p.mu.Lock()
+	if s, ok := p.defs[full]; ok {
+		p.mu.Unlock()
+		return s, nil
+	}
+	p.mu.Unlock()
+	s, err := p.resolve(full)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.defs == nil {
+		p.defs = map[string]*Service{}
+	}
+	p.defs[full] = s
+	p.mu.Unlock()
+	return s, nil
+}
+
+func (p *Playpen) resolve(full string) (*Service, error) {
+	base, instance, reg, project, err := p.Lookup(full)
+	if err != nil {
+		return nil, err
+	}
+	env, err := p.BaseEnv()
+	if err != nil {
+		return nil, wrap(ExitConfig, full, err)
+	}
+	s := &Service{Name: full, Base: base, Instance: instance, Package: reg.Package, Version: reg.Version, Project: project}
+	dirs := p.configDirs(base, reg.Version, project)
+	for _, pass := range []string{"config.pre", "config", "config.post"} {
+		if f := firstFile(dirs, pass); f != "" {
+			s.ConfigFiles = append(s.ConfigFiles, f)
+		}
+	}
+	if len(s.ConfigFiles) == 0 {
+		return nil, errf(ExitConfig, full, "no config found (looked for %s); for a package service run `servicectl new-service %s`", filepath.Join(dirs[len(dirs)-1], "config"), base)
+	}
+	svcEnv := map[string]string{
+		"SERVICE_NAME":        base,
+		"SERVICE_VERSION":     reg.Version,
+		"SERVICE_PACKAGE":     reg.Package,
+		"SERVICE_INSTANCE":    instance,
+		"SERVICE_PIDFILE":     s.Pidfile(p),
+		"SERVICE_OUTPUT_FILE": s.OutputFile(p),
+		"SERVICE_UPGRADED":    "0",
+	}
+	start := make([]string, 0, len(env)+len(svcEnv))
+	start = append(start, env...)
+	for k, v := range svcEnv {
+		start = append(start, k+"="+v)
+	}
+	vars, err := hooks.SourceAll(start, p.Root, s.ConfigFiles, false, os.Stderr)
+	if err != nil {
+		return nil, &Error{Code: ExitConfig, Service: full, Err: fmt.Errorf("config: %w", err)}
+	}
+	s.vars = vars
+	if err := p.readBack(s, dirs, vars); err != nil {
+		return nil, &Error{Code: ExitConfig, Service: full, Err: err}
+	}
+	if !s.Template && instance != "" {
+		return nil, errf(ExitUsage, full, "%s is not a template (service_template=1), so it has no instances; use %s", base, base)
+	}
+	for k, v := range svcEnv {
+		vars[k] = hooks.Var{Value: v, Exported: true}
+	}
+	envMap := map[string]string{}
+	for k, v := range vars {
+		if v.Exported && !v.IsArray {
+			envMap[k] = v.Value
+		}
+	}
+	lookup := func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v.Value, ok
+	}
+	s.Typed = envtypes.Resolve(s.EnvSpecs, lookup)
+	for _, v := range s.Typed.Values {
+		envMap[v.Spec.Name] = v.Value
+	}
+	if cp := p.classpath(vars); cp != "" {
+		envMap["CLASSPATH"] = cp
+	}
+	s.Env = mapEnv(envMap)
+	for _, w := range s.Warnings {
+		p.warn(full, "%s", w)
+	}
+	return s, nil
+}
+
+// knownVars are the service_* names of SPEC §3.3; anything else with that
+// prefix (but service_envar_*) is a typo until proven otherwise.
+var knownVars = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`program run_name flags workdir pre_start post_start pre_stop post_stop
+		start stop restart ping test restart_delay hup stop_signal stop_timeout start_secs own_pidfile
+		no_pidfile no_symlink depends config_files java_classpath_dirs java_classpath_jars user group nice
+		restart_on_dep_upgrade stop_on_dep_upgrade stop_on_upgrade filedeps stop_on_filedep
+		restart_on_crash ping_interval log_max_bytes log_keep required_envars optional_envars template`) {
+		knownVars["service_"+n] = true
+	}
+}
+
+type reader struct {
+	vars map[string]hooks.Var
+	file string
+	errs []string
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.vars[name]; ok {
+		return v.Value
+	}
+	return def
+}
+
+func (r *reader) list(name string) []string {
+	v, ok := r.vars[name]
+	if !ok {
+		return nil
+	}
+	if v.IsArray {
+		return append([]string(nil), v.List...)
+	}
+	return strings.Fields(v.Value)
+}
+
+func (r *reader) bad(name, value, rule string) {
+	r.errs = append(r.errs, fmt.Sprintf("%s=%q in %s: %s", name, value, r.file, rule))
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v, ok := r.vars[name]
+	if !ok || v.Value == "" {
+		return def
+	}
+	switch v.Value {
+	case "1", "true", "yes":
+		return true
+	case "0", "false", "no":
+		return false
+	}
+	r.bad(name, v.Value, "must be 1 or 0")
+	return def
+}
+
+func (r *reader) seconds(name string, def float64) float64 {
+	v, ok := r.vars[name]
+	if !ok || v.Value == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v.Value, 64)
+	if err != nil || f < 0 || f != f || f > 1e6 {
+		r.bad(name, v.Value, "must be a number of seconds ≥ 0")
+		return def
+	}
+	return f
+}
+
+func (r *reader) integer(name string, def int64, min, max int64) int64 {
+	v, ok := r.vars[name]
+	if !ok || v.Value == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil || n < min || n > max {
+		r.bad(name, v.Value, fmt.Sprintf("must be an integer from %d to %d", min, max))
+		return def
+	}
+	return n
+}
+
+// Signals accepted by service_stop_signal, by name without SIG.
+var signals = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "HUP": syscall.SIGHUP,
+	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "WINCH": syscall.SIGWINCH,
+	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "PWR": syscall.SIGPWR,
+}
+
+func parseSignal(s string) (syscall.Signal, string, bool) {
+	u := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "SIG")
+	if sig, ok := signals[u]; ok {
+		return sig, u, true
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), s, true
+	}
+	return 0, "", false
+}
+
+func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var) error {
+	r := &reader{vars: vars, file: strings.Join(s.ConfigFiles, ", ")}
+	names := make([]string, 0)
+	for k := range vars {
+		if strings.HasPrefix(k, "service_") && !knownVars[k] && !strings.HasPrefix(k, "service_envar_") {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("unknown variable %s in %s (a typo?)", k, r.file))
+	}
+
+	s.Template = r.boolean("service_template", false)
+	s.Flags = r.list("service_flags")
+	if s.Flags == nil {
+		s.Flags = []string{}
+	}
+	s.Workdir = r.str("service_workdir", p.Root)
+	if s.Workdir == "" {
+		s.Workdir = p.Root
+	} else if !filepath.IsAbs(s.Workdir) {
+		s.Workdir = p.Path(s.Workdir)
+	}
+	s.RestartDelay = r.seconds("service_restart_delay", 0)
+	s.HUP = r.boolean("service_hup", false)
+	sigName := r.str("service_stop_signal", "TERM")
+	if sig, name, ok := parseSignal(sigName); ok {
+		s.StopSignal, s.StopSigName = sig, name
+	} else {
+		r.bad("service_stop_signal", sigName, "must be a signal name (TERM, INT, QUIT, HUP, USR1, ...) or number")
+	}
+	s.StopTimeout = r.seconds("service_stop_timeout", 10)
+	s.StartSecs = r.seconds("service_start_secs", 0.5)
+	s.OwnPidfile = r.boolean("service_own_pidfile", false)
+	s.NoPidfile = r.boolean("service_no_pidfile", false)
+	s.NoSymlink = r.boolean("service_no_symlink", false)
+	s.Depends = r.list("service_depends")
+	for _, d := range s.Depends {
+		if _, _, err := SplitInstance(d); err != nil {
+			r.bad("service_depends", d, "not a service name")
+		}
+	}
+	s.RenderFiles = r.list("service_config_files")
+	s.User = r.str("service_user", "")
+	s.Group = r.str("service_group", "")
+	if _, ok := vars["service_nice"]; ok && vars["service_nice"].Value != "" {
+		n := int(r.integer("service_nice", 0, -20, 19))
+		s.Nice = &n
+	}
+	s.PingInterval = r.seconds("service_ping_interval", 0)
+	s.LogMaxBytes = r.integer("service_log_max_bytes", 10485760, 0, 1<<50)
+	s.LogKeep = int(r.integer("service_log_keep", 5, 0, 1000))
+	s.Policies = Policies{
+		RestartOnDepUpgrade: r.boolean("service_restart_on_dep_upgrade", true),
+		StopOnDepUpgrade:    r.boolean("service_stop_on_dep_upgrade", true),
+		StopOnUpgrade:       r.boolean("service_stop_on_upgrade", true),
+		StopOnFiledep:       r.boolean("service_stop_on_filedep", false),
+		Filedeps:            r.list("service_filedeps"),
+		RestartOnCrash:      r.boolean("service_restart_on_crash", true),
+	}
+	if s.Policies.Filedeps == nil {
+		s.Policies.Filedeps = []string{}
+	}
+	if s.Depends == nil {
+		s.Depends = []string{}
+	}
+
+	s.Hooks = map[string]Hook{}
+	for _, step := range append(append([]string{}, HookSteps...), ReplacementCmds...) {
+		h := Hook{Code: r.str("service_"+strings.ReplaceAll(step, "-", "_"), ""), File: firstFile(dirs, step)}
+		if !h.Empty() {
+			s.Hooks[step] = h
+		}
+	}
+
+	// Run name (§3.3 default, §4.2 composition).
+	runBase := r.str("service_run_name", "")
+	if runBase == "" {
+		runBase = s.Base
+		if !s.Project {
+			if svcs, err := readNames(p.Path("ext", "packages", s.Package+"-"+s.Version, s.Package+"-"+s.Version+".services"), "service"); err == nil && len(svcs) == 1 {
+				runBase = s.Package
+			}
+		}
+	}
+	if err := ValidName("run", runBase); err != nil {
+		r.bad("service_run_name", runBase, "not a valid name")
+	}
+	s.RunName = linkfarm.RunName(runBase, s.Instance, p.baseMap["PLAYPEN_TAG"])
+
+	prog := r.str("service_program", "")
+	custom := s.Hooks["start"]
+	switch {
+	case prog == "" && custom.Empty():
+		r.errs = append(r.errs, fmt.Sprintf("service_program is not set in %s (and no service_start replaces it)", r.file))
+	case prog != "":
+		path, perr := p.resolveProgram(prog)
+		if perr != nil {
+			s.ProgramErr = perr.Error()
+		}
+		s.Program = path
+		if filepath.Base(prog) == "java" {
+			s.NoSymlink = true
+		}
+	}
+	if s.NoPidfile {
+		if s.Hooks["ping"].Empty() {
+			r.errs = append(r.errs, "service_no_pidfile=1 needs service_ping (or a ping hook) to tell whether it runs")
+		}
+		if s.Hooks["stop"].Empty() {
+			r.errs = append(r.errs, "service_no_pidfile=1 needs service_stop (or a stop hook) to stop it")
+		}
+	}
+	if !s.NoSymlink && s.Program != "" {
+		s.LinkPath = filepath.Join(p.LinkDir, s.RunName)
+	}
+
+	// Typed variables (§6.1).
+	for _, req := range []bool{true, false} {
+		listName := "service_optional_envars"
+		if req {
+			listName = "service_required_envars"
+		}
+		for _, name := range r.list(listName) {
+			d := envtypes.Declaration{Name: name, Required: req}
+			pfx := "service_envar_" + name + "_"
+			d.Type, d.HasType = vars[pfx+"type"].Value, has(vars, pfx+"type")
+			d.Constraints, d.HasConstr = vars[pfx+"constraints"].Value, has(vars, pfx+"constraints")
+			d.Default, d.HasDefault = vars[pfx+"default"].Value, has(vars, pfx+"default")
+			d.Desc, d.HasDesc = vars[pfx+"description"].Value, has(vars, pfx+"description")
+			sp, warning, err := envtypes.Declare(d)
+			if err != nil {
+				r.errs = append(r.errs, fmt.Sprintf("%v (in %s)", err, r.file))
+				continue
+			}
+			if warning != "" {
+				s.Warnings = append(s.Warnings, warning)
+			}
+			s.EnvSpecs = append(s.EnvSpecs, sp)
+		}
+	}
+	if len(r.errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(r.errs, "; "))
+	}
+	return nil
+}
+
+func has(vars map[string]hooks.Var, name string) bool {
+	_, ok := vars[name]
+	return ok
+}
+
+// resolveProgram applies SPEC §3.3: a bare name is looked up in bin/, then
+// ext/bin/, then (our choice, for system programs such as sleep or java)
+// $PATH; a path is relative to ext/ unless absolute.
+func (p *Playpen) resolveProgram(prog string) (string, error) {
+	var path string
+	if !strings.ContainsRune(prog, '/') {
+		for _, d := range []string{p.Path("bin"), p.Path("ext", "bin")} {
+			if c := filepath.Join(d, prog); isFile(c) {
+				path = c
+				break
+			}
+		}
+		if path == "" {
+			found, err := exec.LookPath(prog)
+			if err != nil {
+				return p.Path("ext", "bin", prog), fmt.Errorf("program %s not found in bin/, ext/bin/ or $PATH", prog)
+			}
+			path, _ = filepath.Abs(found)
+		}
+	} else if filepath.IsAbs(prog) {
+		path = prog
+	} else {
+		path = p.Path("ext", prog)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return path, fmt.Errorf("program %s does not exist", path)
+	}
+	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return path, fmt.Errorf("program %s is not executable (chmod +x it)", path)
+	}
+	return path, nil
+}
+
+func (p *Playpen) classpath(vars map[string]hooks.Var) string {
+	r := &reader{vars: vars}
+	var parts []string
+	for _, d := range r.list("service_java_classpath_dirs") {
+		dir := d
+		if !filepath.IsAbs(dir) {
+			dir = p.Path("ext", d)
+		}
+		jars, _ := filepath.Glob(filepath.Join(dir, "*.jar"))
+		sort.Strings(jars)
+		parts = append(parts, jars...)
+	}
+	for _, j := range r.list("service_java_classpath_jars") {
+		if !filepath.IsAbs(j) {
+			j = p.Path("ext", j)
+		}
+		parts = append(parts, j)
+	}
+	return strings.Join(parts, ":")
+}

@@ -1,0 +1,73 @@
+package pkgsvc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// State is servicectl's own record of a started service (SPEC §1.3): what
+// lets a later command prove a pid is still ours (§4.7) and tell whether
+// it runs stale code (§8.5).
+type State struct {
+	Pid       int               `json:"pid"`
+	StartTime uint64            `json:"start_time"`
+	Argv0     string            `json:"argv0"`
+	Package   string            `json:"package,omitempty"`
+	Version   string            `json:"version"`
+	StartedAt time.Time         `json:"started_at"`
+	Restarts  int               `json:"restarts"`
+	Upgraded  bool              `json:"upgraded"`
+	Deps      map[string]string `json:"deps,omitempty"` // package → version it was started with
+	NoPidfile bool              `json:"no_pidfile,omitempty"`
+}
+
+func readState(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("%s: corrupt state file: %v", path, err)
+	}
+	return &st, nil
+}
+
+func writeState(path string, st *State) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(data, '\n'), 0o644, false)
+}
+
+// readPidfile returns the pid, or 0 and nil when there is no pidfile.
+// Garbage is an error that the caller treats as a stale pidfile.
+func readPidfile(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(data))
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 0 {
+		if len(s) > 20 {
+			s = s[:20] + "..."
+		}
+		return -1, fmt.Errorf("%s holds %q, not a pid", path, s)
+	}
+	return pid, nil
+}
+
+func writePidfile(path string, pid int) error {
+	return writeFileAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
+}
