@@ -294,7 +294,7 @@ func shellDQ(s string) string {
 func printEnv(g *globals, es []pkgsvc.EnvEntry) {
 	w := g.stdout
 	for _, e := range es {
-		if !g.verbose && len(e.Missing) == 0 && len(e.Errors) == 0 {
+		if len(e.Missing) == 0 && len(e.Errors) == 0 && (!g.verbose || len(e.Specs) == 0) {
 			continue
 		}
 		fmt.Fprintf(w, "%s:\n", e.Service)

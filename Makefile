@@ -1,0 +1,49 @@
+# servicectl: `make demo` shows it working on the example playpen,
+# `make test` runs every test. Both work on a fresh machine with Go.
+GO      ?= go
+BIN     := bin/servicectl
+DEMO    := _demo/playpen
+FUZZTIME ?= 10s
+PKGS    := ./...
+
+.PHONY: all build test vet fuzz demo demo-stop bench bench-peers clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/servicectl
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+
+# Every test, with the race detector, then each fuzz target for a short
+# while (longer: make fuzz FUZZTIME=5m).
+test: vet
+	$(GO) test -race -count=1 $(PKGS)
+	$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) ./pkgsvc
+	$(GO) test -run '^$$' -fuzz '^FuzzPackageLists$$' -fuzztime $(FUZZTIME) ./pkgsvc
+	$(GO) test -run '^$$' -fuzz '^FuzzDeps$$' -fuzztime $(FUZZTIME) ./pkgsvc
+	$(GO) test -run '^$$' -fuzz '^FuzzConstraints$$' -fuzztime $(FUZZTIME) ./envtypes
+	$(GO) test -run '^$$' -fuzz '^FuzzSub$$' -fuzztime $(FUZZTIME) ./hooks
+
+demo: build
+	@GO="$(GO)" BIN="$(BIN)" DEMO="$(DEMO)" sh scripts/demo.sh
+
+demo-stop:
+	@if [ -x $(BIN) ] && [ -d $(DEMO) ]; then $(BIN) --root $(DEMO) stop; else echo "no demo running"; fi
+
+# Speed and memory figures (Go benchmarks; see README "Performance").
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 ./pkgsvc ./hooks | tee bench.out
+	$(GO) test -run '^$$' -bench 'Resolve|ShowJSON|VersusSh|Hook' -benchmem ./pkgsvc ./hooks
+
+# Side by side with runit and supervisord (needs ../shared/bench/peers).
+bench-peers:
+	bash ../shared/bench/peers/run.sh -n 200 -r 3 -p "runit supervisord servicectl"
+
+clean:
+	rm -rf bin _demo bench.out

@@ -1,0 +1,264 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, dir, name, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var baseEnv = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+
+func TestSourceLayersAndTypes(t *testing.T) {
+	d := t.TempDir()
+	a := write(t, d, "a", "A=1\nB=one\nexport E=x\nservice_flags=(--name \"two words\")\n", 0o644)
+	b := write(t, d, "b", "B=two\nf() { echo \"$1$1\"; }\nC=$(f ab)\nN=$((A + 41))\nif [ \"$A\" = 1 ]; then D=yes; fi\n", 0o644)
+	vars, err := SourceAll(baseEnv, d, []string{a, b}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"A": "1", "B": "two", "C": "abab", "N": "42", "D": "yes", "E": "x"}
+	for k, v := range want {
+		if vars[k].Value != v {
+			t.Errorf("%s = %q, want %q", k, vars[k].Value, v)
+		}
+	}
+	if !vars["E"].Exported || vars["A"].Exported {
+		t.Errorf("exported flags wrong: E=%v A=%v", vars["E"].Exported, vars["A"].Exported)
+	}
+	fl := vars["service_flags"]
+	if !fl.IsArray || len(fl.List) != 2 || fl.List[1] != "two words" {
+		t.Errorf("array not kept: %+v", fl)
+	}
+}
+
+func TestSourceAllExport(t *testing.T) {
+	d := t.TempDir()
+	a := write(t, d, "profile", "X=1\nY=2\n", 0o644)
+	vars, err := SourceAll(baseEnv, d, []string{a}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vars["X"].Exported || !vars["Y"].Exported {
+		t.Fatalf("set -a did not export: %+v %+v", vars["X"], vars["Y"])
+	}
+}
+
+func TestSourceErrorsNameFileAndLine(t *testing.T) {
+	d := t.TempDir()
+	cases := []struct {
+		name, content, want string
+	}{
+		{"unterminated", "A=1\nB=\"open\n", "unterminated:2"},
+		{"syntax", "A=1\n\nif then fi\n", "syntax:3"},
+		{"binary", "A=1\nB=\x00\x01\x02\n", "binary:2: binary data"},
+		{"exit", "A=1\nexit 3\n", "exit: exited with status 3"},
+	}
+	for _, c := range cases {
+		p := write(t, d, c.name, c.content, 0o644)
+		_, err := SourceAll(baseEnv, d, []string{p}, false, nil)
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(d, c.want)) && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestSourceLastStatusIsNotAnError(t *testing.T) {
+	d := t.TempDir()
+	p := write(t, d, "c", "A=1\n[ -n \"$UNSET\" ] && A=2\n", 0o644)
+	vars, err := SourceAll(baseEnv, d, []string{p}, false, nil)
+	if err != nil || vars["A"].Value != "1" {
+		t.Fatalf("vars %v err %v", vars["A"], err)
+	}
+}
+
+func TestConfigThatLoopsForeverIsBounded(t *testing.T) {
+	d := t.TempDir()
+	p := write(t, d, "loop", "A=1\nwhile :; do :; done\n", 0o644)
+	s, err := NewSession(Options{Env: baseEnv, Dir: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = s.Source(ctx, p, false)
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "loop") {
+		t.Fatalf("got %v, want a time-out naming the file", err)
+	}
+}
+
+func TestSubLiteralValues(t *testing.T) {
+	vals := map[string]string{
+		"A":       "$(touch /tmp/servicectl-pwned)",
+		"B":       "`id` 'q' \"dq\"",
+		"C":       "line1\nline2",
+		"SVC_X_1": "ok",
+	}
+	lookup := func(k string) (string, bool) { v, ok := vals[k]; return v, ok }
+	in := "a=__A__\nb=__B__ c=__C__\nd=__SVC_X_1__ __lower__ ____ __X\n"
+	var out bytes.Buffer
+	if err := Sub(strings.NewReader(in), &out, lookup, "t"); err != nil {
+		t.Fatal(err)
+	}
+	want := "a=$(touch /tmp/servicectl-pwned)\nb=`id` 'q' \"dq\" c=line1\nline2\nd=ok __lower__ ____ __X\n"
+	if out.String() != want {
+		t.Fatalf("got %q\nwant %q", out.String(), want)
+	}
+	if _, err := os.Stat("/tmp/servicectl-pwned"); err == nil {
+		t.Fatal("a value was executed")
+	}
+	err := Sub(strings.NewReader("ok\nx=__MISSING__\n"), &out, lookup, "tmpl")
+	var ue *UnsetError
+	if !errors.As(err, &ue) || ue.Name != "MISSING" || ue.Line != 2 || !strings.Contains(err.Error(), "tmpl:2") {
+		t.Fatalf("unset: %v", err)
+	}
+}
+
+func TestSubConfBuiltinInInterpreter(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "ext/etc/app/app.conf", "port=__APP_PORT__\nname=__SERVICE_NAME__\n", 0o640)
+	write(t, root, "ext/etc/app/other.conf", "ext\n", 0o644)
+	write(t, root, "etc/app/other.conf", "project wins\n", 0o644)
+	hook := write(t, root, "pre-start", "sub-conf app/app.conf\nsub-conf-dir app\necho rendered | sub > \"$LOCAL_VAR/piped\"\n", 0o755)
+	env := append([]string{"PLAYPEN_ROOT=" + root, "LOCAL_VAR=" + root + "/var", "APP_PORT=8080", "SERVICE_NAME=web"}, baseEnv...)
+	if err := RunFile(context.Background(), hook, time.Minute, Options{Env: env, Dir: root}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(root, "var/etc/app/app.conf"))
+	if string(got) != "port=8080\nname=web\n" {
+		t.Fatalf("app.conf = %q", got)
+	}
+	fi, _ := os.Stat(filepath.Join(root, "var/etc/app/app.conf"))
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want the template's 0640", fi.Mode().Perm())
+	}
+	got, _ = os.ReadFile(filepath.Join(root, "var/etc/app/other.conf"))
+	if string(got) != "project wins\n" {
+		t.Fatalf("other.conf = %q", got)
+	}
+	// An unset placeholder fails the hook, naming variable, file and line.
+	write(t, root, "ext/etc/bad.conf", "x\ny=__NOPE__\n", 0o644)
+	bad := write(t, root, "pre-start2", "\nsub-conf bad.conf\n", 0o755)
+	err := RunFile(context.Background(), bad, time.Minute, Options{Env: env, Dir: root})
+	if err == nil || !strings.Contains(err.Error(), "NOPE") || !strings.Contains(err.Error(), "bad.conf:2") || !strings.Contains(err.Error(), "pre-start2:2") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/etc/bad.conf")); err == nil {
+		t.Fatal("a half-rendered file was left")
+	}
+}
+
+func TestHookKinds(t *testing.T) {
+	d := t.TempDir()
+	out := &bytes.Buffer{}
+	opts := Options{Env: append([]string{"GREETING=hi"}, baseEnv...), Dir: d, Stdout: out, Stderr: out, Args: []string{"web", "1.0"}}
+	sh := write(t, d, "sh-hook", "#!/bin/sh\necho \"sh $GREETING $1 $2\"\n", 0o755)
+	if ok, _ := Interpreted(sh); !ok {
+		t.Fatal("#!/bin/sh hook should be interpreted")
+	}
+	if err := RunFile(context.Background(), sh, time.Minute, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("perl"); err == nil {
+		pl := write(t, d, "pl-hook", "#!/usr/bin/perl\nprint \"perl $ENV{GREETING} $ARGV[0]\\n\"; exit 4;\n", 0o755)
+		if ok, _ := Interpreted(pl); ok {
+			t.Fatal("a perl hook must be executed directly")
+		}
+		err := RunFile(context.Background(), pl, time.Minute, opts)
+		if Status(err) != 4 {
+			t.Fatalf("perl hook status %v", err)
+		}
+	}
+	code := "echo \"code $1\"; false"
+	if err := RunCode(context.Background(), "service_pre_start", code, time.Minute, opts); Status(err) != 1 {
+		t.Fatalf("code hook status: %v", err)
+	}
+	got := out.String()
+	for _, want := range []string{"sh hi web 1.0", "code web"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output %q lacks %q", got, want)
+		}
+	}
+}
+
+func TestHookThatHangsIsKilled(t *testing.T) {
+	d := t.TempDir()
+	hang := write(t, d, "hang", "#!/bin/sh\nsleep 30\n", 0o755)
+	start := time.Now()
+	err := RunFile(context.Background(), hang, 300*time.Millisecond, Options{Env: baseEnv, Dir: d})
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "hang") {
+		t.Fatalf("got %v", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("took %v", time.Since(start))
+	}
+}
+
+// TestConfirmAgainstSh compares the interpreter with a real /bin/sh on
+// config idioms (tests only: servicectl itself never spawns sh).
+func TestConfirmAgainstSh(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	scripts := []string{
+		`A=${UNSET:-dflt}`,
+		`A=$((3 * 7 + 1))`,
+		`B="x y"; A=${B#x }`,
+		`A=$(printf '%s-' a b c)`,
+		`case foo.conf in *.conf) A=conf;; *) A=other;; esac`,
+		`i=0; A=; while [ $i -lt 3 ]; do A="$A$i"; i=$((i+1)); done`,
+		`A=${#PATH}`,
+		`set -- one two; A="$2"`,
+	}
+	d := t.TempDir()
+	for i, src := range scripts {
+		p := write(t, d, "s"+string(rune('a'+i)), src+"\n", 0o644)
+		vars, err := SourceAll(baseEnv, d, []string{p}, false, nil)
+		if err != nil {
+			t.Errorf("%q: %v", src, err)
+			continue
+		}
+		cmd := exec.Command("sh", "-c", `. "$1"; printf %s "$A"`, "sh", p)
+		cmd.Env = baseEnv
+		want, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vars["A"].Value != string(want) {
+			t.Errorf("%q: interpreter %q, sh %q", src, vars["A"].Value, want)
+		}
+	}
+}
+
+func FuzzSub(f *testing.F) {
+	for _, s := range []string{"__A__", "____", "__A__B__", "x__Z", "__A_", "__A__\n__B__"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		lookup := func(k string) (string, bool) { return "<" + k + ">", true }
+		var out bytes.Buffer
+		if err := Sub(strings.NewReader(in), &out, lookup, "fuzz"); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(in, "__") && out.String() != in {
+			t.Fatalf("changed text without placeholders: %q -> %q", in, out.String())
+		}
+	})
+}

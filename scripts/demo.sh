@@ -1,0 +1,28 @@
+#!/bin/sh
+# make demo: copy the example playpen to $DEMO, build its HTTP service,
+# register the packages' services as a package manager would, then show
+# list, show, env, start, status and the service answering.
+set -eu
+: "${GO:=go}" "${BIN:=bin/servicectl}" "${DEMO:=_demo/playpen}"
+SC="$(pwd)/$BIN"
+if [ -d "$DEMO" ] && [ -x "$SC" ]; then "$SC" --root "$DEMO" --quiet stop 2>/dev/null || true; fi
+rm -rf "$DEMO"
+mkdir -p "$(dirname "$DEMO")"
+cp -R examples/playpen "$DEMO"
+"$GO" build -o "$DEMO/ext/packages/hello-1.0.0/bin/hello" ./examples/hello
+cd "$DEMO"
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+for s in $(cat ext/packages/*/*.services | grep -v '^#'); do
+	step "$SC" new-service "$s"
+done
+step "$SC" list --all
+step "$SC" show hello
+step "$SC" env --verbose
+step "$SC" env --check
+step "$SC" start
+step "$SC" status
+port=$("$SC" show --json hello | sed -n 's/.*"HELLO_PORT=\([0-9]*\)".*/\1/p')
+printf '\n\033[1m$ curl http://127.0.0.1:%s/\033[0m\n' "$port"
+if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; else echo "(curl is not installed; open the URL above)"; fi
+step "$SC" logs worker -n 3
+printf '\nThe services keep running. Stop them with: make demo-stop\n'
