@@ -24,11 +24,11 @@ test: vet
 	$(MAKE) --no-print-directory fuzz
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) ./pkgsvc
-	$(GO) test -run '^$$' -fuzz '^FuzzPackageLists$$' -fuzztime $(FUZZTIME) ./pkgsvc
-	$(GO) test -run '^$$' -fuzz '^FuzzDeps$$' -fuzztime $(FUZZTIME) ./pkgsvc
-	$(GO) test -run '^$$' -fuzz '^FuzzConstraints$$' -fuzztime $(FUZZTIME) ./envtypes
-	$(GO) test -run '^$$' -fuzz '^FuzzSub$$' -fuzztime $(FUZZTIME) ./hooks
+	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
+	$(GO) test -run '^$$' -fuzz '^FuzzPackageLists$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
+	$(GO) test -run '^$$' -fuzz '^FuzzDeps$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
+	$(GO) test -run '^$$' -fuzz '^FuzzConstraints$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./envtypes
+	$(GO) test -run '^$$' -fuzz '^FuzzSub$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./hooks
 
 demo: build
 	@GO="$(GO)" BIN="$(BIN)" DEMO="$(DEMO)" sh scripts/demo.sh

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// playpen writes a small playpen for CLI tests: two project services on
+// /bin/sleep, a template, a broken one, and a typed port.
+func playpen(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	files := map[string]string{
+		"etc/project-name":      "cli\n",
+		"etc/project-services":  "alpha\nbeta\ntmpl\n",
+		"etc/project.conf":      "PORT_PREFIX=9000\n",
+		"services/alpha/config": "service_program=sleep\nservice_flags=60\nservice_start_secs=0.1\nservice_required_envars=ALPHA_PORT\nALPHA_PORT_OFFSET=1\nservice_envar_ALPHA_PORT_type=port\n",
+		"services/beta/config":  "service_program=sleep\nservice_flags=60\nservice_start_secs=0.1\nservice_depends=alpha\nservice_required_envars=\"BETA_TOKEN\"\nservice_envar_BETA_TOKEN_default=s3cret\nservice_envar_BETA_TOKEN_description='API token'\nBETA_TOKEN=x\n",
+		"services/tmpl/config":  "service_program=sleep\nservice_flags=60\nservice_template=1\n",
+	}
+	for rel, c := range files {
+		p := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { sctl(t, root, "--quiet", "stop") })
+	return root
+}
+
+func sctl(t *testing.T, root string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"--root", root}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	root := playpen(t)
+	cases := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"status"}, 3, ""},
+		{[]string{"status", "nosuch"}, 4, "servicectl: nosuch: unknown service"},
+		{[]string{"start", "bad/name"}, 2, "not valid"},
+		{[]string{"start", "tmpl"}, 2, "template"},
+		{[]string{"ping", "alpha"}, 3, "alpha: is stopped"},
+		{[]string{"start", "--no-such-flag"}, 2, "unknown flag"},
+		{[]string{"env", "--check"}, 0, ""},
+		{[]string{"start", "beta"}, 0, "alpha: started"},
+		{[]string{"status"}, 0, ""}, // the template has no instances to list
+		{[]string{"status", "alpha", "beta"}, 0, ""},
+		{[]string{"ping", "alpha"}, 0, ""},
+		{[]string{"start", "--no-deps", "tmpl@one"}, 0, ""},
+		{[]string{"stop", "alpha", "beta", "tmpl@one"}, 0, ""},
+		{[]string{"status", "alpha"}, 3, ""},
+		{[]string{"test", "alpha"}, 0, "counted as passed"},
+	}
+	for _, c := range cases {
+		code, _, stderr := sctl(t, root, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.err) {
+			t.Errorf("servicectl %s: exit %d, stderr %q; want %d and %q", strings.Join(c.args, " "), code, stderr, c.code, c.err)
+		}
+	}
+	code, _, stderr := run2([]string{"status"}, t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "servicectl init") {
+		t.Errorf("no playpen: %d %q", code, stderr)
+	}
+}
+
+func run2(args []string, dir string) (int, string, string) {
+	wd, _ := os.Getwd()
+	os.Chdir(dir)
+	defer os.Chdir(wd)
+	os.Unsetenv("PLAYPEN_ROOT")
+	var out, errb bytes.Buffer
+	return run(args, &out, &errb), out.String(), errb.String()
+}
+
+func TestJSONOutputs(t *testing.T) {
+	root := playpen(t)
+	if code, _, e := sctl(t, root, "--quiet", "start", "alpha"); code != 0 {
+		t.Fatal(e)
+	}
+	code, out, _ := sctl(t, root, "--json", "status", "alpha", "beta")
+	var sts []map[string]any
+	if err := json.Unmarshal([]byte(out), &sts); err != nil || code != 3 || len(sts) != 2 {
+		t.Fatalf("status --json: %d %v %s", code, err, out)
+	}
+	for _, k := range []string{"service", "package", "version", "state", "pid", "started_at", "run_name", "restarts", "stale", "upgraded"} {
+		if _, ok := sts[0][k]; !ok {
+			t.Errorf("status --json lacks %q", k)
+		}
+	}
+	if sts[0]["state"] != "running" || sts[1]["state"] != "stopped" {
+		t.Errorf("states %v %v", sts[0]["state"], sts[1]["state"])
+	}
+	_, out, _ = sctl(t, root, "--json", "env")
+	var env []struct {
+		Service string
+		Missing []map[string]string
+		Errors  []map[string]string
+	}
+	if err := json.Unmarshal([]byte(out), &env); err != nil || len(env) != 3 {
+		t.Fatalf("env --json: %v %s", err, out)
+	}
+	if !strings.Contains(out, `"missing": []`) {
+		t.Errorf("empty lists must be [] not null: %s", out)
+	}
+	_, out, _ = sctl(t, root, "--json", "show", "alpha")
+	var def map[string]any
+	if err := json.Unmarshal([]byte(out), &def); err != nil || def["run_name"] != "alpha" {
+		t.Fatalf("show --json: %v %s", err, out)
+	}
+	if !strings.Contains(out, "ALPHA_PORT=9001") {
+		t.Errorf("port arithmetic missing from the environment: %s", out)
+	}
+}
+
+func TestEnvScriptAndCheck(t *testing.T) {
+	root := playpen(t)
+	os.WriteFile(filepath.Join(root, "services/beta/config"), []byte("service_program=sleep\nservice_required_envars=\"BETA_TOKEN BETA_PORT\"\nservice_envar_BETA_TOKEN_default='a \"q\" $x'\nBETA_PORT=9001\n"), 0o644)
+	code, out, _ := sctl(t, root, "env", "--script", "beta")
+	if code != 0 || out != "BETA_TOKEN=${BETA_TOKEN=\"a \\\"q\\\" \\$x\"}\n" {
+		t.Fatalf("--script: %d %q", code, out)
+	}
+	code, out, _ = sctl(t, root, "env", "--check")
+	if code != 6 || !strings.Contains(out, "port clash") || !strings.Contains(out, "ALPHA_PORT") {
+		t.Fatalf("--check: %d %q", code, out)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	root := playpen(t)
+	code, out, _ := sctl(t, root, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "servicectl") {
+		t.Fatalf("completion bash: %d", code)
+	}
+	_, out, _ = sctl(t, root, "__complete", "start", "al")
+	if !strings.Contains(out, "alpha") || strings.Contains(out, "beta") {
+		t.Fatalf("service completion: %q", out)
+	}
+}
+
+func TestInitCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "p")
+	var out, errb bytes.Buffer
+	if code := run([]string{"init", dir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "Next:") {
+		t.Fatalf("init: %d %s %s", code, out.String(), errb.String())
+	}
+	code, out2, _ := sctl(t, dir, "list", "--all")
+	if code != 0 || !strings.Contains(out2, "SERVICE") {
+		t.Fatalf("list in a new playpen: %d %q", code, out2)
+	}
+}

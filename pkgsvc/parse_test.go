@@ -1,0 +1,255 @@
+package pkgsvc
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+func TestVersionOrder(t *testing.T) {
+	ordered := []string{"1.3.12", "1.3.12-9", "1.3.12-10", "1.9.9-99", "1.10.0", "2", "2.0.1-1"}
+	for i := 0; i+1 < len(ordered); i++ {
+		c, err := CompareVersions(ordered[i], ordered[i+1])
+		if err != nil || c >= 0 {
+			t.Errorf("%s < %s: got %d, %v", ordered[i], ordered[i+1], c, err)
+		}
+		c, _ = CompareVersions(ordered[i+1], ordered[i])
+		if c <= 0 {
+			t.Errorf("%s > %s: got %d", ordered[i+1], ordered[i], c)
+		}
+	}
+	if c, _ := CompareVersions("1.2", "1.2.0-0"); c != 0 {
+		t.Errorf("missing minor/patch/release are 0: %d", c)
+	}
+	// Semver itself reads -10 as a pre-release that sorts *before* 1.3.12:
+	// our order must differ exactly there (SPEC §1.5).
+	a, b := semver.MustParse("1.3.12-10"), semver.MustParse("1.3.12")
+	if a.Compare(b) >= 0 {
+		t.Fatal("semver changed its pre-release rule; this test documents the difference")
+	}
+	if c, _ := CompareVersions("1.3.12-10", "1.3.12"); c <= 0 {
+		t.Fatal("1.3.12-10 must be newer than 1.3.12")
+	}
+	for _, bad := range []string{"", "x", "1.2.3.4", "1 2", "1.0-", "-1", "1.0/2"} {
+		if _, err := ParseVersion(bad); err == nil {
+			t.Errorf("ParseVersion(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseListsErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		data string
+		want string
+	}{
+		{"installed-packages", "a 1.0\nb\n", "installed-packages:2: expected `NAME VERSION`"},
+		{"installed-packages", "# c\n\na 1.0\na 1.1\n", "installed-packages:4: package a is already listed on line 3"},
+		{"installed-packages", "../x 1.0\n", "installed-packages:1: package name"},
+		{"installed-packages", "x 1.x.y\n", "installed-packages:1: version"},
+		{"installed-packages", "x 1.0\n\x00\n", "binary"},
+		{"installed-services", "web web\n", "installed-services:1: expected `SERVICE PACKAGE VERSION`"},
+	}
+	for _, c := range cases {
+		var err error
+		if c.name == "installed-packages" {
+			_, err = ParsePackages(c.name, []byte(c.data))
+		} else {
+			_, err = ParseRegistered(c.name, []byte(c.data))
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || Code(err) != ExitConfig {
+			t.Errorf("%q: %v, want %q with exit 6", c.data, err, c.want)
+		}
+	}
+	ps, err := ParsePackages("p", []byte("a 1.0 # comment\n  b   2.0-3\n"))
+	if err != nil || len(ps) != 2 || ps[1].Version != "2.0-3" {
+		t.Fatalf("%+v %v", ps, err)
+	}
+}
+
+func TestParseDeps(t *testing.T) {
+	ds, err := ParseDeps("x.deps", []byte("# deps\nlibc >= 1.2, < 2\nzlib\n"))
+	if err != nil || len(ds) != 2 || ds[0].Constraint == nil || ds[1].Constraint != nil {
+		t.Fatalf("%+v %v", ds, err)
+	}
+	if _, err := ParseDeps("x.deps", []byte("libc >>= 1\n")); err == nil || !strings.Contains(err.Error(), "x.deps:1") {
+		t.Fatalf("bad constraint: %v", err)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/project-name"), []byte("proj\nignored\n"), 0o644)
+	deep := filepath.Join(root, "a/b/c")
+	os.MkdirAll(deep, 0o755)
+	p, err := Open(OpenOptions{Cwd: deep})
+	if err != nil || p.Root != root || p.Name != "proj" {
+		t.Fatalf("from cwd: %+v %v", p, err)
+	}
+	p, err = Open(OpenOptions{Cwd: "/", Env: []string{"PLAYPEN_ROOT=" + root, "LOCAL_VAR=/x/var", "PLAYPEN_ROLE=web"}})
+	if err != nil || p.Root != root || p.LocalVar != "/x/var" || p.RunVar != "/x/var/run" || p.LinkDir != "/x/var/linkfarm" || p.Role != "web" {
+		t.Fatalf("from env: %+v %v", p, err)
+	}
+	_, err = Open(OpenOptions{Cwd: t.TempDir()})
+	if Code(err) != ExitUsage || !strings.Contains(err.Error(), "servicectl init") {
+		t.Fatalf("no playpen: %v", err)
+	}
+}
+
+func TestResolvePassesAndPackages(t *testing.T) {
+	x := newTP(t, map[string]string{
+		"ext/etc/installed-packages":                    "web 1.2.0-3\n",
+		"ext/packages/web-1.2.0-3/web-1.2.0-3.services": "web\n",
+		"ext/packages/web-1.2.0-3/web-1.2.0-3.config":   "service_program=/bin/sleep\nA=pkg\nB=pkg\nservice_flags=\"$A\"\nservice_stop_signal=INT\n",
+		"ext/packages/web-1.2.0-3/web-1.2.0-3.profile":  "FROM_PROFILE=yes\n",
+		"ext/packages/web-1.2.0-3/web-1.2.0-3.pre-start": "echo hi\n",
+		"services/web/config.pre":                       "A=pre\nservice_typo=1\n",
+		"services/web-1.2.0-3/config.post":              "B=post\n",
+		"services/web/pre-start":                        "echo project\n",
+	})
+	if _, err := x.p.NewService("web"); err != nil {
+		t.Fatal(err)
+	}
+	// Idempotent.
+	if _, err := x.reopen().NewService("web"); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := os.ReadFile(filepath.Join(x.root, "ext/etc/installed-services"))
+	if string(reg) != "web web 1.2.0-3\n" {
+		t.Fatalf("installed-services %q", reg)
+	}
+	var warnings []string
+	p := x.reopen()
+	p.Warn = func(s, m string) { warnings = append(warnings, m) }
+	s, err := p.Resolve("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The package's config (pass 2) overrides config.pre; config.post wins last.
+	if v, _ := s.Var("A"); v != "pkg" {
+		t.Errorf("A = %q", v)
+	}
+	if v, _ := s.Var("B"); v != "post" {
+		t.Errorf("B = %q", v)
+	}
+	if len(s.Flags) != 1 || s.Flags[0] != "pkg" || s.StopSigName != "INT" || s.RunName != "web" || s.Version != "1.2.0-3" {
+		t.Errorf("definition %+v", s)
+	}
+	if s.Hooks["pre-start"].File != filepath.Join(x.root, "services/web/pre-start") {
+		t.Errorf("project hook file must win: %+v", s.Hooks["pre-start"])
+	}
+	found := false
+	for _, kv := range s.Env {
+		found = found || kv == "FROM_PROFILE=yes"
+	}
+	if !found {
+		t.Error("package profile not in the environment")
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "service_typo") {
+		t.Errorf("warnings %q", warnings)
+	}
+}
+
+func TestConfigIsolationBetweenServices(t *testing.T) {
+	x := newTP(t, merge(project("a", "sleep", "export LEAK=a\nservice_flags=a\n"), project("b", "sleep", "")))
+	if _, err := x.p.Resolve("a"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := x.p.Resolve("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range b.Env {
+		if strings.HasPrefix(kv, "LEAK=") {
+			t.Fatal("a's config leaked into b")
+		}
+	}
+	if len(b.Flags) != 0 {
+		t.Fatalf("flags leaked: %q", b.Flags)
+	}
+}
+
+func TestInitSkeleton(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "proj")
+	if err := Init(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(OpenOptions{Root: dir})
+	if err != nil || p.Name != "proj" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if err := Init(dir, ""); Code(err) != ExitUsage {
+		t.Fatalf("second init: %v", err)
+	}
+}
+
+func FuzzVersion(f *testing.F) {
+	for _, s := range []string{"1.3.12-10", "1.3.12", "1.10.0", "1.9.9-99", "1", "v1.2", "1.0.0-rc1", "1.0.0-rc1-2", "-", "1--1"} {
+		f.Add(s, "1.0.0")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		va, err1 := ParseVersion(a)
+		vb, err2 := ParseVersion(b)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		if va.Compare(vb) != -vb.Compare(va) {
+			t.Fatalf("asymmetric: %q %q", a, b)
+		}
+		if va.Compare(va) != 0 {
+			t.Fatalf("not reflexive: %q", a)
+		}
+	})
+}
+
+func FuzzPackageLists(f *testing.F) {
+	for _, s := range []string{"a 1.0\n", "# x\n\nb 2.0-1 # c\n", "a\n", "a 1 2\n", "\x00", "web web 1.0\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if ps, err := ParsePackages("f", data); err == nil {
+			for _, p := range ps {
+				if ValidName("package", p.Name) != nil {
+					t.Fatalf("accepted bad name %q", p.Name)
+				}
+			}
+		}
+		if rs, err := ParseRegistered("f", data); err == nil {
+			again, err := ParseRegistered("f", FormatRegistered(rs))
+			if err != nil || len(again) != len(rs) {
+				t.Fatalf("round trip: %v", err)
+			}
+		}
+	})
+}
+
+func FuzzDeps(f *testing.F) {
+	for _, s := range []string{"a >= 1.2, < 2\n", "b\n", "c ~1.2\n", "d >>= 1\n", "e ^1 || 3.x\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ds, err := ParseDeps("f", data)
+			if err != nil {
+				return
+			}
+			for _, d := range ds {
+				if d.Constraint != nil {
+					d.Constraint.Check(semver.MustParse("1.2.3"))
+				}
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			t.Fatalf("ParseDeps(%q) took over a second", data)
+		}
+	})
+}
