@@ -109,6 +109,39 @@ func parseBytes(name string, data []byte) (*syntax.File, error) {
 	return f, nil
 }
 
+// Cache holds parsed scripts for the life of one command: within it, a
+// file is read and parsed once however many services source it, with no
+// stat to revalidate. A nil *Cache falls back to the process-wide cache
+// that checks modification times.
+type Cache struct {
+	mu    sync.Mutex
+	files map[string]cached
+}
+
+func (c *Cache) parse(path string) (*syntax.File, error) {
+	if c == nil {
+		return parseFile(path)
+	}
+	c.mu.Lock()
+	e, ok := c.files[path]
+	c.mu.Unlock()
+	if ok {
+		return e.file, e.err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f, perr := parseBytes(path, data)
+	c.mu.Lock()
+	if c.files == nil {
+		c.files = map[string]cached{}
+	}
+	c.files[path] = cached{file: f, err: perr}
+	c.mu.Unlock()
+	return f, perr
+}
+
 // Session is one interpreter into which files are sourced in turn; later
 // files see and override what earlier ones set (SPEC §3.1 passes,
 // §2.2 load-config).
@@ -116,20 +149,57 @@ type Session struct {
 	r       *interp.Runner
 	stderr  io.Writer
 	current string // file being run, for builtin error positions
+	cache   *Cache
+}
+
+// Environ is a prepared environment, built once and shared by many
+// sessions (the load-config environment under every service's config).
+type Environ struct{ e expand.Environ }
+
+// NewEnviron prepares KEY=VALUE pairs for reuse.
+func NewEnviron(kv []string) *Environ { return &Environ{e: expand.ListEnviron(kv...)} }
+
+// layered puts a few variables over a shared base without copying it.
+type layered struct {
+	base  expand.Environ
+	extra map[string]expand.Variable
+}
+
+func (l layered) Get(name string) expand.Variable {
+	if v, ok := l.extra[name]; ok {
+		return v
+	}
+	return l.base.Get(name)
+}
+
+func (l layered) Each(fn func(name string, vr expand.Variable) bool) {
+	for k, v := range l.extra {
+		if !fn(k, v) {
+			return
+		}
+	}
+	l.base.Each(func(name string, vr expand.Variable) bool {
+		if _, ok := l.extra[name]; ok {
+			return true
+		}
+		return fn(name, vr)
+	})
 }
 
 // Options configure a Session or a hook run.
 type Options struct {
-	Env    []string  // KEY=VALUE, the whole starting environment
+	Base   *Environ  // optional shared base under Env
+	Env    []string  // KEY=VALUE: the whole starting environment, or what is put over Base
 	Dir    string    // working directory (absolute)
 	Stdout io.Writer // nil: discarded
 	Stderr io.Writer // nil: discarded
 	Args   []string  // positional parameters ($1...)
+	Cache  *Cache    // optional parse cache
 }
 
 // NewSession starts an interpreter with exactly opts.Env as environment.
 func NewSession(opts Options) (*Session, error) {
-	s := &Session{}
+	s := &Session{cache: opts.Cache}
 	out, errw := opts.Stdout, opts.Stderr
 	if out == nil {
 		out = io.Discard
@@ -138,8 +208,19 @@ func NewSession(opts Options) (*Session, error) {
 		errw = io.Discard
 	}
 	s.stderr = errw
+	var env expand.Environ
+	if opts.Base != nil {
+		extra := make(map[string]expand.Variable, len(opts.Env))
+		for _, kv := range opts.Env {
+			k, v, _ := strings.Cut(kv, "=")
+			extra[k] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: v}
+		}
+		env = layered{base: opts.Base.e, extra: extra}
+	} else {
+		env = expand.ListEnviron(opts.Env...)
+	}
 	r, err := interp.New(
-		interp.Env(expand.ListEnviron(opts.Env...)),
+		interp.Env(env),
 		interp.Dir(opts.Dir),
 		interp.StdIO(nil, out, errw),
 		interp.Params(append([]string{"--"}, opts.Args...)...),
@@ -156,7 +237,7 @@ func NewSession(opts Options) (*Session, error) {
 // assignment is exported (`set -a`, SPEC §2.2). The run is bounded by the
 // context; a config that overstays gets a ScriptError wrapping ErrTimeout.
 func (s *Session) Source(ctx context.Context, path string, allExport bool) error {
-	f, err := parseFile(path)
+	f, err := s.cache.parse(path)
 	if err != nil {
 		var se *ScriptError
 		if errors.As(err, &se) {
@@ -258,18 +339,11 @@ func Status(err error) int {
 
 // Vars returns every variable of the session, set or exported.
 func (s *Session) Vars() map[string]Var {
+	// After a Run, Vars holds every visible variable, the environment's too.
 	out := make(map[string]Var, len(s.r.Vars))
-	s.r.Env.Each(func(name string, v expand.Variable) bool {
-		if v.IsSet() {
-			out[name] = convert(v)
-		}
-		return true
-	})
 	for name, v := range s.r.Vars {
 		if v.IsSet() {
 			out[name] = convert(v)
-		} else {
-			delete(out, name)
 		}
 	}
 	return out
@@ -312,7 +386,17 @@ func (s *Session) Environ() []string {
 // sourced in order (missing ones skipped by the caller), bounded as a whole
 // by ConfigTimeout.
 func SourceAll(env []string, dir string, files []string, allExport bool, stderr io.Writer) (map[string]Var, error) {
-	s, err := NewSession(Options{Env: env, Dir: dir, Stderr: stderr})
+	return SourceOver(nil, env, dir, files, allExport, stderr)
+}
+
+// SourceOver is SourceAll with env put over a prepared base.
+func SourceOver(base *Environ, env []string, dir string, files []string, allExport bool, stderr io.Writer) (map[string]Var, error) {
+	return SourceOpts(Options{Base: base, Env: env, Dir: dir, Stderr: stderr}, files, allExport)
+}
+
+// SourceOpts sources files in a fresh session made from opts.
+func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, error) {
+	s, err := NewSession(opts)
 	if err != nil {
 		return nil, err
 	}

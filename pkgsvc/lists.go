@@ -7,15 +7,19 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"regexp"
 	"strings"
 )
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// ValidName checks a service, package or instance name (SPEC §1.8).
+// ValidName checks a service, package or instance name (SPEC §1.8):
+// [A-Za-z0-9][A-Za-z0-9._-]{0,63}.
 func ValidName(kind, name string) error {
-	if !nameRE.MatchString(name) {
+	ok := len(name) > 0 && len(name) <= 64
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		ok = alnum || i > 0 && (c == '.' || c == '_' || c == '-')
+	}
+	if !ok {
 		return errf(ExitUsage, "", "%s name %q is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.', '_' or '-')", kind, name)
 	}
 	return nil

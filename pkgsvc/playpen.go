@@ -38,6 +38,8 @@ type Playpen struct {
 	base       []string // load-config environment (§2.2), KEY=VALUE
 	baseMap    map[string]string
 	baseVars   map[string]hooks.Var
+	baseEnv    *hooks.Environ
+	parsed     hooks.Cache
 	baseErr    error
 	baseDone   bool
 	registered []Registered
@@ -49,6 +51,8 @@ type Playpen struct {
 	defs       map[string]*Service
 	dirsDone   bool
 	runNames   map[string]string
+	dirs       map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
+	pkgSvcs    map[string][]string
 }
 
 // OpenOptions say where to look for the playpen.

@@ -5,9 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"servicectl/envtypes"
@@ -132,13 +135,67 @@ func (p *Playpen) configDirs(base, version string, project bool) []string {
 	return []string{p.Path("services", sv), p.Path("services", base), p.Path("ext", "services", sv)}
 }
 
-func firstFile(dirs []string, name string) string {
+// firstFile returns the first dirs/name that is a file. Directory
+// listings are read once per Playpen: resolving a service must not cost a
+// stat per candidate file (SPEC §3.1 and §5.1 name a dozen of them).
+func (p *Playpen) firstFile(dirs []string, name string) string {
 	for _, d := range dirs {
-		if f := filepath.Join(d, name); isFile(f) {
-			return f
+		if p.listDir(d)[name] {
+			return filepath.Join(d, name)
 		}
 	}
 	return ""
+}
+
+// listDir returns the regular files (or links) of dir by name, cached.
+func (p *Playpen) listDir(dir string) map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m, ok := p.dirs[dir]; ok {
+		return m
+	}
+	if p.dirs == nil {
+		p.dirs = map[string]map[string]bool{}
+	}
+	// Only look inside directories that the parent lists: most of the
+	// candidate directories do not exist.
+	var m map[string]bool
+	parent, base := filepath.Dir(dir), filepath.Base(dir)
+	if pm, ok := p.dirs[parent+"/"]; ok && !pm[base] {
+		p.dirs[dir] = m
+		return m
+	}
+	if ents, err := os.ReadDir(dir); err == nil {
+		m = make(map[string]bool, len(ents))
+		for _, e := range ents {
+			if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
+				m[e.Name()] = true
+			}
+		}
+	}
+	p.dirs[dir] = m
+	return m
+}
+
+// primeDirs lists the parents of the per-service config directories once.
+func (p *Playpen) primeDirs() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dirs == nil {
+		p.dirs = map[string]map[string]bool{}
+	}
+	for _, parent := range []string{p.Path("services"), p.Path("ext", "services")} {
+		if _, ok := p.dirs[parent+"/"]; ok {
+			continue
+		}
+		m := map[string]bool{}
+		if ents, err := os.ReadDir(parent); err == nil {
+			for _, e := range ents {
+				m[e.Name()] = true
+			}
+		}
+		p.dirs[parent+"/"] = m
+	}
 }
 
 // Resolve reads a service's definition (SPEC §3) and its typed environment
@@ -174,8 +231,9 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 	}
 	s := &Service{Name: full, Base: base, Instance: instance, Package: reg.Package, Version: reg.Version, Project: project}
 	dirs := p.configDirs(base, reg.Version, project)
+	p.primeDirs()
 	for _, pass := range []string{"config.pre", "config", "config.post"} {
-		if f := firstFile(dirs, pass); f != "" {
+		if f := p.firstFile(dirs, pass); f != "" {
 			s.ConfigFiles = append(s.ConfigFiles, f)
 		}
 	}
@@ -191,12 +249,11 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 		"SERVICE_OUTPUT_FILE": s.OutputFile(p),
 		"SERVICE_UPGRADED":    "0",
 	}
-	start := make([]string, 0, len(env)+len(svcEnv))
-	start = append(start, env...)
+	over := make([]string, 0, len(svcEnv))
 	for k, v := range svcEnv {
-		start = append(start, k+"="+v)
+		over = append(over, k+"="+v)
 	}
-	vars, err := hooks.SourceAll(start, p.Root, s.ConfigFiles, false, os.Stderr)
+	vars, err := hooks.SourceOpts(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: os.Stderr, Cache: &p.parsed}, s.ConfigFiles, false)
 	if err != nil {
 		return nil, &Error{Code: ExitConfig, Service: full, Err: fmt.Errorf("config: %w", err)}
 	}
@@ -210,7 +267,7 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 	for k, v := range svcEnv {
 		vars[k] = hooks.Var{Value: v, Exported: true}
 	}
-	envMap := map[string]string{}
+	envMap := make(map[string]string, len(vars))
 	for k, v := range vars {
 		if v.Exported && !v.IsArray {
 			envMap[k] = v.Value
@@ -405,7 +462,7 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var)
 
 	s.Hooks = map[string]Hook{}
 	for _, step := range append(append([]string{}, HookSteps...), ReplacementCmds...) {
-		h := Hook{Code: r.str("service_"+strings.ReplaceAll(step, "-", "_"), ""), File: firstFile(dirs, step)}
+		h := Hook{Code: r.str("service_"+strings.ReplaceAll(step, "-", "_"), ""), File: p.firstFile(dirs, step)}
 		if !h.Empty() {
 			s.Hooks[step] = h
 		}
@@ -416,7 +473,7 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var)
 	if runBase == "" {
 		runBase = s.Base
 		if !s.Project {
-			if svcs, err := readNames(p.Path("ext", "packages", s.Package+"-"+s.Version, s.Package+"-"+s.Version+".services"), "service"); err == nil && len(svcs) == 1 {
+			if svcs, err := p.packageServices(s.Package, s.Version); err == nil && len(svcs) == 1 {
 				runBase = s.Package
 			}
 		}
@@ -541,4 +598,67 @@ func (p *Playpen) classpath(vars map[string]hooks.Var) string {
 		parts = append(parts, j)
 	}
 	return strings.Join(parts, ":")
+}
+
+// packageServices reads a package's .services list, once per Playpen.
+func (p *Playpen) packageServices(pkg, version string) ([]string, error) {
+	key := pkg + "-" + version
+	p.mu.Lock()
+	if l, ok := p.pkgSvcs[key]; ok {
+		p.mu.Unlock()
+		return l, nil
+	}
+	p.mu.Unlock()
+	l, err := readNames(p.Path("ext", "packages", key, key+".services"), "service")
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.pkgSvcs == nil {
+		p.pkgSvcs = map[string][]string{}
+	}
+	p.pkgSvcs[key] = l
+	p.mu.Unlock()
+	return l, nil
+}
+
+// baseEnviron prepares the load-config environment once for all configs.
+func (p *Playpen) baseEnviron(env []string) *hooks.Environ {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.baseEnv == nil {
+		p.baseEnv = hooks.NewEnviron(env)
+	}
+	return p.baseEnv
+}
+
+// ResolveAll resolves names on every core; errors come back per name.
+func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
+	defs := make([]*Service, len(names))
+	errs := make([]error, len(names))
+	if _, err := p.BaseEnv(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return defs, errs
+	}
+	p.loadIndex()
+	p.primeDirs()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) {
+					return
+				}
+				defs[i], errs[i] = p.Resolve(names[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return defs, errs
 }

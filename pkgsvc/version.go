@@ -35,7 +35,7 @@ func ParseVersion(s string) (Version, error) {
 		}
 		up, rel = s[:i], r
 	}
-	sv, err := semver.NewVersion(up)
+	sv, err := fastSemver(up)
 	if err != nil {
 		return Version{}, fmt.Errorf("version %q: upstream %q is not a version (%v)", s, up, err)
 	}
@@ -80,4 +80,26 @@ func CompareVersions(a, b string) (int, error) {
 		return strings.Compare(a, b), err
 	}
 	return va.Compare(vb), nil
+}
+
+// fastSemver parses the common MAJOR[.MINOR[.PATCH]] without the regular
+// expression semver.NewVersion uses; anything else goes to semver.
+func fastSemver(s string) (*semver.Version, error) {
+	var parts [3]uint64
+	n, cur, digits := 0, uint64(0), 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || digits > 1 && s[i-digits] == '0' || n == 3 {
+				return semver.NewVersion(s)
+			}
+			parts[n], n, cur, digits = cur, n+1, 0, 0
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' || digits >= 18 {
+			return semver.NewVersion(s)
+		}
+		cur, digits = cur*10+uint64(c-'0'), digits+1
+	}
+	return semver.New(parts[0], parts[1], parts[2], "", ""), nil
 }

@@ -1,0 +1,235 @@
+package pkgsvc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// genPlaypen writes a playpen of n package services (n/5 packages of five
+// services each; every tenth package ships a profile; typed variables and
+// port arithmetic everywhere), registered as new-service would.
+func genPlaypen(tb testing.TB, n int) string {
+	tb.Helper()
+	root := tb.TempDir()
+	os.Chmod(root, 0o755)
+	must := func(err error) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	w := func(rel, content string) {
+		p := filepath.Join(root, rel)
+		must(os.MkdirAll(filepath.Dir(p), 0o755))
+		must(os.WriteFile(p, []byte(content), 0o644))
+	}
+	w("etc/project-name", "gen\n")
+	w("etc/project.conf", "PORT_PREFIX=20000\nGREETING=hi\n")
+	var pk, reg strings.Builder
+	for i := 0; i < n; i++ {
+		pkg := fmt.Sprintf("pkg%03d", i/5)
+		svc := fmt.Sprintf("svc%04d", i)
+		if i%5 == 0 {
+			fmt.Fprintf(&pk, "%s 1.%d.0-1\n", pkg, i%7)
+		}
+		if i%50 == 0 {
+			w(fmt.Sprintf("ext/etc/profile/%s.profile", pkg), fmt.Sprintf("%s_HOME=$PLAYPEN_ROOT/ext/%s\n", strings.ToUpper(pkg), pkg))
+		}
+		ver := fmt.Sprintf("1.%d.0-1", (i/5*5)%7)
+		fmt.Fprintf(&reg, "%s %s %s\n", svc, pkg, ver)
+		w(fmt.Sprintf("ext/services/%s-%s/config", svc, ver), fmt.Sprintf(`service_program=/bin/sleep
+service_flags="3600 --name $SERVICE_NAME"
+service_required_envars="%s_PORT GREETING"
+service_envar_%s_PORT_type=port
+service_envar_%s_PORT_constraints="1024-65535"
+%s_PORT_OFFSET=%d
+service_optional_envars="LEVEL"
+service_envar_LEVEL_type=int
+service_envar_LEVEL_default=3
+if [ -n "$GREETING" ]; then service_stop_timeout=5; fi
+`, strings.ToUpper(svc), strings.ToUpper(svc), strings.ToUpper(svc), strings.ToUpper(svc), i))
+	}
+	w("ext/etc/installed-packages", pk.String())
+	w("ext/etc/installed-services", reg.String())
+	return root
+}
+
+func openBench(tb testing.TB, root string) *Playpen {
+	p, err := Open(OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkResolveOne: one service definition with its typed environment,
+// load-config already done (as for every service after the first).
+func BenchmarkResolveOne(b *testing.B) {
+	root := genPlaypen(b, 10)
+	p := openBench(b, root)
+	if _, err := p.resolve("svc0003"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.resolve("svc0003"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkShowJSONAll1000 is `show --json` of every service of a
+// 1,000-service playpen: open, load-config, resolve all, encode.
+func BenchmarkShowJSONAll1000(b *testing.B) {
+	root := genPlaypen(b, 1000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := openBench(b, root)
+		names, err := p.AllServices()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defs, errs := p.ResolveAll(names)
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := json.NewEncoder(io.Discard).Encode(defs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op-wall")
+}
+
+// BenchmarkVersusSh compares resolving one service with what it replaces:
+// sourcing the same files with /bin/sh in a subprocess and printing the
+// variables. It reports the ratio as x-faster.
+func BenchmarkVersusSh(b *testing.B) {
+	root := genPlaypen(b, 10)
+	p := openBench(b, root)
+	s, err := p.resolve("svc0003")
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := append(p.LoadConfigFiles(), s.ConfigFiles...)
+	script := "set -a; for f in \"$@\"; do . \"$f\"; done; set +a; set"
+	var shTotal, goTotal time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		cmd := exec.Command("/bin/sh", append([]string{"-c", script, "sh"}, files...)...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "PLAYPEN_ROOT=" + root, "SERVICE_NAME=svc0003"}
+		if out, err := cmd.Output(); err != nil || !strings.Contains(string(out), "service_program") {
+			b.Fatalf("sh: %v", err)
+		}
+		t1 := time.Now()
+		// A fresh Playpen each time: load-config is redone too, as sh must.
+		if _, err := openBench(b, root).resolve("svc0003"); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		shTotal += t1.Sub(t0)
+		goTotal += t2.Sub(t1)
+	}
+	b.ReportMetric(float64(shTotal.Microseconds())/float64(b.N), "sh-µs/op")
+	b.ReportMetric(float64(goTotal.Microseconds())/float64(b.N), "interp-µs/op")
+	b.ReportMetric(float64(shTotal)/float64(goTotal), "x-faster")
+}
+
+// benchServices writes n project services running the sleep-forever helper.
+func benchServices(b *testing.B, n int) *tp {
+	files := map[string]string{}
+	var names []string
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("b%03d", i)
+		names = append(names, name)
+		files["services/"+name+"/config"] = "service_program=@BIN@\nexport HELPER=sleep\n"
+	}
+	files["etc/project-services"] = strings.Join(names, "\n") + "\n"
+	t := &testing.T{}
+	_ = t
+	return newTPB(b, files)
+}
+
+func newTPB(b *testing.B, files map[string]string) *tp {
+	root := b.TempDir()
+	os.Chmod(root, 0o755)
+	files["etc/project-name"] = "bench\n"
+	for rel, content := range files {
+		p := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(strings.ReplaceAll(content, "@BIN@", testBin)), 0o644)
+	}
+	x := &tp{root: root}
+	x.p = openBench(b, root)
+	b.Cleanup(func() {
+		p := openBench(b, root)
+		names, _ := p.AllServices()
+		p.StopMany(context.Background(), names, ManyOptions{})
+	})
+	return x
+}
+
+// BenchmarkLifecycle200: start 200 services with the default --jobs (time
+// until all run, and until the command returns after service_start_secs),
+// status of all 200, and stop of all 200 until all are gone.
+func BenchmarkLifecycle200(b *testing.B) {
+	const n = 200
+	x := benchServices(b, n)
+	names, _ := x.p.AllServices()
+	var startAll, startRet, status, stopAll time.Duration
+	for i := 0; i < b.N; i++ {
+		p := openBench(b, x.root)
+		var launched atomic.Int64
+		var allUp atomic.Int64
+		t0 := time.Now()
+		g, pre := p.buildGraph(names, true)
+		rs := g.run(context.Background(), 8, false, pre, func(name string, release func()) error {
+			return p.Start(context.Background(), name, StartOptions{Launched: func() {
+				release()
+				if launched.Add(1) == n {
+					allUp.Store(int64(time.Since(t0)))
+				}
+			}})
+		})
+		startRet += time.Since(t0)
+		startAll += time.Duration(allUp.Load())
+		if err := FirstError(rs); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		sts, errs := openBench(b, x.root).StatusMany(context.Background(), names)
+		status += time.Since(t1)
+		if len(errs) > 0 || len(sts) != n || sts[n-1].State != StateRunning {
+			b.Fatalf("status: %v", errs)
+		}
+		var pids []int
+		for _, s := range sts {
+			pids = append(pids, s.Pid)
+		}
+		t2 := time.Now()
+		if err := FirstError(openBench(b, x.root).StopMany(context.Background(), names, ManyOptions{})); err != nil {
+			b.Fatal(err)
+		}
+		for _, pid := range pids {
+			for alive(pid) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		stopAll += time.Since(t2)
+	}
+	nn := float64(b.N)
+	b.ReportMetric(float64(startAll.Milliseconds())/nn, "start-all-running-ms")
+	b.ReportMetric(float64(startRet.Milliseconds())/nn, "start-returned-ms")
+	b.ReportMetric(float64(status.Microseconds())/nn/1000, "status-ms")
+	b.ReportMetric(float64(stopAll.Milliseconds())/nn, "stop-all-gone-ms")
+}
