@@ -250,6 +250,12 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		p.cleanStale(s)
 		return fmt.Errorf("exited at once%s", p.tail(s))
 	}
+	if exited != nil {
+		// Right after execve the kernel may not have set up the new
+		// argument pages yet (the exec pipe closes before that), so
+		// /proc/PID/cmdline can read empty: we know what we executed.
+		info.Argv0 = s.argv0s()[0]
+	}
 	if !s.OwnPidfile && s.Hooks["start"].Empty() {
 		if err := writePidfile(s.Pidfile(p), pid); err != nil {
 			return err

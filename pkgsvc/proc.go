@@ -92,7 +92,7 @@ func claim(pid int, startTime uint64, argv0s ...string) (*ownedProc, error) {
 	}
 	match := len(argv0s) == 0
 	for _, a := range argv0s {
-		if a != "" && (a == info.Argv0 || a == info.Argv1 && startTime == 0) {
+		if a != "" && (a == info.Argv0 || a == info.Argv1) {
 			match = true
 		}
 	}
