@@ -92,8 +92,13 @@ func (p *Playpen) servicesFile(pk Package) string {
 }
 
 func (p *Playpen) installServiceFiles(reg Registered) error {
+	return p.installServiceFilesInto(reg, p.Path("ext", "services", reg.Service+"-"+reg.Version))
+}
+
+// installServiceFilesInto copies a package's files for one service into
+// sdir (and its profile into ext/etc/profile unless validating).
+func (p *Playpen) installServiceFilesInto(reg Registered, sdir string) error {
 	pdir := p.packageDir(reg.Package, reg.Version)
-	sdir := p.Path("ext", "services", reg.Service+"-"+reg.Version)
 	if err := os.MkdirAll(sdir, 0o755); err != nil {
 		return err
 	}
@@ -116,7 +121,7 @@ func (p *Playpen) installServiceFiles(reg Registered) error {
 		}
 	}
 	prof := filepath.Join(pdir, reg.Package+"-"+reg.Version+".profile")
-	if isFile(prof) {
+	if isFile(prof) && p.extServices == "" {
 		if err := os.MkdirAll(p.Path("ext", "etc", "profile"), 0o755); err != nil {
 			return err
 		}
@@ -181,9 +186,7 @@ func (p *Playpen) editRegistry(edit func([]Registered) []Registered) error {
 	if err := writeFileAtomic(path, FormatRegistered(rs), 0o644, true); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	p.indexDone, p.defs, p.runNames = false, nil, nil
-	p.mu.Unlock()
+	p.Invalidate()
 	return nil
 }
 

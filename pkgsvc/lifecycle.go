@@ -542,6 +542,7 @@ func (p *Playpen) stopLocked(ctx context.Context, s *Service) (*State, error) {
 // RestartOptions tune one restart.
 type RestartOptions struct {
 	Upgraded bool // caused by an upgrade: never SIGHUP, SERVICE_UPGRADED=1 (§4.5, §8.4)
+	NoHUP    bool // a new binary must run: stop and start even with service_hup=1
 	Launched func()
 }
 
@@ -576,7 +577,7 @@ func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOpt
 	if opts.Launched != nil {
 		defer opts.Launched()
 	}
-	if s.HUP && !opts.Upgraded && o != nil {
+	if s.HUP && !opts.Upgraded && !opts.NoHUP && o != nil {
 		defer o.Close()
 		return o.Signal(syscall.SIGHUP, false)
 	}

@@ -103,14 +103,14 @@ func TestDiscovery(t *testing.T) {
 
 func TestResolvePassesAndPackages(t *testing.T) {
 	x := newTP(t, map[string]string{
-		"ext/etc/installed-packages":                    "web 1.2.0-3\n",
-		"ext/packages/web-1.2.0-3/web-1.2.0-3.services": "web\n",
-		"ext/packages/web-1.2.0-3/web-1.2.0-3.config":   "service_program=/bin/sleep\nA=pkg\nB=pkg\nservice_flags=\"$A\"\nservice_stop_signal=INT\n",
-		"ext/packages/web-1.2.0-3/web-1.2.0-3.profile":  "FROM_PROFILE=yes\n",
+		"ext/etc/installed-packages":                     "web 1.2.0-3\n",
+		"ext/packages/web-1.2.0-3/web-1.2.0-3.services":  "web\n",
+		"ext/packages/web-1.2.0-3/web-1.2.0-3.config":    "service_program=/bin/sleep\nA=pkg\nB=pkg\nservice_flags=\"$A\"\nservice_stop_signal=INT\n",
+		"ext/packages/web-1.2.0-3/web-1.2.0-3.profile":   "FROM_PROFILE=yes\n",
 		"ext/packages/web-1.2.0-3/web-1.2.0-3.pre-start": "echo hi\n",
-		"services/web/config.pre":                       "A=pre\nservice_typo=1\n",
-		"services/web-1.2.0-3/config.post":              "B=post\n",
-		"services/web/pre-start":                        "echo project\n",
+		"services/web/config.pre":                        "A=pre\nservice_typo=1\n",
+		"services/web-1.2.0-3/config.post":               "B=post\n",
+		"services/web/pre-start":                         "echo project\n",
 	})
 	if _, err := x.p.NewService("web"); err != nil {
 		t.Fatal(err)

@@ -34,25 +34,26 @@ type Playpen struct {
 	// Log receives progress lines (one per finished service); nil drops them.
 	Log func(service, msg string)
 
-	mu         sync.Mutex
-	base       []string // load-config environment (§2.2), KEY=VALUE
-	baseMap    map[string]string
-	baseVars   map[string]hooks.Var
-	baseEnv    *hooks.Environ
-	parsed     hooks.Cache
-	baseErr    error
-	baseDone   bool
-	registered []Registered
-	regIndex   map[string]Registered
-	project    []string
-	projIndex  map[string]bool
-	indexErr   error
-	indexDone  bool
-	defs       map[string]*Service
-	dirsDone   bool
-	runNames   map[string]string
-	dirs       map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
-	pkgSvcs    map[string][]string
+	mu          sync.Mutex
+	base        []string // load-config environment (§2.2), KEY=VALUE
+	baseMap     map[string]string
+	baseVars    map[string]hooks.Var
+	baseEnv     *hooks.Environ
+	parsed      hooks.Cache
+	extServices string // overrides ext/services (validation of new versions)
+	baseErr     error
+	baseDone    bool
+	registered  []Registered
+	regIndex    map[string]Registered
+	project     []string
+	projIndex   map[string]bool
+	indexErr    error
+	indexDone   bool
+	defs        map[string]*Service
+	dirsDone    bool
+	runNames    map[string]string
+	dirs        map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
+	pkgSvcs     map[string][]string
 }
 
 // OpenOptions say where to look for the playpen.
@@ -393,4 +394,16 @@ func readDirNames(dir string) ([]string, error) {
 	}
 	defer f.Close()
 	return f.Readdirnames(-1)
+}
+
+// Invalidate drops everything read from the playpen, so the next call
+// reads it afresh: after a package manager changed ext/, or in a
+// long-running process.
+func (p *Playpen) Invalidate() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.baseDone, p.base, p.baseMap, p.baseVars, p.baseErr, p.baseEnv = false, nil, nil, nil, nil, nil
+	p.indexDone, p.indexErr, p.registered, p.regIndex, p.project, p.projIndex = false, nil, nil, nil, nil, nil
+	p.defs, p.runNames, p.dirs, p.pkgSvcs = nil, nil, nil, nil
+	p.parsed = hooks.Cache{}
 }

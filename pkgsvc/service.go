@@ -132,7 +132,7 @@ func (p *Playpen) configDirs(base, version string, project bool) []string {
 		return []string{p.Path("services", base)}
 	}
 	sv := base + "-" + version
-	return []string{p.Path("services", sv), p.Path("services", base), p.Path("ext", "services", sv)}
+	return []string{p.Path("services", sv), p.Path("services", base), filepath.Join(p.extServicesDir(), sv)}
 }
 
 // firstFile returns the first dirs/name that is a file. Directory
@@ -184,7 +184,7 @@ func (p *Playpen) primeDirs() {
 	if p.dirs == nil {
 		p.dirs = map[string]map[string]bool{}
 	}
-	for _, parent := range []string{p.Path("services"), p.Path("ext", "services")} {
+	for _, parent := range []string{p.Path("services"), p.extServicesDir()} {
 		if _, ok := p.dirs[parent+"/"]; ok {
 			continue
 		}
@@ -661,4 +661,20 @@ func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
 	}
 	wg.Wait()
 	return defs, errs
+}
+
+// extServicesDir is ext/services, or a scratch copy while validating a
+// new version before an upgrade.
+func (p *Playpen) extServicesDir() string {
+	if p.extServices != "" {
+		return p.extServices
+	}
+	return p.Path("ext", "services")
+}
+
+// shallow copies the playpen's settings into a fresh value with empty
+// caches, for evaluating a variant (a new package version) in isolation.
+func (p *Playpen) shallow() *Playpen {
+	return &Playpen{Root: p.Root, Name: p.Name, LocalVar: p.LocalVar, RunVar: p.RunVar, LinkDir: p.LinkDir,
+		Role: p.Role, caller: p.caller, Warn: p.Warn, Log: p.Log}
 }

@@ -25,4 +25,16 @@ port=$("$SC" show --json hello | sed -n 's/.*"HELLO_PORT=\([0-9]*\)".*/\1/p')
 printf '\n\033[1m$ curl http://127.0.0.1:%s/\033[0m\n' "$port"
 if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; else echo "(curl is not installed; open the URL above)"; fi
 step "$SC" logs worker -n 3
+
+# A live upgrade through the sample package manager (examples/pkgmgr.sh).
+new="$OLDPWD/_demo/hello-1.1.0"
+rm -rf "$new" && cp -R "$OLDPWD/examples/packages/hello-1.1.0" "$new"
+(cd "$OLDPWD" && "$GO" build -o "$new/bin/hello" ./examples/hello)
+step "$SC" upgrade plan hello=1.1.0
+step "$SC" why hello
+step env SERVICECTL="$SC" sh "$OLDPWD/examples/pkgmgr.sh" . "$new"
+step "$SC" status
+printf '\n\033[1m$ curl http://127.0.0.1:%s/\033[0m\n' "$port"
+if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; fi
+step "$SC" logs cache-a -n 2
 printf '\nThe services keep running. Stop them with: make demo-stop\n'

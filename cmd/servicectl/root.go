@@ -94,7 +94,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.AddCommand(
 		newInit(g), newNewService(g), newList(g), newShow(g), newEnv(g),
 		newStart(g), newStop(g), newRestart(g), newReload(g), newStatus(g),
-		newPing(g), newTest(g), newLogs(g),
+		newPing(g), newTest(g), newLogs(g), newUpgrade(g), newWhy(g),
 	)
 	for _, c := range root.Commands() {
 		c.Flags().SetInterspersed(true)

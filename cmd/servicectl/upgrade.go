@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"servicectl/pkgsvc"
+)
+
+// upgradeFlags are shared by plan, pre, post and run (SPEC §8).
+type upgradeFlags struct {
+	fromFile       string
+	files          []string
+	allowDowngrade bool
+	force          bool
+	jobs           int
+}
+
+func (u *upgradeFlags) add(c *cobra.Command, act bool) {
+	c.Flags().StringVar(&u.fromFile, "from-file", "", "compare this installed-packages style list with the current one")
+	c.Flags().StringSliceVar(&u.files, "files", nil, "changed files (relative to the playpen), for service_filedeps")
+	c.Flags().BoolVar(&u.allowDowngrade, "allow-downgrade", false, "accept a version older than the installed one")
+	if act {
+		c.Flags().BoolVar(&u.force, "force", false, "go on although dependency constraints break")
+		c.Flags().IntVarP(&u.jobs, "jobs", "j", 8, "services acted on in parallel")
+	}
+}
+
+func (u *upgradeFlags) opts(set []string) pkgsvc.UpgradeOptions {
+	return pkgsvc.UpgradeOptions{
+		PlanOptions: pkgsvc.PlanOptions{Set: set, FromFile: u.fromFile, Files: u.files, AllowDowngrade: u.allowDowngrade},
+		Force:       u.force, Jobs: u.jobs,
+	}
+}
+
+func newUpgrade(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "upgrade",
+		Short: "Apply package upgrades to services safely (for package managers)",
+	}
+	var pf, pre, post, run upgradeFlags
+	plan := &cobra.Command{
+		Use:   "plan [PKG=VERSION...]",
+		Short: "Show what an upgrade would do to each service, and why",
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			p, err := pp.PlanUpgrade(context.Background(), pf.opts(args).PlanOptions)
+			if err != nil {
+				return err
+			}
+			return g.printPlan(p)
+		},
+	}
+	pf.add(plan, false)
+	preC := &cobra.Command{
+		Use:   "pre PKG=VERSION...",
+		Short: "Before the package manager changes files: journal the plan and stop what must stop",
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			p, err := pp.UpgradePre(ctx, pre.opts(args))
+			if p != nil && !g.quiet && !g.json {
+				g.printPlanTo(p, true)
+			}
+			return err
+		},
+	}
+	pre.add(preC, true)
+	postC := &cobra.Command{
+		Use:   "post",
+		Short: "After the package manager changed files: register new definitions, start and restart",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			_, err = pp.UpgradePost(ctx, post.opts(nil))
+			return err
+		},
+	}
+	post.add(postC, true)
+	runC := &cobra.Command{
+		Use:   "run PKG=VERSION... -- COMMAND [ARG...]",
+		Short: "upgrade pre, run COMMAND, upgrade post (post runs even if COMMAND fails)",
+		RunE: func(c *cobra.Command, args []string) error {
+			dash := c.ArgsLenAtDash()
+			if dash < 0 || dash == len(args) {
+				return usageError{errors.New("upgrade run needs `-- COMMAND`")}
+			}
+			set, command := args[:dash], args[dash:]
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			p, err := pp.UpgradePre(ctx, run.opts(set))
+			if p != nil && !g.quiet {
+				g.printPlanTo(p, true)
+			}
+			if err != nil {
+				return err
+			}
+			// The command is run as given, never through a shell.
+			cmd := exec.Command(command[0], command[1:]...)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, g.stderr, g.stderr
+			cmdErr := cmd.Run()
+			_, postErr := pp.UpgradePost(ctx, run.opts(nil))
+			if postErr != nil {
+				return postErr
+			}
+			if cmdErr != nil {
+				return &pkgsvc.Error{Code: pkgsvc.ExitFailed, Err: fmt.Errorf("upgrade command %s: %w (post ran; services are up)", command[0], cmdErr)}
+			}
+			return nil
+		},
+	}
+	run.add(runC, true)
+	c.AddCommand(plan, preC, postC, runC)
+	return c
+}
+
+func newWhy(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "why PACKAGE|FILE",
+		Short: "Which services a change of this package or file would stop or restart, and why",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			p, err := pp.Why(context.Background(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(p.Actions)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVICE\tACTION\tBECAUSE\tPOLICY")
+			for _, a := range p.Actions {
+				if a.Action == pkgsvc.ActStartAfter {
+					continue // the stop-before line says it
+				}
+				act := a.Action
+				if act == pkgsvc.ActStopBefore {
+					act = "stop, start after"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Service, act, a.Chain, a.Policy)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (g *globals) printPlan(p *pkgsvc.Plan) error {
+	if g.json {
+		return g.printJSON(struct {
+			Actions []pkgsvc.Action `json:"actions"`
+			Errors  []string        `json:"errors"`
+		}{p.Actions, p.Errors})
+	}
+	g.printPlanTo(p, false)
+	return nil
+}
+
+func (g *globals) printPlanTo(p *pkgsvc.Plan, toStderr bool) {
+	w := g.stdout
+	if toStderr {
+		w = g.stderr
+	}
+	for _, c := range p.Changes {
+		switch {
+		case c.Old == "":
+			fmt.Fprintf(w, "install %s %s\n", c.Package, c.New)
+		case c.New == "":
+			fmt.Fprintf(w, "remove  %s %s\n", c.Package, c.Old)
+		default:
+			fmt.Fprintf(w, "upgrade %s %s -> %s\n", c.Package, c.Old, c.New)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tACTION\tREASON\tPOLICY")
+	for _, a := range p.Actions {
+		pol := a.Policy
+		if pol == "" {
+			pol = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Service, a.Action, a.Reason, pol)
+	}
+	tw.Flush()
+	for _, e := range p.Errors {
+		fmt.Fprintf(w, "error: %s\n", e)
+	}
+}

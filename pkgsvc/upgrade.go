@@ -1,0 +1,903 @@
+package pkgsvc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Upgrade actions of SPEC §8.1.
+const (
+	ActStopBefore   = "stop-before"
+	ActStartAfter   = "start-after"
+	ActRestartAfter = "restart-after"
+	ActRemove       = "remove"
+	ActNew          = "new"
+	ActUntouched    = "untouched"
+)
+
+// Change is one package of the upgrade set: Old "" is an install, New ""
+// a removal.
+type Change struct {
+	Package string `json:"package"`
+	Old     string `json:"old"`
+	New     string `json:"new"`
+}
+
+// Action is one step of a plan, with why it is taken (SPEC §8.1).
+type Action struct {
+	Service string `json:"service"`
+	Package string `json:"package"`
+	Action  string `json:"action"`
+	Reason  string `json:"reason"`
+	Policy  string `json:"policy"`
+	Chain   string `json:"chain,omitempty"` // dependency path, for why
+}
+
+// Plan is what an upgrade will do, computed without touching anything.
+type Plan struct {
+	Changes []Change `json:"changes"`
+	Files   []string `json:"files"`
+	Actions []Action `json:"actions"`
+	Errors  []string `json:"errors"`
+	Running []string `json:"running"` // services running when planned
+}
+
+// PlanOptions select what changes.
+type PlanOptions struct {
+	Set            []string // PKG=VERSION; empty VERSION removes
+	FromFile       string   // an installed-packages style list to compare with
+	Files          []string // changed files, relative to the playpen
+	AllowDowngrade bool
+	// All plans for every service, running or not (for `why`).
+	All bool
+}
+
+// ParseChanges turns PKG=VERSION arguments and --from-file into changes
+// against the installed list.
+func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
+	cur, err := p.InstalledPackages()
+	if err != nil {
+		return nil, err
+	}
+	old := map[string]string{}
+	for _, pk := range cur {
+		old[pk.Name] = pk.Version
+	}
+	want := map[string]string{}
+	var order []string
+	if o.FromFile != "" {
+		data, err := os.ReadFile(o.FromFile)
+		if err != nil {
+			return nil, errf(ExitUsage, "", "--from-file: %v", err)
+		}
+		list, err := ParsePackages(o.FromFile, data)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, pk := range list {
+			want[pk.Name] = pk.Version
+			seen[pk.Name] = true
+			order = append(order, pk.Name)
+		}
+		for _, pk := range cur {
+			if !seen[pk.Name] {
+				want[pk.Name] = ""
+				order = append(order, pk.Name)
+			}
+		}
+	}
+	for _, a := range o.Set {
+		name, ver, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, errf(ExitUsage, "", "%q: expected PKG=VERSION (an empty VERSION removes the package)", a)
+		}
+		if err := ValidName("package", name); err != nil {
+			return nil, err
+		}
+		if ver != "" {
+			if _, err := ParseVersion(ver); err != nil {
+				return nil, errf(ExitConfig, "", "%s: %v", name, err)
+			}
+		}
+		if _, dup := want[name]; !dup {
+			order = append(order, name)
+		}
+		want[name] = ver
+	}
+	var out []Change
+	for _, name := range order {
+		if old[name] == want[name] {
+			continue
+		}
+		if want[name] == "" && old[name] == "" {
+			return nil, errf(ExitUsage, "", "%s is not installed, so it cannot be removed", name)
+		}
+		out = append(out, Change{Package: name, Old: old[name], New: want[name]})
+	}
+	return out, nil
+}
+
+// depGraph is the package dependency graph of one installed set.
+type depGraph struct {
+	deps map[string][]Dep // package → its .deps
+}
+
+// packageDepsAt reads the deps of the given version of every package in set.
+func (p *Playpen) packageDepsAt(set map[string]string) (*depGraph, []string) {
+	g := &depGraph{deps: map[string][]Dep{}}
+	var errs []string
+	for name, ver := range set {
+		if ver == "" {
+			continue
+		}
+		ds, err := p.PackageDeps(name, ver)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		g.deps[name] = ds
+	}
+	return g, errs
+}
+
+// cycle reports a dependency cycle among packages.
+func (g *depGraph) cycle() []string {
+	gr := &graph{deps: map[string][]string{}}
+	for n, ds := range g.deps {
+		gr.names = append(gr.names, n)
+		for _, d := range ds {
+			gr.deps[n] = append(gr.deps[n], d.Name)
+		}
+	}
+	sort.Strings(gr.names)
+	return gr.cycle()
+}
+
+// reaches returns, for package from, the packages it depends on
+// transitively, each with the path that leads there.
+func (g *depGraph) reaches(from string) map[string][]string {
+	out := map[string][]string{}
+	var walk func(n string, path []string)
+	walk = func(n string, path []string) {
+		for _, d := range g.deps[n] {
+			if _, seen := out[d.Name]; seen || d.Name == from {
+				continue
+			}
+			pp := append(append([]string{}, path...), d.Name)
+			out[d.Name] = pp
+			walk(d.Name, pp)
+		}
+	}
+	walk(from, []string{from})
+	return out
+}
+
+// packageFiles reads NAME-VERSION.files (SPEC §1.4).
+func (p *Playpen) packageFiles(name, ver string) []string {
+	if ver == "" {
+		return nil
+	}
+	lines, err := readList(filepath.Join(p.packageDir(name, ver), name+"-"+ver+".files"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range lines {
+		out = append(out, filepath.Clean(l.Fields[0]))
+	}
+	return out
+}
+
+// PlanUpgrade computes the plan of SPEC §8.1–§8.2. It is pure: it reads
+// the playpen and the services' states and changes nothing.
+func (p *Playpen) PlanUpgrade(ctx context.Context, o PlanOptions) (*Plan, error) {
+	changes, err := p.ParseChanges(o)
+	if err != nil {
+		return nil, err
+	}
+	return p.planChanges(ctx, changes, o)
+}
+
+func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptions) (*Plan, error) {
+	plan := &Plan{Changes: changes, Files: []string{}, Actions: []Action{}, Errors: []string{}, Running: []string{}}
+	if plan.Changes == nil {
+		plan.Changes = []Change{}
+	}
+	cur, err := p.InstalledPackages()
+	if err != nil {
+		return nil, err
+	}
+	oldSet, newSet := map[string]string{}, map[string]string{}
+	for _, pk := range cur {
+		oldSet[pk.Name], newSet[pk.Name] = pk.Version, pk.Version
+	}
+	U := map[string]Change{}
+	files := map[string]string{} // path → what changed it
+	for _, c := range changes {
+		U[c.Package] = c
+		if c.New == "" {
+			delete(newSet, c.Package)
+		} else {
+			newSet[c.Package] = c.New
+		}
+		if c.Old != "" && c.New != "" {
+			if cmp, _ := CompareVersions(c.New, c.Old); cmp < 0 && !o.AllowDowngrade {
+				return nil, errf(ExitFailed, "", "%s %s -> %s is a downgrade; pass --allow-downgrade if you mean it", c.Package, c.Old, c.New)
+			}
+		}
+		for _, f := range append(p.packageFiles(c.Package, c.Old), p.packageFiles(c.Package, c.New)...) {
+			files[f] = c.Package
+		}
+	}
+	for _, f := range o.Files {
+		files[filepath.Clean(f)] = f
+	}
+	for f := range files {
+		plan.Files = append(plan.Files, f)
+	}
+	sort.Strings(plan.Files)
+
+	// Dependencies: of the installed versions, and of the new ones where
+	// they are unpacked, so an edge added or dropped by the upgrade counts.
+	gOld, e1 := p.packageDepsAt(oldSet)
+	gNew, e2 := p.packageDepsAt(newSet)
+	plan.Errors = append(plan.Errors, e1...)
+	plan.Errors = append(plan.Errors, e2...)
+	if cyc := gNew.cycle(); cyc != nil {
+		return nil, errf(ExitConfig, "", "package dependency cycle: %s (check the .deps files)", strings.Join(cyc, " -> "))
+	}
+	for name, ds := range gNew.deps {
+		for _, d := range ds {
+			v, ok := newSet[d.Name]
+			switch {
+			case !ok:
+				plan.Errors = append(plan.Errors, fmt.Sprintf("%s %s needs %s, which would not be installed", name, newSet[name], d.Name))
+			case d.Constraint != nil:
+				pv, err := ParseVersion(v)
+				if err != nil {
+					plan.Errors = append(plan.Errors, fmt.Sprintf("%s: %v", d.Name, err))
+				} else if !d.Constraint.Check(pv.Upstream) {
+					plan.Errors = append(plan.Errors, fmt.Sprintf("%s %s needs %s %s, but %s would be installed", name, newSet[name], d.Name, d.Raw, v))
+				}
+			}
+		}
+	}
+	sort.Strings(plan.Errors)
+
+	names, err := p.AllServices()
+	if err != nil {
+		return nil, err
+	}
+	running := map[string]bool{}
+	type affected struct {
+		name   string
+		before bool // stop before
+		after  string
+		act    Action
+	}
+	var acts []affected
+	var untouched []Action
+	for _, n := range p.withInstances(names) {
+		s, rerr := p.Resolve(n)
+		base, _, reg, project, lerr := p.Lookup(n)
+		if lerr != nil {
+			continue
+		}
+		isRunning := false
+		if rerr == nil {
+			st, o := p.probe(ctx, s)
+			if o != nil {
+				o.Close()
+			}
+			isRunning = st.State == StateRunning
+		}
+		if isRunning {
+			running[n] = true
+			plan.Running = append(plan.Running, n)
+		}
+		if !isRunning && !o.All {
+			continue
+		}
+		pol := Policies{StopOnUpgrade: true, StopOnDepUpgrade: true, RestartOnDepUpgrade: true}
+		if s != nil {
+			pol = s.Policies
+		}
+		a := Action{Service: n, Package: reg.Package}
+		stop, decided := false, false
+		if !project {
+			if c, ok := U[reg.Package]; ok {
+				decided = true
+				a.Reason = reg.Package
+				if c.New == "" || !p.packageLists(reg.Package, c.New, base) {
+					a.Action, a.Policy = ActRemove, ""
+					a.Chain = fmt.Sprintf("%s is no longer provided by %s", base, packageVersion(c))
+					acts = append(acts, affected{name: n, before: true, act: a})
+					continue
+				}
+				a.Policy = "service_stop_on_upgrade"
+				stop = pol.StopOnUpgrade
+				a.Chain = fmt.Sprintf("%s %s -> %s", reg.Package, c.Old, c.New)
+				if c.Old == c.New {
+					a.Chain = reg.Package + " changes"
+				}
+			} else {
+				// The nearest changed dependency, old graph or new.
+				best := ""
+				var bestPath []string
+				for _, g := range []*depGraph{gOld, gNew} {
+					for dep, path := range g.reaches(reg.Package) {
+						if _, ok := U[dep]; ok && (best == "" || len(path) < len(bestPath) || len(path) == len(bestPath) && dep < best) {
+							best, bestPath = dep, path
+						}
+					}
+				}
+				if best != "" {
+					decided = true
+					a.Reason = best
+					a.Chain = strings.Join(bestPath, " depends on ")
+					if pol.StopOnDepUpgrade {
+						a.Policy, stop = "service_stop_on_dep_upgrade", true
+					} else if pol.RestartOnDepUpgrade {
+						a.Policy = "service_restart_on_dep_upgrade"
+					} else {
+						a.Policy, a.Action = "service_restart_on_dep_upgrade", ActUntouched
+						a.Chain += " (left running on the old code: it will show as stale)"
+						untouched = append(untouched, a)
+						continue
+					}
+				}
+			}
+		}
+		if !decided {
+			for _, f := range pol.Filedeps {
+				if _, ok := files[filepath.Clean(f)]; ok {
+					decided = true
+					a.Reason, a.Policy, stop = filepath.Clean(f), "service_stop_on_filedep", pol.StopOnFiledep
+					a.Chain = "service_filedeps lists " + filepath.Clean(f)
+					break
+				}
+			}
+		}
+		if !decided {
+			continue
+		}
+		if !isRunning && !o.All {
+			continue
+		}
+		if stop {
+			acts = append(acts, affected{name: n, before: true, after: ActStartAfter, act: a})
+		} else {
+			acts = append(acts, affected{name: n, after: ActRestartAfter, act: a})
+		}
+	}
+	// Order: stops in reverse dependency order, then starts in order.
+	order := p.serviceOrder(func() []string {
+		var ns []string
+		for _, a := range acts {
+			ns = append(ns, a.name)
+		}
+		return ns
+	}())
+	idx := map[string]int{}
+	for i, n := range order {
+		idx[n] = i
+	}
+	sort.SliceStable(acts, func(i, j int) bool { return idx[acts[i].name] < idx[acts[j].name] })
+	for i := len(acts) - 1; i >= 0; i-- {
+		if acts[i].before {
+			a := acts[i].act
+			if a.Action != ActRemove {
+				a.Action = ActStopBefore
+			}
+			plan.Actions = append(plan.Actions, a)
+		}
+	}
+	for _, x := range acts {
+		if x.after != "" {
+			a := x.act
+			a.Action = x.after
+			plan.Actions = append(plan.Actions, a)
+		}
+	}
+	plan.Actions = append(plan.Actions, untouched...)
+	// New services of upgraded packages are registered, not started.
+	reg, _ := p.Registered()
+	known := map[string]bool{}
+	for _, r := range reg {
+		known[r.Service] = true
+	}
+	for _, c := range changes {
+		if c.New == "" {
+			continue
+		}
+		svcs, err := p.packageServices(c.Package, c.New)
+		if err != nil {
+			continue
+		}
+		for _, s := range svcs {
+			if !known[s] {
+				plan.Actions = append(plan.Actions, Action{Service: s, Package: c.Package, Action: ActNew, Reason: c.Package, Chain: "listed by " + c.Package + "-" + c.New + ".services"})
+			}
+		}
+	}
+	sort.Strings(plan.Running)
+	return plan, nil
+}
+
+func packageVersion(c Change) string {
+	if c.New == "" {
+		return c.Package + " (removed)"
+	}
+	return c.Package + " " + c.New
+}
+
+// packageLists reports whether version ver of pkg still provides service
+// (unknown when the new version is not unpacked yet: assume it does).
+func (p *Playpen) packageLists(pkg, ver, service string) bool {
+	if _, err := os.Stat(p.packageDir(pkg, ver)); err != nil {
+		return true
+	}
+	svcs, err := p.packageServices(pkg, ver)
+	if err != nil {
+		return true
+	}
+	for _, s := range svcs {
+		if s == service {
+			return true
+		}
+	}
+	return false
+}
+
+// withInstances adds the running instances of templates to names.
+func (p *Playpen) withInstances(names []string) []string {
+	var out []string
+	for _, n := range names {
+		s, err := p.Resolve(n)
+		if err == nil && s.Template {
+			insts, _ := p.RunningInstances(n)
+			out = append(out, insts...)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// serviceOrder sorts names so that each comes after what it depends on
+// (service_depends); ties keep name order.
+func (p *Playpen) serviceOrder(names []string) []string {
+	in := map[string]bool{}
+	for _, n := range names {
+		in[n] = true
+	}
+	sorted := append([]string{}, names...)
+	sort.Strings(sorted)
+	var out []string
+	state := map[string]int{}
+	var visit func(n string)
+	visit = func(n string) {
+		if state[n] != 0 {
+			return
+		}
+		state[n] = 1
+		if deps, err := p.depsOf(n); err == nil {
+			ds := append([]string{}, deps...)
+			sort.Strings(ds)
+			for _, d := range ds {
+				if in[d] {
+					visit(d)
+				}
+			}
+		}
+		state[n] = 2
+		out = append(out, n)
+	}
+	for _, n := range sorted {
+		visit(n)
+	}
+	return out
+}
+
+// Journal is what `upgrade pre` leaves for `upgrade post` (SPEC §8.3):
+// enough to finish the upgrade even if every servicectl in between died.
+type Journal struct {
+	Root    string    `json:"playpen_root"`
+	Created time.Time `json:"created"`
+	Plan    *Plan     `json:"plan"`
+}
+
+// JournalPath is where `upgrade pre` records what it did (SPEC §8.3).
+func (p *Playpen) JournalPath() string { return filepath.Join(p.LocalVar, "upgrade.journal") }
+
+// JournalPending reports whether an upgrade was begun and not finished.
+func (p *Playpen) JournalPending() (bool, error) {
+	_, err := os.Stat(p.JournalPath())
+	if err == nil {
+		return true, nil
+	}
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	return false, err
+}
+
+// ReadJournal reads and checks the pending journal; nil, nil when none.
+func (p *Playpen) ReadJournal() (*Journal, error) {
+	data, err := os.ReadFile(p.JournalPath())
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errf(ExitFailed, "", "%v", err)
+	}
+	return ParseJournal(p.JournalPath(), data, p.Root)
+}
+
+// ParseJournal decodes a journal and refuses one of another playpen.
+func ParseJournal(path string, data []byte, root string) (*Journal, error) {
+	var j Journal
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil || j.Plan == nil {
+		why := "no plan"
+		if err != nil {
+			why = err.Error()
+		}
+		return nil, errf(ExitConfig, "", "%s is corrupt (%s); inspect it, then remove it to start over", path, why)
+	}
+	if j.Root != root {
+		return nil, errf(ExitConfig, "", "%s belongs to the playpen %s, not %s; remove it", path, j.Root, root)
+	}
+	for _, a := range j.Plan.Actions {
+		if _, _, err := SplitInstance(a.Service); err != nil {
+			return nil, errf(ExitConfig, "", "%s is corrupt: %v", path, err)
+		}
+	}
+	for _, n := range j.Plan.Running {
+		if _, _, err := SplitInstance(n); err != nil {
+			return nil, errf(ExitConfig, "", "%s is corrupt: %v", path, err)
+		}
+	}
+	return &j, nil
+}
+
+// UpgradeOptions tune pre, post and run.
+type UpgradeOptions struct {
+	PlanOptions
+	Force bool // go on despite dependency constraint errors
+	Jobs  int
+}
+
+// UpgradePre is the before-half (SPEC §8.3): validate, journal, stop.
+func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, error) {
+	if err := p.EnsureDirs(); err != nil {
+		return nil, err
+	}
+	unlock, err := p.upgradeLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if pending, _ := p.JournalPending(); pending {
+		return nil, errf(ExitFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", p.JournalPath())
+	}
+	plan, err := p.PlanUpgrade(ctx, o.PlanOptions)
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Errors) > 0 && !o.Force {
+		return plan, errf(ExitFailed, "", "the upgrade would break dependencies (nothing was stopped; --force to go on):\n  %s", strings.Join(plan.Errors, "\n  "))
+	}
+	if err := p.validateNew(plan); err != nil {
+		return plan, err
+	}
+	j := &Journal{Root: p.Root, Created: time.Now().UTC(), Plan: plan}
+	data, _ := json.MarshalIndent(j, "", "  ")
+	if err := writeFileAtomic(p.JournalPath(), append(data, '\n'), 0o644, true); err != nil {
+		return plan, err
+	}
+	var stops []string
+	for _, a := range plan.Actions {
+		if a.Action == ActStopBefore || a.Action == ActRemove {
+			stops = append(stops, a.Service)
+		}
+	}
+	return plan, FirstError(p.StopMany(ctx, stops, ManyOptions{Jobs: o.Jobs}))
+}
+
+// validateNew evaluates the definitions and typed environment of every
+// service of a new package version that is already unpacked, before
+// anything is stopped (SPEC §8.3).
+func (p *Playpen) validateNew(plan *Plan) error {
+	var errs []string
+	for _, c := range plan.Changes {
+		if c.New == "" {
+			continue
+		}
+		if _, err := os.Stat(p.packageDir(c.Package, c.New)); err != nil {
+			continue
+		}
+		svcs, err := p.packageServices(c.Package, c.New)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		for _, s := range svcs {
+			if err := p.validateCandidate(Registered{Service: s, Package: c.Package, Version: c.New}); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errf(ExitConfig, "", "the new version does not validate; nothing was stopped:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// validateCandidate resolves reg from its package directory as new-service
+// would install it, in a scratch copy, without registering anything.
+func (p *Playpen) validateCandidate(reg Registered) error {
+	scratch, err := os.MkdirTemp(p.LocalVar, ".validate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	q := p.shallow()
+	q.extServices = scratch
+	if err := q.installServiceFilesInto(reg, filepath.Join(scratch, reg.Service+"-"+reg.Version)); err != nil {
+		return fmt.Errorf("%s %s: %w", reg.Service, reg.Version, err)
+	}
+	q.regIndex = map[string]Registered{reg.Service: reg}
+	q.projIndex = map[string]bool{}
+	q.indexDone = true
+	s, err := q.resolve(reg.Service)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", reg.Service, reg.Version, err)
+	}
+	if s.Template {
+		return nil
+	}
+	for _, pr := range s.Typed.Problems {
+		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, pr.Error())
+	}
+	return nil
+}
+
+// UpgradePost is the after-half (SPEC §8.3): register the new definitions,
+// then start, restart or remove per the journal's plan (or, with no
+// journal, per what changed since the services were registered).
+func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, error) {
+	if err := p.EnsureDirs(); err != nil {
+		return nil, err
+	}
+	unlock, err := p.upgradeLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// The package manager changed ext/ since anything was read.
+	p.Invalidate()
+	j, err := p.ReadJournal()
+	if err != nil {
+		return nil, err
+	}
+	var plan *Plan
+	if j != nil {
+		plan = j.Plan
+	} else {
+		// No pre: what differs between installed-packages and the
+		// registered definitions is the upgrade set.
+		changes, err := p.unregisteredChanges()
+		if err != nil {
+			return nil, err
+		}
+		plan, err = p.planChanges(ctx, changes, o.PlanOptions)
+		if err != nil {
+			return nil, err
+		}
+	}
+	removed, err := p.registerInstalled(ctx, plan)
+	if err != nil {
+		return plan, err
+	}
+	after := map[string]string{}
+	for _, a := range plan.Actions {
+		switch a.Action {
+		case ActStartAfter, ActRestartAfter:
+			after[a.Service] = a.Action
+		}
+	}
+	// Everything that ran before ends running on the new version: a
+	// service a killed pre never stopped is restarted, one it stopped is
+	// started.
+	var names []string
+	for _, n := range plan.Running {
+		if !removed[n] {
+			names = append(names, n)
+		}
+	}
+	names = p.serviceOrder(names)
+	g, pre := p.buildGraph(names, false)
+	rs := g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
+		s, err := p.Resolve(n)
+		if err != nil {
+			return err
+		}
+		st, own := p.probe(ctx, s)
+		if own != nil {
+			own.Close()
+		}
+		upgraded := after[n] == ActRestartAfter
+		switch {
+		case st.State != StateRunning:
+			err = p.Start(ctx, n, StartOptions{Upgraded: upgraded, Launched: release})
+			p.progress(n, err, "started")
+		case upgraded || st.Stale || after[n] == ActStartAfter:
+			err = p.Restart(ctx, n, RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
+			p.progress(n, err, "restarted")
+		}
+		return err
+	})
+	if err := FirstError(rs); err != nil {
+		return plan, fmt.Errorf("%w (the journal %s is kept: fix the cause and run `servicectl upgrade post` again)", err, p.JournalPath())
+	}
+	if err := os.Remove(p.JournalPath()); err != nil && !os.IsNotExist(err) {
+		return plan, err
+	}
+	return plan, nil
+}
+
+// unregisteredChanges compares installed-packages with the versions of
+// the registered services.
+func (p *Playpen) unregisteredChanges() ([]Change, error) {
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return nil, err
+	}
+	regs, err := p.Registered()
+	if err != nil {
+		return nil, err
+	}
+	inst := map[string]string{}
+	for _, pk := range pkgs {
+		inst[pk.Name] = pk.Version
+	}
+	seen := map[string]bool{}
+	var out []Change
+	for _, r := range regs {
+		if seen[r.Package] || inst[r.Package] == r.Version {
+			continue
+		}
+		seen[r.Package] = true
+		out = append(out, Change{Package: r.Package, Old: r.Version, New: inst[r.Package]})
+	}
+	return out, nil
+}
+
+// registerInstalled brings installed-services in line with
+// installed-packages: every service a package lists is registered at the
+// installed version (§1.6); a service no installed package lists is
+// stopped and unregistered. It returns the removed services.
+func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan) (map[string]bool, error) {
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return nil, err
+	}
+	provided := map[string]bool{}
+	for _, pk := range pkgs {
+		svcs, err := p.packageServices(pk.Name, pk.Version)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range svcs {
+			provided[s] = true
+		}
+	}
+	regs, err := p.Registered()
+	if err != nil {
+		return nil, err
+	}
+	removed := map[string]bool{}
+	for _, r := range regs {
+		if provided[r.Service] {
+			continue
+		}
+		names := []string{r.Service}
+		if s, err := p.Resolve(r.Service); err == nil && s.Template {
+			names, _ = p.RunningInstances(r.Service)
+		}
+		for _, n := range names {
+			if err := p.Stop(ctx, n); err != nil {
+				return nil, err
+			}
+			removed[n] = true
+		}
+		if err := p.unregister(r.Service); err != nil {
+			return nil, err
+		}
+		removed[r.Service] = true
+		p.progress(r.Service, nil, "unregistered: no installed package provides it")
+	}
+	current := map[string]string{}
+	regs, _ = p.Registered()
+	for _, r := range regs {
+		current[r.Service] = r.Version
+	}
+	for _, pk := range pkgs {
+		svcs, _ := p.packageServices(pk.Name, pk.Version)
+		for _, s := range svcs {
+			if current[s] == pk.Version {
+				continue
+			}
+			if _, err := p.NewService(s); err != nil {
+				return nil, err
+			}
+			p.progress(s, nil, "registered at "+pk.Name+" "+pk.Version)
+		}
+	}
+	return removed, nil
+}
+
+// upgradeLock serialises upgrade commands of one playpen.
+func (p *Playpen) upgradeLock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(p.RunVar, "upgrade.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// Why is the blast radius of a change to a package or a file (SPEC §8.6):
+// the plan for every service, running or not, if it changed.
+func (p *Playpen) Why(ctx context.Context, target string) (*Plan, error) {
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return nil, err
+	}
+	o := PlanOptions{All: true}
+	var changes []Change
+	for _, pk := range pkgs {
+		if pk.Name == target {
+			changes = append(changes, Change{Package: pk.Name, Old: pk.Version, New: pk.Version})
+		}
+	}
+	if changes == nil {
+		if strings.ContainsRune(target, '/') || strings.ContainsRune(target, '.') {
+			o.Files = []string{target}
+			for _, pk := range pkgs {
+				for _, f := range p.packageFiles(pk.Name, pk.Version) {
+					if f == filepath.Clean(target) {
+						changes = append(changes, Change{Package: pk.Name, Old: pk.Version, New: pk.Version})
+					}
+				}
+			}
+		} else {
+			return nil, errf(ExitUnknown, "", "%s is neither an installed package nor a file path (see ext/etc/installed-packages)", target)
+		}
+	}
+	plan, err := p.planChanges(ctx, changes, o)
+	if err != nil {
+		return nil, err
+	}
+	// A change "to the same version" is how why asks; new/remove do not apply.
+	out := plan.Actions[:0]
+	for _, a := range plan.Actions {
+		if a.Action != ActNew && a.Action != ActRemove {
+			out = append(out, a)
+		}
+	}
+	plan.Actions = out
+	return plan, nil
+}
