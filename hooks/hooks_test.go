@@ -262,3 +262,10 @@ func FuzzSub(f *testing.F) {
 		}
 	})
 }
+
+func TestVarsWithoutAnyFile(t *testing.T) {
+	vars, err := SourceAll([]string{"A=1", "PATH=/bin"}, t.TempDir(), nil, true, nil)
+	if err != nil || vars["A"].Value != "1" || !vars["PATH"].Exported {
+		t.Fatalf("an empty load-config must keep the environment: %v %v", vars, err)
+	}
+}

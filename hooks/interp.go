@@ -150,6 +150,7 @@ type Session struct {
 	stderr  io.Writer
 	current string // file being run, for builtin error positions
 	cache   *Cache
+	ran     bool
 }
 
 // Environ is a prepared environment, built once and shared by many
@@ -276,6 +277,7 @@ func (s *Session) Eval(ctx context.Context, name, code string) error {
 
 func (s *Session) run(ctx context.Context, name string, f *syntax.File) error {
 	s.current = name
+	s.ran = true
 	err := s.r.Run(ctx, f)
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &ScriptError{File: name, Msg: "did not finish within its time limit (does it loop or wait forever?)", Err: ErrTimeout}
@@ -339,7 +341,18 @@ func Status(err error) int {
 
 // Vars returns every variable of the session, set or exported.
 func (s *Session) Vars() map[string]Var {
-	// After a Run, Vars holds every visible variable, the environment's too.
+	// After a Run, Vars holds every visible variable, the environment's
+	// too; before any, only the environment exists.
+	if !s.ran {
+		out := map[string]Var{}
+		s.r.Env.Each(func(name string, v expand.Variable) bool {
+			if v.IsSet() {
+				out[name] = convert(v)
+			}
+			return true
+		})
+		return out
+	}
 	out := make(map[string]Var, len(s.r.Vars))
 	for name, v := range s.r.Vars {
 		if v.IsSet() {

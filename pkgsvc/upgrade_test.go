@@ -1,0 +1,252 @@
+package pkgsvc
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pkgFiles writes one package version with services that run the helper.
+func pkgFiles(name, ver string, services []string, deps, extra string) map[string]string {
+	nv := name + "-" + ver
+	dir := "ext/packages/" + nv + "/"
+	m := map[string]string{
+		dir + nv + ".services": strings.Join(services, "\n") + "\n",
+		dir + nv + ".config":   "service_program=@BIN@\nexport HELPER=sleep\nservice_start_secs=0.05\n" + extra,
+	}
+	if deps != "" {
+		m[dir+nv+".deps"] = deps
+	}
+	return m
+}
+
+// upgradePlaypen: lib (no services) <- db <- app {app, worker}; a project
+// service with a filedep; app restarts (not stops) on dependency upgrades.
+func upgradePlaypen(t *testing.T) *tp {
+	files := merge(
+		pkgFiles("lib", "1.0.0", nil, "", ""),
+		pkgFiles("db", "1.0.0", []string{"db"}, "lib >= 1.0\n", ""),
+		pkgFiles("app", "1.0.0", []string{"app", "worker"}, "db >= 1.0, < 2\n", `service_depends=db
+if [ "$SERVICE_NAME" = app ]; then service_stop_on_dep_upgrade=0; fi
+`),
+		project("fd", "sleep", "service_filedeps=etc/shared.conf\n"),
+		map[string]string{
+			"ext/etc/installed-packages":                "lib 1.0.0\ndb 1.0.0\napp 1.0.0\n",
+			"ext/packages/lib-1.0.0/lib-1.0.0.files":    "etc/shared.conf\next/lib/liblib.so\n",
+			"ext/packages/lib-1.0.0/lib-1.0.0.services": "",
+		},
+	)
+	x := newTP(t, files)
+	for _, s := range []string{"db", "app", "worker"} {
+		if _, err := x.p.NewService(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return x
+}
+
+func actions(p *Plan) string {
+	var b strings.Builder
+	for _, a := range p.Actions {
+		fmt.Fprintf(&b, "%s %s %s %s\n", a.Action, a.Service, a.Reason, a.Policy)
+	}
+	return b.String()
+}
+
+func TestPlanPolicies(t *testing.T) {
+	x := upgradePlaypen(t)
+	if err := FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker", "fd"}, ManyOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	// lib changes: everything depends on it, transitively; the reason is
+	// lib (the package of the upgrade set), not db in between.
+	plan, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"lib=1.1.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `stop-before worker lib service_stop_on_dep_upgrade
+stop-before db lib service_stop_on_dep_upgrade
+start-after db lib service_stop_on_dep_upgrade
+restart-after app lib service_restart_on_dep_upgrade
+restart-after fd etc/shared.conf service_stop_on_filedep
+start-after worker lib service_stop_on_dep_upgrade
+`
+	if got := actions(plan); got != want {
+		t.Fatalf("plan:\n%s\nwant:\n%s", got, want)
+	}
+	// Own package upgrade; a stopped service stays stopped (not listed).
+	x.reopen().Stop(bg, "worker")
+	plan, err = x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"app=1.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(plan); got != "stop-before app app service_stop_on_upgrade\nstart-after app app service_stop_on_upgrade\n" {
+		t.Fatalf("own upgrade:\n%s", got)
+	}
+	// Files given by hand.
+	plan, _ = x.reopen().PlanUpgrade(bg, PlanOptions{Files: []string{"./etc/shared.conf"}})
+	if got := actions(plan); got != "restart-after fd etc/shared.conf service_stop_on_filedep\n" {
+		t.Fatalf("files:\n%s", got)
+	}
+	// A downgrade is refused unless allowed.
+	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=0.9"}}); Code(err) != ExitFailed || !strings.Contains(err.Error(), "downgrade") {
+		t.Fatalf("downgrade: %v", err)
+	}
+	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=0.9"}, AllowDowngrade: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A version that breaks a constraint is reported, and pre refuses it.
+	plan, _ = x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=2.0.0"}})
+	if len(plan.Errors) != 1 || !strings.Contains(plan.Errors[0], "app 1.0.0 needs db >= 1.0, < 2") {
+		t.Fatalf("constraint: %q", plan.Errors)
+	}
+	if _, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=2.0.0"}}}); err == nil {
+		t.Fatal("pre accepted a broken constraint")
+	}
+	if s, _ := x.reopen().Status(bg, "db"); s.State != StateRunning {
+		t.Fatal("a refused pre stopped something")
+	}
+	// Removal: the package's services are removed.
+	plan, _ = x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"app="}})
+	if got := actions(plan); !strings.Contains(got, "remove app app") {
+		t.Fatalf("removal:\n%s", got)
+	}
+	data, _ := json.Marshal(plan)
+	if strings.Contains(string(data), "null") {
+		t.Errorf("null in plan JSON: %s", data)
+	}
+	// Why: the blast radius of lib, running or not, with the chain.
+	why, err := x.reopen().Why(bg, "lib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range why.Actions {
+		if a.Service == "app" && a.Chain == "app depends on db depends on lib" && a.Policy == "service_restart_on_dep_upgrade" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("why lib: %+v", why.Actions)
+	}
+	if why, _ := x.reopen().Why(bg, "etc/shared.conf"); !strings.Contains(actions(why), "fd") {
+		t.Fatalf("why file: %s", actions(why))
+	}
+}
+
+func TestUpgradePrePost(t *testing.T) {
+	x := upgradePlaypen(t)
+	if err := FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker"}, ManyOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	appPid := x.pid("app")
+	// The new db is unpacked beside the old one, as a package manager does.
+	for rel, c := range pkgFiles("db", "1.1.0", []string{"db"}, "lib >= 1.0\n", "") {
+		os.MkdirAll(filepath.Dir(filepath.Join(x.root, rel)), 0o755)
+		os.WriteFile(filepath.Join(x.root, rel), []byte(strings.ReplaceAll(c, "@BIN@", testBin)), 0o644)
+	}
+	plan, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Running) != 3 {
+		t.Fatalf("running recorded: %v", plan.Running)
+	}
+	for _, n := range []string{"db", "worker"} {
+		if s, _ := x.reopen().Status(bg, n); s.State != StateStopped {
+			t.Fatalf("%s not stopped by pre: %s", n, s.State)
+		}
+	}
+	if _, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}}); err == nil || !strings.Contains(err.Error(), "pending") {
+		t.Fatalf("second pre: %v", err)
+	}
+	os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte("lib 1.0.0\ndb 1.1.0\napp 1.0.0\n"), 0o644)
+	if _, err := x.reopen().UpgradePost(bg, UpgradeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _ := x.p.JournalPending(); pending {
+		t.Fatal("journal left after post")
+	}
+	p := x.reopen()
+	for _, n := range []string{"db", "app", "worker"} {
+		s, _ := p.Status(bg, n)
+		if s.State != StateRunning || s.Stale {
+			t.Fatalf("%s after post: %+v", n, s)
+		}
+	}
+	if s, _ := p.Status(bg, "db"); s.Version != "1.1.0" || s.Upgraded {
+		t.Fatalf("db: %+v (start-after is SERVICE_UPGRADED=0)", s)
+	}
+	if s, _ := p.Status(bg, "app"); !s.Upgraded || s.Pid == appPid {
+		t.Fatalf("app must be restarted with SERVICE_UPGRADED=1: %+v", s)
+	}
+}
+
+func TestStaleAfterUnmanagedChange(t *testing.T) {
+	x := upgradePlaypen(t)
+	if err := x.reopen().Start(bg, "db", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte("lib 1.0.1\ndb 1.0.0\napp 1.0.0\n"), 0o644)
+	if s, _ := x.reopen().Status(bg, "db"); !s.Stale {
+		t.Fatal("db runs with lib 1.0.0 while 1.0.1 is installed: it is stale")
+	}
+}
+
+func TestValidateBeforeStop(t *testing.T) {
+	x := upgradePlaypen(t)
+	if err := x.reopen().Start(bg, "db", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	files := pkgFiles("db", "1.1.0", []string{"db"}, "", "service_required_envars=DB_PORT\nservice_envar_DB_PORT_type=port\n")
+	files["ext/packages/db-1.1.0/db-1.1.0.config"] += "\nif then\n"
+	for rel, c := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(x.root, rel)), 0o755)
+		os.WriteFile(filepath.Join(x.root, rel), []byte(strings.ReplaceAll(c, "@BIN@", testBin)), 0o644)
+	}
+	_, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
+	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "config:7") || !strings.Contains(err.Error(), "nothing was stopped") {
+		t.Fatalf("syntax error in the new version: %v", err)
+	}
+	// Fixed syntax, but the new version needs a variable nobody set.
+	files["ext/packages/db-1.1.0/db-1.1.0.config"] = strings.Replace(files["ext/packages/db-1.1.0/db-1.1.0.config"], "\nif then\n", "", 1)
+	os.WriteFile(filepath.Join(x.root, "ext/packages/db-1.1.0/db-1.1.0.config"), []byte(strings.ReplaceAll(files["ext/packages/db-1.1.0/db-1.1.0.config"], "@BIN@", testBin)), 0o644)
+	_, err = x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
+	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "DB_PORT is required") {
+		t.Fatalf("typed env of the new version: %v", err)
+	}
+	if s, _ := x.reopen().Status(bg, "db"); s.State != StateRunning {
+		t.Fatal("validation failure stopped db")
+	}
+	if pending, _ := x.p.JournalPending(); pending {
+		t.Fatal("journal written although pre refused")
+	}
+}
+
+func TestJournalChecks(t *testing.T) {
+	for _, c := range []struct{ data, want string }{
+		{"{", "corrupt"},
+		{`{"playpen_root":"/elsewhere","plan":{"actions":[]}}`, "belongs to the playpen /elsewhere"},
+		{`{"playpen_root":"/p","plan":{"actions":[{"service":"../x"}]}}`, "corrupt"},
+		{`{"playpen_root":"/p"}`, "corrupt"},
+	} {
+		_, err := ParseJournal("j", []byte(c.data), "/p")
+		if Code(err) != ExitConfig || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.data, err)
+		}
+	}
+}
+
+func FuzzJournal(f *testing.F) {
+	f.Add([]byte(`{"playpen_root":"/p","created":"2026-01-01T00:00:00Z","plan":{"changes":[],"files":[],"actions":[{"service":"a","package":"b","action":"remove","reason":"b","policy":""}],"errors":[],"running":["a"]}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		j, err := ParseJournal("j", data, "/p")
+		if err == nil && (j.Plan == nil || j.Root != "/p") {
+			t.Fatalf("accepted %q", data)
+		}
+	})
+}
