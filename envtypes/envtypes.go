@@ -184,9 +184,9 @@ func Check(sp Spec, value string) string {
 // Declaration is what a service config said about one variable, before
 // parsing: the raw strings of service_envar_V_* (SPEC §6.1).
 type Declaration struct {
-	Name                                  string
-	Required                              bool
-	Type, Constraints, Default, Desc      string
+	Name                                    string
+	Required                                bool
+	Type, Constraints, Default, Desc        string
 	HasType, HasConstr, HasDefault, HasDesc bool
 }
 

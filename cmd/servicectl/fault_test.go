@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 func sctlProc(t *testing.T, root string, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--root", root}, args...)...)
-	cmd.Env = append(os.Environ(), "SERVICECTL_TEST_MAIN=1")
+	cmd.Env = append(os.Environ(), "SERVICECTL_TEST_MAIN=1", "GORACE=atexit_sleep_ms=0")
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)
