@@ -70,14 +70,7 @@ func (p *Playpen) depVersions(s *Service) map[string]string {
 	if s.Project || s.Package == "" {
 		return nil
 	}
-	pkgs, err := p.InstalledPackages()
-	if err != nil {
-		return nil
-	}
-	inst := map[string]string{}
-	for _, pk := range pkgs {
-		inst[pk.Name] = pk.Version
-	}
+	inst := p.installedMap()
 	out := map[string]string{s.Package: s.Version}
 	queue := []string{s.Package}
 	for len(queue) > 0 {
@@ -106,17 +99,16 @@ func (p *Playpen) stale(s *Service, st *State) bool {
 	if st.Version != "" && st.Version != s.Version {
 		return true
 	}
+	return p.staleDeps(st)
+}
+
+// staleDeps compares the package versions a service started with to
+// those installed now.
+func (p *Playpen) staleDeps(st *State) bool {
 	if len(st.Deps) == 0 {
 		return false
 	}
-	pkgs, err := p.InstalledPackages()
-	if err != nil {
-		return false
-	}
-	inst := map[string]string{}
-	for _, pk := range pkgs {
-		inst[pk.Name] = pk.Version
-	}
+	inst := p.installedMap()
 	for name, v := range st.Deps {
 		if inst[name] != v {
 			return true
@@ -175,3 +167,24 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 var _ = fmt.Sprintf
+
+// installedMap is installed-packages as name → version, read once per
+// Playpen (Invalidate drops it).
+func (p *Playpen) installedMap() map[string]string {
+	p.mu.Lock()
+	m := p.installed
+	p.mu.Unlock()
+	if m != nil {
+		return m
+	}
+	m = map[string]string{}
+	if pkgs, err := p.InstalledPackages(); err == nil {
+		for _, pk := range pkgs {
+			m[pk.Name] = pk.Version
+		}
+	}
+	p.mu.Lock()
+	p.installed = m
+	p.mu.Unlock()
+	return m
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Result is the outcome of one service in a multi-service operation.
@@ -232,16 +233,20 @@ func (p *Playpen) progress(name string, err error, verb string) {
 func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []error) {
 	out := make([]Status, len(names))
 	errs := make([]error, len(names))
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	for i, n := range names {
+	for w := 0; w < 4; w++ {
 		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int, n string) {
+		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			out[i], errs[i] = p.Status(ctx, n)
-		}(i, n)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) {
+					return
+				}
+				out[i], errs[i] = p.Status(ctx, names[i])
+			}
+		}()
 	}
 	wg.Wait()
 	var res []Status
@@ -251,7 +256,11 @@ func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []e
 			rerrs = append(rerrs, errs[i])
 			continue
 		}
-		s, _ := p.Resolve(names[i])
+		// A running entry is never a bare template; only others need the config.
+		var s *Service
+		if out[i].State != StateRunning {
+			s, _ = p.Resolve(names[i])
+		}
 		if s != nil && s.Template && s.Instance == "" {
 			insts, _ := p.RunningInstances(s.Base)
 			for _, in := range insts {

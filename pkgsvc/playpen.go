@@ -54,6 +54,7 @@ type Playpen struct {
 	runNames    map[string]string
 	dirs        map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
 	pkgSvcs     map[string][]string
+	installed   map[string]string
 }
 
 // OpenOptions say where to look for the playpen.
@@ -404,6 +405,6 @@ func (p *Playpen) Invalidate() {
 	defer p.mu.Unlock()
 	p.baseDone, p.base, p.baseMap, p.baseVars, p.baseErr, p.baseEnv = false, nil, nil, nil, nil, nil
 	p.indexDone, p.indexErr, p.registered, p.regIndex, p.project, p.projIndex = false, nil, nil, nil, nil, nil
-	p.defs, p.runNames, p.dirs, p.pkgSvcs = nil, nil, nil, nil
+	p.defs, p.runNames, p.dirs, p.pkgSvcs, p.installed = nil, nil, nil, nil, nil
 	p.parsed = hooks.Cache{}
 }

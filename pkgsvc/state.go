@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ type State struct {
 	Pid       int               `json:"pid"`
 	StartTime uint64            `json:"start_time"`
 	Argv0     string            `json:"argv0"`
+	RunName   string            `json:"run_name,omitempty"`
 	Package   string            `json:"package,omitempty"`
 	Version   string            `json:"version"`
 	StartedAt time.Time         `json:"started_at"`
@@ -28,7 +28,7 @@ type State struct {
 }
 
 func readState(path string) (*State, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmall(path)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func writeState(path string, st *State) error {
 // readPidfile returns the pid, or 0 and nil when there is no pidfile.
 // Garbage is an error that the caller treats as a stale pidfile.
 func readPidfile(path string) (int, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmall(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}

@@ -291,7 +291,7 @@ func newLogs(g *globals) *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			err = pp.Logs(ctx, args[0], n, follow, g.stdout)
+			err = pp.Logs(ctx, args[0], n, follow, g.rawStdout)
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}

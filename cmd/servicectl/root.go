@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,26 +20,31 @@ var version = "0.1.0-dev"
 
 // globals are the root flags (SPEC §11), one value per invocation.
 type globals struct {
-	root    string
-	json    bool
-	quiet   bool
-	verbose bool
-	stdout  io.Writer
-	stderr  io.Writer
-	mu      sync.Mutex // serialises progress lines from parallel work
-	pp      *pkgsvc.Playpen
+	root      string
+	json      bool
+	quiet     bool
+	verbose   bool
+	stdout    io.Writer // buffered
+	rawStdout io.Writer // for output that must appear as it comes (logs -f)
+	stderr    io.Writer
+	mu        sync.Mutex // serialises progress lines from parallel work
+	pp        *pkgsvc.Playpen
 }
 
 // usageError marks a command-line mistake: exit 2.
 type usageError struct{ error }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	// One write per buffer, not per table cell; flushed before exiting.
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	g := &globals{stdout: out, rawStdout: stdout, stderr: stderr}
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.Execute()
+	out.Flush()
 	if err == nil {
 		return 0
 	}
