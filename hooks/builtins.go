@@ -234,10 +234,9 @@ func renderFile(src, dst string, lookup func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
+	// Rename gives atomicity; no fsync: a rendered file is re-rendered at
+	// every start, so it need not survive a machine crash.
 	err = Sub(in, out, lookup, src)
-	if err == nil {
-		err = out.Sync()
-	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}

@@ -24,7 +24,12 @@ step "$SC" status
 port=$("$SC" show --json hello | sed -n 's/.*"HELLO_PORT=\([0-9]*\)".*/\1/p')
 printf '\n\033[1m$ curl http://127.0.0.1:%s/\033[0m\n' "$port"
 if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; else echo "(curl is not installed; open the URL above)"; fi
+if command -v curl >/dev/null; then
+	printf '\n\033[1m$ curl http://127.0.0.1:%s/banner\033[0m   # rendered by sub-conf before start\n' "$port"
+	curl -s "http://127.0.0.1:$port/banner"
+fi
 step "$SC" logs worker -n 3
+step "$SC" status echo
 
 # A live upgrade through the sample package manager (examples/pkgmgr.sh).
 new="$OLDPWD/_demo/hello-1.1.0"

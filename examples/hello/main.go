@@ -24,6 +24,10 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s from %s %s (pid %d, upgraded=%s)\n", greeting, os.Getenv("SERVICE_NAME"), os.Getenv("SERVICE_VERSION"), os.Getpid(), os.Getenv("SERVICE_UPGRADED"))
 	})
+	mux.HandleFunc("/banner", func(w http.ResponseWriter, r *http.Request) {
+		// The config file servicectl rendered from a template before start.
+		http.ServeFile(w, r, os.Getenv("HELLO_BANNER"))
+	})
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	srv := &http.Server{Addr: "127.0.0.1:" + port, Handler: mux}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
