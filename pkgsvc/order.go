@@ -233,22 +233,8 @@ func (p *Playpen) progress(name string, err error, verb string) {
 func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []error) {
 	out := make([]Status, len(names))
 	errs := make([]error, len(names))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(names) {
-					return
-				}
-				out[i], errs[i] = p.Status(ctx, names[i])
-			}
-		}()
-	}
-	wg.Wait()
+	// More workers than cores: most of a status is waiting on /proc reads.
+	parallelFor(len(names), 4, func(i int) { out[i], errs[i] = p.Status(ctx, names[i]) })
 	var res []Status
 	var rerrs []error
 	for i := range names {
@@ -301,3 +287,23 @@ func FirstError(rs []Result) error {
 }
 
 var _ = fmt.Sprint
+
+// parallelFor runs fn(0..n-1) on workers goroutines.
+func parallelFor(n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}

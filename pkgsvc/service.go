@@ -9,8 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"servicectl/envtypes"
@@ -644,22 +642,7 @@ func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
 	}
 	p.loadIndex()
 	p.primeDirs()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(names) {
-					return
-				}
-				defs[i], errs[i] = p.Resolve(names[i])
-			}
-		}()
-	}
-	wg.Wait()
+	parallelFor(len(names), runtime.GOMAXPROCS(0), func(i int) { defs[i], errs[i] = p.Resolve(names[i]) })
 	return defs, errs
 }
 

@@ -248,10 +248,14 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 	// they are unpacked, so an edge added or dropped by the upgrade counts.
 	gOld, e1 := p.packageDepsAt(oldSet)
 	gNew, e2 := p.packageDepsAt(newSet)
-	plan.Errors = append(plan.Errors, e1...)
-	plan.Errors = append(plan.Errors, e2...)
-	if cyc := gNew.cycle(); cyc != nil {
-		return nil, errf(ExitConfig, "", "package dependency cycle: %s (check the .deps files)", strings.Join(cyc, " -> "))
+	if errs := append(e1, e2...); len(errs) > 0 {
+		sort.Strings(errs)
+		return nil, errf(ExitConfig, "", "%s", strings.Join(errs, "; "))
+	}
+	for _, g := range []*depGraph{gOld, gNew} {
+		if cyc := g.cycle(); cyc != nil {
+			return nil, errf(ExitConfig, "", "package dependency cycle: %s (check the .deps files)", strings.Join(cyc, " -> "))
+		}
 	}
 	for name, ds := range gNew.deps {
 		for _, d := range ds {
@@ -284,7 +288,31 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 	}
 	var acts []affected
 	var untouched []Action
-	for _, n := range p.withInstances(names) {
+	// Only services that a changed package can reach (or, when files
+	// changed, any service: filedeps are in configs) need their config read.
+	touched := map[string]bool{}
+	affectedPkg := func(pkg string) bool {
+		if v, ok := touched[pkg]; ok {
+			return v
+		}
+		_, hit := U[pkg]
+		for _, g := range []*depGraph{gOld, gNew} {
+			for dep := range g.reaches(pkg) {
+				_, in := U[dep]
+				hit = hit || in
+			}
+		}
+		touched[pkg] = hit
+		return hit
+	}
+	var candidates []string
+	for _, n := range names {
+		_, _, reg, project, lerr := p.Lookup(n)
+		if lerr == nil && (len(files) > 0 || !project && affectedPkg(reg.Package)) {
+			candidates = append(candidates, n)
+		}
+	}
+	for _, n := range p.withInstances(candidates) {
 		s, rerr := p.Resolve(n)
 		base, _, reg, project, lerr := p.Lookup(n)
 		if lerr != nil {
@@ -578,9 +606,6 @@ type UpgradeOptions struct {
 
 // UpgradePre is the before-half (SPEC §8.3): validate, journal, stop.
 func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, error) {
-	if err := p.EnsureDirs(); err != nil {
-		return nil, err
-	}
 	unlock, err := p.upgradeLock()
 	if err != nil {
 		return nil, err
@@ -665,8 +690,8 @@ func (p *Playpen) validateCandidate(reg Registered) error {
 	if s.Template {
 		return nil
 	}
-	for _, pr := range s.Typed.Problems {
-		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, pr.Error())
+	if len(s.Typed.Problems) > 0 {
+		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, s.Typed.Problems[0].Error())
 	}
 	return nil
 }
@@ -675,9 +700,6 @@ func (p *Playpen) validateCandidate(reg Registered) error {
 // then start, restart or remove per the journal's plan (or, with no
 // journal, per what changed since the services were registered).
 func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, error) {
-	if err := p.EnsureDirs(); err != nil {
-		return nil, err
-	}
 	unlock, err := p.upgradeLock()
 	if err != nil {
 		return nil, err
@@ -848,6 +870,9 @@ func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan) (map[string
 
 // upgradeLock serialises upgrade commands of one playpen.
 func (p *Playpen) upgradeLock() (func(), error) {
+	if err := p.EnsureDirs(); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(filepath.Join(p.RunVar, "upgrade.lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err

@@ -250,3 +250,48 @@ func FuzzJournal(f *testing.F) {
 		}
 	})
 }
+
+func TestPlanRefusesBrokenDeps(t *testing.T) {
+	x := upgradePlaypen(t)
+	os.WriteFile(filepath.Join(x.root, "ext/packages/lib-1.0.0/lib-1.0.0.deps"), []byte("app\n"), 0o644)
+	_, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=1.0.1"}})
+	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("cycle: %v", err)
+	}
+	os.WriteFile(filepath.Join(x.root, "ext/packages/lib-1.0.0/lib-1.0.0.deps"), []byte("\nzlib >>= 1\n"), 0o644)
+	_, err = x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.0.1"}}})
+	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "lib-1.0.0.deps:2") {
+		t.Fatalf("bad constraint: %v", err)
+	}
+	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=1.x"}}); Code(err) != ExitConfig {
+		t.Fatalf("bad version: %v", err)
+	}
+}
+
+// BenchmarkUpgradePlan: one package that 500 of 1,000 services depend on,
+// in a playpen of 200 packages.
+func BenchmarkUpgradePlan(b *testing.B) {
+	root := genPlaypen(b, 1000)
+	os.MkdirAll(filepath.Join(root, "ext/packages/core-1.0.0"), 0o755)
+	os.WriteFile(filepath.Join(root, "ext/packages/core-1.0.0/core-1.0.0.services"), nil, 0o644)
+	list, _ := os.ReadFile(filepath.Join(root, "ext/etc/installed-packages"))
+	os.WriteFile(filepath.Join(root, "ext/etc/installed-packages"), append(list, "core 1.0.0\n"...), 0o644)
+	for i := 0; i < 100; i++ { // packages 0..99 hold services 0..499
+		ver := fmt.Sprintf("1.%d.0-1", (i*5)%7)
+		d := filepath.Join(root, "ext/packages", fmt.Sprintf("pkg%03d-%s", i, ver))
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, fmt.Sprintf("pkg%03d-%s.deps", i, ver)), []byte("core >= 1\n"), 0o644)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := openBench(b, root)
+		plan, err := p.PlanUpgrade(bg, PlanOptions{Set: []string{"core=1.1.0"}, All: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(plan.Actions) != 1000 { // 500 stop-before + 500 start-after
+			b.Fatalf("%d actions", len(plan.Actions))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/plan")
+}
