@@ -38,13 +38,18 @@ demo-stop:
 	@if [ -x $(BIN) ] && [ -d $(DEMO) ]; then $(BIN) --root $(DEMO) stop; else echo "no demo running"; fi
 
 # Speed and memory figures (Go benchmarks; see README "Performance").
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 ./pkgsvc ./hooks | tee bench.out
-	$(GO) test -run '^$$' -bench 'Resolve|ShowJSON|VersusSh|Hook' -benchmem ./pkgsvc ./hooks
+# The first line runs every benchmark once (the lifecycle and upgrade ones
+# start hundreds of processes); the second repeats the fast ones for
+# stable figures.
+bench: build
+	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 ./pkgsvc ./hooks | tee bench.out
+	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'ResolveOne|ShowJSON|VersusSh|UpgradePlan|Hook' -benchmem ./pkgsvc ./hooks | tee -a bench.out
 
-# Side by side with runit and supervisord (needs ../shared/bench/peers).
-bench-peers:
-	bash ../shared/bench/peers/run.sh -n 200 -r 3 -p "runit supervisord servicectl"
+# Side by side with runit and supervisord (needs ../shared/bench/peers);
+# results land in _bench/peers/tables.md.
+bench-peers: build
+	mkdir -p _bench/logs
+	BENCH_LOGDIR=$(CURDIR)/_bench/logs bash ../shared/bench/peers/run.sh -n 200 -r 3 -p "runit supervisord servicectl" -o $(CURDIR)/_bench/peers
 
 clean:
-	rm -rf bin _demo bench.out
+	rm -rf bin _demo _bench bench.out

@@ -303,3 +303,41 @@ func BenchmarkRenderHook(b *testing.B) {
 	b.ReportMetric(float64(spawned.Microseconds())/float64(b.N), "sh+sed-µs/op")
 	b.ReportMetric(float64(spawned)/float64(inproc), "x-faster")
 }
+
+// TestReusedSessionStartsClean: configs sourced one after the other with
+// a Cache share an interpreter; nothing of one may show in the next.
+func TestReusedSessionStartsClean(t *testing.T) {
+	d := t.TempDir()
+	dirty := write(t, d, "dirty", "set -a\nset -u\nLEAK=1\nf() { echo hi; }\nalias g=true\nexport SHARED=changed\ncd /\n", 0o644)
+	probe := write(t, d, "probe", `[ -z "${LEAK+x}" ] && NO_LEAK=1
+command -v f >/dev/null || NO_FUNC=1
+UNSET_OK=${NOPE}
+OWN=1
+HERE=$PWD
+`, 0o644)
+	var c Cache
+	opts := Options{Base: NewEnviron([]string{"PATH=/usr/bin:/bin", "SHARED=base"}), Env: []string{"WHO=one"}, Dir: d, Cache: &c}
+	if _, err := SourceOpts(opts, []string{dirty}, false); err != nil {
+		t.Fatal(err)
+	}
+	opts.Env = []string{"WHO=two"}
+	vars, err := SourceOpts(opts, []string{probe}, false)
+	if err != nil {
+		t.Fatalf("second config on a reused session: %v", err)
+	}
+	for k, want := range map[string]string{"NO_LEAK": "1", "NO_FUNC": "1", "WHO": "two", "SHARED": "base", "HERE": d} {
+		if vars[k].Value != want {
+			t.Errorf("%s = %q, want %q", k, vars[k].Value, want)
+		}
+	}
+	if vars["OWN"].Exported {
+		t.Error("set -a of the previous config leaked: OWN is exported")
+	}
+	if _, ok := vars["LEAK"]; ok {
+		t.Error("LEAK from the previous config is visible")
+	}
+	// Both runs went through one pooled session, or this test proves nothing.
+	if c.sessions == nil {
+		t.Fatal("no session pool was used")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -93,12 +94,18 @@ func parseFile(path string) (*syntax.File, error) {
 	return f, perr
 }
 
+// parsers are reused: a Parser is a few kilobytes of buffers, and a
+// command resolving a thousand services parses a thousand files.
+var parsers = sync.Pool{New: func() any { return syntax.NewParser() }}
+
 func parseBytes(name string, data []byte) (*syntax.File, error) {
 	if i := bytes.IndexByte(data, 0); i >= 0 {
 		line := 1 + bytes.Count(data[:i], []byte{'\n'})
 		return nil, &ScriptError{File: name, Line: line, Msg: "binary data where a sh script is expected"}
 	}
-	f, err := syntax.NewParser().Parse(bytes.NewReader(data), name)
+	pr := parsers.Get().(*syntax.Parser)
+	f, err := pr.Parse(bytes.NewReader(data), name)
+	parsers.Put(pr)
 	if err != nil {
 		var pe syntax.ParseError
 		if errors.As(err, &pe) {
@@ -114,8 +121,58 @@ func parseBytes(name string, data []byte) (*syntax.File, error) {
 // stat to revalidate. A nil *Cache falls back to the process-wide cache
 // that checks modification times.
 type Cache struct {
-	mu    sync.Mutex
-	files map[string]cached
+	mu       sync.Mutex
+	files    map[string]cached
+	dirs     map[string]bool           // working directories already checked
+	sessions map[sessionKey]*sync.Pool // idle config sessions, see SourceOpts
+}
+
+// sessionKey is what a Runner fixes at its first Reset and keeps through
+// later ones: config sessions that agree on it can share one.
+type sessionKey struct {
+	dir    string
+	stderr io.Writer
+}
+
+func (c *Cache) pool(k sessionKey) *sync.Pool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessions == nil {
+		c.sessions = map[sessionKey]*sync.Pool{}
+	}
+	p := c.sessions[k]
+	if p == nil {
+		p = &sync.Pool{}
+		c.sessions[k] = p
+	}
+	return p
+}
+
+// dirOption is interp.Dir without its stat when this Cache has already
+// checked dir: a thousand services resolved from the playpen root need
+// one check, not a thousand.
+func (c *Cache) dirOption(dir string) interp.RunnerOption {
+	if c == nil || !filepath.IsAbs(dir) {
+		return interp.Dir(dir)
+	}
+	c.mu.Lock()
+	ok := c.dirs[dir]
+	c.mu.Unlock()
+	if ok {
+		return func(r *interp.Runner) error { r.Dir = dir; return nil }
+	}
+	return func(r *interp.Runner) error {
+		if err := interp.Dir(dir)(r); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		if c.dirs == nil {
+			c.dirs = map[string]bool{}
+		}
+		c.dirs[dir] = true
+		c.mu.Unlock()
+		return nil
+	}
 }
 
 func (c *Cache) parse(path string) (*syntax.File, error) {
@@ -209,20 +266,9 @@ func NewSession(opts Options) (*Session, error) {
 		errw = io.Discard
 	}
 	s.stderr = errw
-	var env expand.Environ
-	if opts.Base != nil {
-		extra := make(map[string]expand.Variable, len(opts.Env))
-		for _, kv := range opts.Env {
-			k, v, _ := strings.Cut(kv, "=")
-			extra[k] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: v}
-		}
-		env = layered{base: opts.Base.e, extra: extra}
-	} else {
-		env = expand.ListEnviron(opts.Env...)
-	}
 	r, err := interp.New(
-		interp.Env(env),
-		interp.Dir(opts.Dir),
+		interp.Env(environ(opts)),
+		opts.Cache.dirOption(opts.Dir),
 		interp.StdIO(nil, out, errw),
 		interp.Params(append([]string{"--"}, opts.Args...)...),
 		interp.ExecHandlers(s.builtins),
@@ -232,6 +278,18 @@ func NewSession(opts Options) (*Session, error) {
 	}
 	s.r = r
 	return s, nil
+}
+
+func environ(opts Options) expand.Environ {
+	if opts.Base == nil {
+		return expand.ListEnviron(opts.Env...)
+	}
+	extra := make(map[string]expand.Variable, len(opts.Env))
+	for _, kv := range opts.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		extra[k] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: v}
+	}
+	return layered{base: opts.Base.e, extra: extra}
 }
 
 // Source runs the file at path in the session. With allExport every
@@ -407,11 +465,35 @@ func SourceOver(base *Environ, env []string, dir string, files []string, allExpo
 	return SourceOpts(Options{Base: base, Env: env, Dir: dir, Stderr: stderr}, files, allExport)
 }
 
-// SourceOpts sources files in a fresh session made from opts.
+// SourceOpts sources files in a fresh session made from opts. With a
+// Cache, and no stdout or arguments (a config, not a hook), the session
+// is a reused one reset to opts.Env: a Reset keeps the interpreter's maps
+// and handlers, and clears every variable, function and option.
 func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, error) {
-	s, err := NewSession(opts)
-	if err != nil {
-		return nil, err
+	var s *Session
+	if opts.Cache != nil && opts.Stdout == nil && len(opts.Args) == 0 {
+		pool := opts.Cache.pool(sessionKey{opts.Dir, opts.Stderr})
+		if v, ok := pool.Get().(*Session); ok {
+			s = v
+			s.r.Env = environ(opts)
+			s.r.Reset()
+			s.ran = false
+		}
+	}
+	if s == nil {
+		var err error
+		if s, err = NewSession(opts); err != nil {
+			return nil, err
+		}
+	}
+	ok := false
+	if opts.Cache != nil && opts.Stdout == nil && len(opts.Args) == 0 {
+		// Only a session that finished cleanly goes back for reuse.
+		defer func() {
+			if ok {
+				opts.Cache.pool(sessionKey{opts.Dir, opts.Stderr}).Put(s)
+			}
+		}()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ConfigTimeout)
 	defer cancel()
@@ -420,5 +502,6 @@ func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, e
 			return nil, err
 		}
 	}
+	ok = true
 	return s.Vars(), nil
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 )
 
 // Init makes a playpen skeleton in dir (created when missing) and refuses
@@ -231,6 +230,7 @@ func (p *Playpen) List(all bool) ([]Entry, error) {
 		return nil, err
 	}
 	out := make([]Entry, 0, len(names))
+	p.warm(names)
 	for _, n := range names {
 		base, _, reg, project, err := p.Lookup(n)
 		e := Entry{Service: n, Package: reg.Package, Version: reg.Version, Kind: "package"}
@@ -255,5 +255,3 @@ func (p *Playpen) List(all bool) ([]Entry, error) {
 func flock(f *os.File) error {
 	return flockFd(int(f.Fd()))
 }
-
-var _ = strings.TrimSpace

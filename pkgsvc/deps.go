@@ -1,7 +1,6 @@
 package pkgsvc
 
 import (
-	"fmt"
 	"os"
 	"sort"
 	"strings"
@@ -165,8 +164,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
-
-var _ = fmt.Sprintf
 
 // installedMap is installed-packages as name → version, read once per
 // Playpen (Invalidate drops it).

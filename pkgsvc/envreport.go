@@ -42,6 +42,7 @@ type EnvValue struct {
 // port clashes of the whole playpen (§6.4).
 func (p *Playpen) EnvReport(names []string) ([]EnvEntry, error) {
 	out := make([]EnvEntry, 0, len(names))
+	p.warm(names)
 	for _, n := range names {
 		e := EnvEntry{Service: n, Missing: []EnvMissing{}, Errors: []EnvProblem{}}
 		s, err := p.Resolve(n)
@@ -92,6 +93,7 @@ func (p *Playpen) PortClashes() ([]envtypes.Clash, error) {
 		return nil, err
 	}
 	var uses []envtypes.PortUse
+	p.warm(all)
 	for _, n := range all {
 		s, err := p.Resolve(n)
 		if err != nil {

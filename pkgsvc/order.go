@@ -2,7 +2,6 @@ package pkgsvc
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -285,8 +284,6 @@ func FirstError(rs []Result) error {
 	}
 	return nil
 }
-
-var _ = fmt.Sprint
 
 // parallelFor runs fn(0..n-1) on workers goroutines.
 func parallelFor(n, workers int, fn func(i int)) {

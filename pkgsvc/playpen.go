@@ -53,6 +53,7 @@ type Playpen struct {
 	dirsDone    bool
 	runNames    map[string]string
 	dirs        map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
+	progs       map[string]progFound       // resolveProgram cache
 	pkgSvcs     map[string][]string
 	installed   map[string]string
 }
@@ -405,6 +406,6 @@ func (p *Playpen) Invalidate() {
 	defer p.mu.Unlock()
 	p.baseDone, p.base, p.baseMap, p.baseVars, p.baseErr, p.baseEnv = false, nil, nil, nil, nil, nil
 	p.indexDone, p.indexErr, p.registered, p.regIndex, p.project, p.projIndex = false, nil, nil, nil, nil, nil
-	p.defs, p.runNames, p.dirs, p.pkgSvcs, p.installed = nil, nil, nil, nil, nil
+	p.defs, p.runNames, p.dirs, p.pkgSvcs, p.installed, p.progs = nil, nil, nil, nil, nil, nil
 	p.parsed = hooks.Cache{}
 }

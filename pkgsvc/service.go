@@ -148,8 +148,8 @@ func (p *Playpen) firstFile(dirs []string, name string) string {
 // listDir returns the regular files (or links) of dir by name, cached.
 func (p *Playpen) listDir(dir string) map[string]bool {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if m, ok := p.dirs[dir]; ok {
+		p.mu.Unlock()
 		return m
 	}
 	if p.dirs == nil {
@@ -157,12 +157,15 @@ func (p *Playpen) listDir(dir string) map[string]bool {
 	}
 	// Only look inside directories that the parent lists: most of the
 	// candidate directories do not exist.
-	var m map[string]bool
 	parent, base := filepath.Dir(dir), filepath.Base(dir)
 	if pm, ok := p.dirs[parent+"/"]; ok && !pm[base] {
-		p.dirs[dir] = m
-		return m
+		p.dirs[dir] = nil
+		p.mu.Unlock()
+		return nil
 	}
+	p.mu.Unlock()
+	// Read without the lock: resolving in parallel is mostly this.
+	var m map[string]bool
 	if ents, err := os.ReadDir(dir); err == nil {
 		m = make(map[string]bool, len(ents))
 		for _, e := range ents {
@@ -171,7 +174,9 @@ func (p *Playpen) listDir(dir string) map[string]bool {
 			}
 		}
 	}
+	p.mu.Lock()
 	p.dirs[dir] = m
+	p.mu.Unlock()
 	return m
 }
 
@@ -199,23 +204,44 @@ func (p *Playpen) primeDirs() {
 // Resolve reads a service's definition (SPEC §3) and its typed environment
 // (§6). It starts nothing; results are cached for the Playpen's life.
 func (p *Playpen) Resolve(full string) (*Service, error) {
+	s, fresh, err := p.resolveCached(full)
+	if fresh {
+		p.warnAll(s)
+	}
+	return s, err
+}
+
+// resolveCached is Resolve without the warnings, which the caller prints
+// (in name order when resolving in parallel); fresh says this call did
+// the work.
+func (p *Playpen) resolveCached(full string) (*Service, bool, error) {
 	p.mu.Lock()
 	if s, ok := p.defs[full]; ok {
 		p.mu.Unlock()
-		return s, nil
+		return s, false, nil
 	}
 	p.mu.Unlock()
 	s, err := p.resolve(full)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	p.mu.Lock()
 	if p.defs == nil {
 		p.defs = map[string]*Service{}
 	}
+	if old, ok := p.defs[full]; ok {
+		p.mu.Unlock()
+		return old, false, nil
+	}
 	p.defs[full] = s
 	p.mu.Unlock()
-	return s, nil
+	return s, true, nil
+}
+
+func (p *Playpen) warnAll(s *Service) {
+	for _, w := range s.Warnings {
+		p.warn(s.Name, "%s", w)
+	}
 }
 
 func (p *Playpen) resolve(full string) (*Service, error) {
@@ -283,9 +309,6 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 		envMap["CLASSPATH"] = cp
 	}
 	s.Env = mapEnv(envMap)
-	for _, w := range s.Warnings {
-		p.warn(full, "%s", w)
-	}
 	return s, nil
 }
 
@@ -546,7 +569,31 @@ func has(vars map[string]hooks.Var, name string) bool {
 // resolveProgram applies SPEC §3.3: a bare name is looked up in bin/, then
 // ext/bin/, then (our choice, for system programs such as sleep or java)
 // $PATH; a path is relative to ext/ unless absolute.
+type progFound struct {
+	path string
+	err  error
+}
+
+// resolveProgram finds prog once per Playpen: many services run the same
+// program.
 func (p *Playpen) resolveProgram(prog string) (string, error) {
+	p.mu.Lock()
+	f, ok := p.progs[prog]
+	p.mu.Unlock()
+	if ok {
+		return f.path, f.err
+	}
+	path, err := p.findProgram(prog)
+	p.mu.Lock()
+	if p.progs == nil {
+		p.progs = map[string]progFound{}
+	}
+	p.progs[prog] = progFound{path, err}
+	p.mu.Unlock()
+	return path, err
+}
+
+func (p *Playpen) findProgram(prog string) (string, error) {
 	var path string
 	if !strings.ContainsRune(prog, '/') {
 		for _, d := range []string{p.Path("bin"), p.Path("ext", "bin")} {
@@ -630,6 +677,10 @@ func (p *Playpen) baseEnviron(env []string) *hooks.Environ {
 	return p.baseEnv
 }
 
+// warm resolves names in parallel into the cache, so that a loop calling
+// Resolve one name at a time afterwards finds each definition ready.
+func (p *Playpen) warm(names []string) { p.ResolveAll(names) }
+
 // ResolveAll resolves names on every core; errors come back per name.
 func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
 	defs := make([]*Service, len(names))
@@ -642,7 +693,15 @@ func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
 	}
 	p.loadIndex()
 	p.primeDirs()
-	parallelFor(len(names), runtime.GOMAXPROCS(0), func(i int) { defs[i], errs[i] = p.Resolve(names[i]) })
+	fresh := make([]bool, len(names))
+	// Twice the cores: a cold resolve waits on reading its directory and
+	// files about as long as it computes.
+	parallelFor(len(names), 2*runtime.GOMAXPROCS(0), func(i int) { defs[i], fresh[i], errs[i] = p.resolveCached(names[i]) })
+	for i, s := range defs {
+		if fresh[i] {
+			p.warnAll(s)
+		}
+	}
 	return defs, errs
 }
 

@@ -312,6 +312,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 			candidates = append(candidates, n)
 		}
 	}
+	p.warm(candidates)
 	for _, n := range p.withInstances(candidates) {
 		s, rerr := p.Resolve(n)
 		base, _, reg, project, lerr := p.Lookup(n)

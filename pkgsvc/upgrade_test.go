@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pkgFiles writes one package version with services that run the helper.
@@ -294,4 +295,76 @@ func BenchmarkUpgradePlan(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/plan")
+}
+
+// BenchmarkUpgradeRestart100: 100 running services in 20 packages that
+// depend on lib; lib is upgraded with pre + post (what `upgrade run`
+// does around the package manager). The first package's s000 is a
+// service_depends of all others, so the order is constrained: it is
+// stopped last and started first. Reports the wall time of pre + post
+// with the default --jobs, and checks every service runs again, on a new
+// process, afterwards.
+func BenchmarkUpgradeRestart100(b *testing.B) {
+	files := merge(pkgFiles("lib", "1.0.0", nil, "", ""), pkgFiles("lib", "1.1.0", nil, "", ""),
+		map[string]string{"ext/etc/installed-packages": "lib 1.0.0\n"})
+	var names []string
+	inst := "lib 1.0.0\n"
+	for p := 0; p < 20; p++ {
+		var svcs []string
+		for i := 0; i < 5; i++ {
+			svcs = append(svcs, fmt.Sprintf("s%03d", p*5+i))
+		}
+		extra := "service_depends=s000\n"
+		if p == 0 {
+			extra = `if [ "$SERVICE_NAME" != s000 ]; then service_depends=s000; fi` + "\n"
+		}
+		files = merge(files, pkgFiles(fmt.Sprintf("p%02d", p), "1.0.0", svcs, "lib >= 1\n", extra))
+		inst += fmt.Sprintf("p%02d 1.0.0\n", p)
+		names = append(names, svcs...)
+	}
+	files["ext/etc/installed-packages"] = inst
+	x := newTPB(b, files)
+	for _, n := range names {
+		if _, err := x.p.NewService(n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := FirstError(openBench(b, x.root).StartMany(bg, names, ManyOptions{})); err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		before := map[string]int{}
+		sts, _ := openBench(b, x.root).StatusMany(bg, names)
+		for _, s := range sts {
+			before[s.Service] = s.Pid
+		}
+		to := "1.1.0" // and back down on odd rounds
+		if i%2 == 1 {
+			to = "1.0.0"
+		}
+		t0 := time.Now()
+		plan, err := openBench(b, x.root).UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"lib=" + to}, AllowDowngrade: true}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(plan.Running) != 100 {
+			b.Fatalf("pre recorded %d running", len(plan.Running))
+		}
+		os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte(strings.Replace(inst, "lib 1.0.0", "lib "+to, 1)), 0o644)
+		if _, err := openBench(b, x.root).UpgradePost(bg, UpgradeOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(t0)
+		sts, errs := openBench(b, x.root).StatusMany(bg, names)
+		if len(errs) > 0 || len(sts) != 100 {
+			b.Fatalf("status after upgrade: %v", errs)
+		}
+		for _, s := range sts {
+			if s.State != StateRunning || s.Pid == before[s.Service] {
+				b.Fatalf("%s after upgrade: %s pid %d (was %d)", s.Service, s.State, s.Pid, before[s.Service])
+			}
+		}
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/upgrade")
 }

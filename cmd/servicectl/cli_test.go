@@ -161,3 +161,32 @@ func TestInitCommand(t *testing.T) {
 		t.Fatalf("list in a new playpen: %d %q", code, out2)
 	}
 }
+
+// TestJSONListMatchesEncoder: the parallel list printer must print what
+// one json.Encoder with the same indent prints, byte for byte, including
+// HTML escaping and nested values.
+func TestJSONListMatchesEncoder(t *testing.T) {
+	type item struct {
+		Name  string            `json:"name"`
+		Env   map[string]string `json:"env"`
+		Argv  []string          `json:"argv"`
+		Empty []int             `json:"empty"`
+		N     float64           `json:"n"`
+	}
+	for _, n := range []int{0, 1, 63, 64, 65, 300} {
+		items := make([]item, n)
+		for i := range items {
+			items[i] = item{Name: strings.Repeat("x<&>", i%3), Env: map[string]string{"B": "2", "A": "\"q\"\n"}, Argv: []string{"a", "b c"}, Empty: []int{}, N: float64(i) / 3}
+		}
+		var want, got bytes.Buffer
+		if err := (&globals{stdout: &want}).printJSON(items); err != nil {
+			t.Fatal(err)
+		}
+		if err := printJSONList(&globals{stdout: &got}, items); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(want.Bytes(), got.Bytes()) {
+			t.Fatalf("n=%d: list printer differs:\n%s\nwant:\n%s", n, got.String(), want.String())
+		}
+	}
+}

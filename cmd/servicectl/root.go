@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -176,6 +177,41 @@ func (g *globals) printJSON(v any) error {
 	enc := json.NewEncoder(g.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printJSONList prints items as printJSON would, byte for byte, but
+// encodes the elements on every core: indenting a thousand service
+// definitions costs more than resolving them.
+func printJSONList[T any](g *globals, items []T) error {
+	if len(items) < 64 {
+		return g.printJSON(items)
+	}
+	parts := make([][]byte, len(items))
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(items); i += workers {
+				parts[i], errs[i] = json.MarshalIndent(items[i], "  ", "  ")
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	io.WriteString(g.stdout, "[\n  ")
+	for i, b := range parts {
+		if i > 0 {
+			io.WriteString(g.stdout, ",\n  ")
+		}
+		g.stdout.Write(b)
+	}
+	_, err := io.WriteString(g.stdout, "\n]\n")
+	return err
 }
 
 // completeServices completes service names from the playpen.

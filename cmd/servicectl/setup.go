@@ -113,11 +113,11 @@ func newShow(g *globals) *cobra.Command {
 			}
 			var defs []*pkgsvc.Service
 			var rs []pkgsvc.Result
-			for _, n := range names {
-				s, err := pp.Resolve(n)
-				rs = append(rs, pkgsvc.Result{Service: n, Err: err})
-				if err == nil {
-					defs = append(defs, s)
+			all, errs := pp.ResolveAll(names)
+			for i, n := range names {
+				rs = append(rs, pkgsvc.Result{Service: n, Err: errs[i]})
+				if errs[i] == nil {
+					defs = append(defs, all[i])
 				}
 			}
 			if g.json {
@@ -128,7 +128,7 @@ func newShow(g *globals) *cobra.Command {
 					if err := g.printJSON(defs[0]); err != nil {
 						return err
 					}
-				} else if err := g.printJSON(defs); err != nil {
+				} else if err := printJSONList(g, defs); err != nil {
 					return err
 				}
 			} else {
