@@ -129,6 +129,7 @@ func (p *Playpen) checkRunName(s *Service) error {
 		if err != nil {
 			return err
 		}
+		p.warm(names)
 		for _, n := range names {
 			if n == s.Name {
 				continue

@@ -749,10 +749,12 @@ func flockFd(fd int) error {
 // running services spends its time on otherwise. Anything less certain
 // (no state, no pidfile, a mismatch) falls back to the full probe.
 func (p *Playpen) quickStatus(name string) (Status, bool) {
-	base, instance, reg, _, err := p.Lookup(name)
-	if err != nil || instance == "" && p.isTemplateHint(base) {
+	_, _, reg, _, err := p.Lookup(name)
+	if err != nil {
 		return Status{}, false
 	}
+	// A bare template has no state file of its own (its instances do), so
+	// it never passes the next step: its status needs the config.
 	runVar := p.RunVar
 	state, err := readState(filepath.Join(runVar, name+".state"))
 	if err != nil || state.NoPidfile || state.RunName == "" || state.Version != reg.Version {
@@ -762,22 +764,13 @@ func (p *Playpen) quickStatus(name string) (Status, bool) {
 	if err != nil || pid != state.Pid {
 		return Status{}, false
 	}
-	o, err := claim(pid, state.StartTime, state.Argv0)
-	if err != nil {
+	if !looksRunning(pid, state.StartTime, filepath.Base(state.Argv0)) {
 		return Status{}, false
 	}
-	o.Close()
 	t := state.StartedAt
 	return Status{
 		Service: name, Package: reg.Package, Version: reg.Version, State: StateRunning, Pid: pid,
 		StartedAt: &t, RunName: state.RunName, Restarts: state.Restarts, Upgraded: state.Upgraded,
 		Stale: p.staleDeps(state),
 	}, true
-}
-
-// isTemplateHint: a template's status lists its instances, which needs
-// the config; never take the quick path for a bare template name.
-func (p *Playpen) isTemplateHint(base string) bool {
-	_, err := os.Stat(filepath.Join(p.RunVar, base+".state"))
-	return err != nil
 }

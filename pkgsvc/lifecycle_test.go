@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -571,4 +572,59 @@ func TestLinkReplacedWhenTargetChanges(t *testing.T) {
 		t.Fatalf("link -> %s", l)
 	}
 	_ = syscall.Getpid
+}
+
+// TestLooksRunning: the quick status check accepts only a live process
+// with the recorded start time and run name.
+func TestLooksRunning(t *testing.T) {
+	cmd := exec.Command(testBin)
+	cmd.Env = append(os.Environ(), "HELPER=sleep")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+	var info procInfo
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// comm is set at exec; wait until the child is the helper.
+		var err error
+		if info, err = readProcStat(pid); err == nil && info.Comm == filepath.Base(testBin)[:min(15, len(filepath.Base(testBin)))] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("helper never exec'd: %+v", info)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	name := filepath.Base(testBin)
+	if !looksRunning(pid, info.StartTime, name) {
+		t.Fatalf("live helper not recognised: %+v", info)
+	}
+	if looksRunning(pid, info.StartTime+1, name) {
+		t.Error("accepted another start time (a reused pid)")
+	}
+	if looksRunning(pid, info.StartTime, "other-name") {
+		t.Error("accepted another comm")
+	}
+	if looksRunning(pid, 0, name) || looksRunning(1, info.StartTime, name) {
+		t.Error("accepted an unrecorded start time or pid 1")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if looksRunning(pid, info.StartTime, name) {
+		t.Error("accepted a process that is gone")
+	}
+}
+
+// TestReadSmallLongFile: the short-read shortcut must not cut a file
+// longer than the first buffer.
+func TestReadSmallLongFile(t *testing.T) {
+	want := strings.Repeat("0123456789abcdef", 700) // 11200 bytes
+	f := filepath.Join(t.TempDir(), "long")
+	os.WriteFile(f, []byte(want), 0o644)
+	got, err := readSmall(f)
+	if err != nil || string(got) != want {
+		t.Fatalf("read %d bytes of %d (%v)", len(got), len(want), err)
+	}
 }

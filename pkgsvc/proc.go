@@ -20,29 +20,14 @@ type procInfo struct {
 	Argv1     string // for `#!` scripts the kernel puts the interpreter first and the script second
 	Pgrp      int
 	Zombie    bool
+	Comm      string // the kernel's name for it: the executed file's base name, 15 bytes at most
 }
 
 // readProc reads a live process's identity; an error means it is gone.
 func readProc(pid int) (procInfo, error) {
-	var info procInfo
-	stat, err := readSmall("/proc/" + strconv.Itoa(pid) + "/stat")
+	info, err := readProcStat(pid)
 	if err != nil {
 		return info, err
-	}
-	// comm may hold spaces and parentheses: fields start after the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return info, fmt.Errorf("pid %d: unreadable /proc stat", pid)
-	}
-	fields := bytes.Fields(stat[i+1:])
-	if len(fields) < 20 {
-		return info, fmt.Errorf("pid %d: short /proc stat", pid)
-	}
-	info.Zombie = string(fields[0]) == "Z" || string(fields[0]) == "X"
-	info.Pgrp, _ = strconv.Atoi(string(fields[2]))
-	info.StartTime, err = strconv.ParseUint(string(fields[19]), 10, 64)
-	if err != nil {
-		return info, fmt.Errorf("pid %d: bad start time", pid)
 	}
 	cmdline, err := readSmall("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
@@ -54,6 +39,53 @@ func readProc(pid int) (procInfo, error) {
 		info.Argv1 = string(args[1])
 	}
 	return info, nil
+}
+
+// readProcStat reads /proc/PID/stat only: state, group, start time, comm.
+func readProcStat(pid int) (procInfo, error) {
+	var info procInfo
+	stat, err := readSmall("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return info, err
+	}
+	// comm may hold spaces and parentheses: fields start after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	j := bytes.IndexByte(stat, '(')
+	if i < 0 || j < 0 || j > i {
+		return info, fmt.Errorf("pid %d: unreadable /proc stat", pid)
+	}
+	info.Comm = string(stat[j+1 : i])
+	fields := bytes.Fields(stat[i+1:])
+	if len(fields) < 20 {
+		return info, fmt.Errorf("pid %d: short /proc stat", pid)
+	}
+	info.Zombie = string(fields[0]) == "Z" || string(fields[0]) == "X"
+	info.Pgrp, _ = strconv.Atoi(string(fields[2]))
+	info.StartTime, err = strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return info, fmt.Errorf("pid %d: bad start time", pid)
+	}
+	return info, nil
+}
+
+// looksRunning is the read-only identity check of a status: pid alive,
+// not a zombie, started at the recorded time (clock ticks since boot: a
+// reused pid cannot match it) and, as a second witness, its comm is the
+// run name the linkfarm gave it (the kernel keeps 15 bytes). One file
+// read instead of claim's pidfd and two; anything short of a full match
+// sends the caller to the careful path.
+func looksRunning(pid int, startTime uint64, runName string) bool {
+	if pid <= 1 || startTime == 0 || runName == "" {
+		return false
+	}
+	info, err := readProcStat(pid)
+	if err != nil || info.Zombie || info.StartTime != startTime {
+		return false
+	}
+	if len(runName) > 15 {
+		runName = runName[:15]
+	}
+	return info.Comm == runName
 }
 
 // ownedProc is a process verified to be the service's: a pidfd taken
@@ -186,7 +218,9 @@ func readSmall(path string) ([]byte, error) {
 		if err != nil {
 			return nil, &os.PathError{Op: "read", Path: path, Err: err}
 		}
-		if n == 0 {
+		// A short read is the end: our files are replaced by rename,
+		// never written in place, and /proc files are served whole.
+		if n == 0 || len(buf) < cap(buf) {
 			return buf, nil
 		}
 	}
