@@ -119,20 +119,27 @@ func BenchmarkShowJSONCLI1000(b *testing.B) {
 		b.Skip("set SERVICECTL_BIN to a built servicectl (make bench does)")
 	}
 	root := genPlaypen(b, 1000)
-	var out strings.Builder
+	// Into a file, as `servicectl show --json > defs.json`.
+	outPath := filepath.Join(b.TempDir(), "defs.json")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out.Reset()
+		out, err := os.Create(outPath)
+		if err != nil {
+			b.Fatal(err)
+		}
 		cmd := exec.Command(bin, "--root", root, "--json", "show")
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent"}
-		cmd.Stdout = &out
-		if err := cmd.Run(); err != nil {
+		cmd.Stdout = out
+		err = cmd.Run()
+		out.Close()
+		if err != nil {
 			b.Fatalf("show --json: %v", err)
 		}
 	}
 	b.StopTimer()
+	data, _ := os.ReadFile(outPath)
 	var defs []map[string]any
-	if err := json.Unmarshal([]byte(out.String()), &defs); err != nil || len(defs) != 1000 {
+	if err := json.Unmarshal(data, &defs); err != nil || len(defs) != 1000 {
 		b.Fatalf("show --json printed %d definitions (%v)", len(defs), err)
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op-wall")
