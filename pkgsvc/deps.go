@@ -2,6 +2,7 @@ package pkgsvc
 
 import (
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -119,7 +120,33 @@ func (p *Playpen) staleDeps(st *State) bool {
 // checkRunName refuses to start s when another service would share its
 // RUNNAME (§4.2). Services whose config does not resolve are skipped: a
 // broken neighbour must not block this start.
+//
+// The check resolves every service of the playpen, so its result is
+// remembered in $LOCAL_RUNVAR/runnames/RUNNAME: a service that passed it
+// holds its run name, and its later starts and restarts skip the check.
+// Any other service that would take the name still runs the full check
+// and is refused, so two services never run under one name.
 func (p *Playpen) checkRunName(s *Service) error {
+	holder := ""
+	if s.RunName != "" && !strings.ContainsRune(s.RunName, '/') && s.RunName != "." && s.RunName != ".." {
+		holder = filepath.Join(p.RunVar, "runnames", s.RunName)
+		if b, err := readSmall(holder); err == nil && string(b) == s.Name {
+			return nil
+		}
+	}
+	if err := p.checkRunNameAll(s); err != nil {
+		return err
+	}
+	if holder != "" {
+		// Best effort: without the record the next start checks again.
+		if os.MkdirAll(filepath.Dir(holder), 0o755) == nil {
+			writeFileAtomic(holder, []byte(s.Name), 0o644, false)
+		}
+	}
+	return nil
+}
+
+func (p *Playpen) checkRunNameAll(s *Service) error {
 	p.mu.Lock()
 	owners := p.runNames
 	p.mu.Unlock()

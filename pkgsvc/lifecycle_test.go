@@ -628,3 +628,27 @@ func TestReadSmallLongFile(t *testing.T) {
 		t.Fatalf("read %d bytes of %d (%v)", len(got), len(want), err)
 	}
 }
+
+// TestRunNameHolderKeepsIt: a service that started under a run name keeps
+// it; a service added later under the same name is refused, and the
+// holder still restarts.
+func TestRunNameHolderKeepsIt(t *testing.T) {
+	x := newTP(t, merge(project("a", "sleep", "service_run_name=same\n"), project("b", "sleep", "")))
+	if err := x.p.Start(bg, "a", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(x.p.RunVar, "runnames", "same")); string(b) != "a" {
+		t.Fatalf("holder record: %q", b)
+	}
+	os.WriteFile(filepath.Join(x.root, "services/b/config"), []byte("service_program="+testBin+"\nexport HELPER=sleep\nservice_run_name=same\n"), 0o644)
+	err := x.reopen().Start(bg, "b", StartOptions{})
+	if Code(err) != ExitConfig || !strings.Contains(err.Error(), `"same"`) {
+		t.Fatalf("newcomer under a held name: %v", err)
+	}
+	if err := x.reopen().Restart(bg, "a", RestartOptions{}); err != nil {
+		t.Fatalf("holder restart: %v", err)
+	}
+	if s, _ := x.reopen().Status(bg, "b"); s.State == StateRunning {
+		t.Fatal("b runs under a's name")
+	}
+}
