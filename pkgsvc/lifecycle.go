@@ -332,12 +332,7 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 			p.warn(s.Name, "service_nice=%d: %v", *s.Nice, err)
 		}
 	}
-	exited := make(chan struct{})
-	go func() {
-		proc.Wait()
-		close(exited)
-	}()
-	return proc.Pid, exited, nil
+	return proc.Pid, watchExit(proc), nil
 }
 
 // credential applies service_user and service_group: as root, the process
