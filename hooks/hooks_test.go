@@ -341,3 +341,25 @@ HERE=$PWD
 		t.Fatal("no session pool was used")
 	}
 }
+
+// TestReadFile: whole files of any size, a missing file as fs.ErrNotExist
+// (callers treat it as an empty list), and ReadSnapshot on /proc.
+func TestReadFile(t *testing.T) {
+	d := t.TempDir()
+	for _, n := range []int{0, 1, 511, 512, 513, 70000} {
+		want := strings.Repeat("x", n)
+		p := write(t, d, fmt.Sprintf("f%d", n), want, 0o644)
+		for _, read := range []func(string) ([]byte, error){ReadFile, ReadSnapshot} {
+			got, err := read(p)
+			if err != nil || string(got) != want {
+				t.Fatalf("%d bytes: read %d (%v)", n, len(got), err)
+			}
+		}
+	}
+	if _, err := ReadFile(filepath.Join(d, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	if b, err := ReadSnapshot("/proc/self/stat"); err != nil || !bytes.Contains(b, []byte(")")) {
+		t.Fatalf("/proc/self/stat: %q %v", b, err)
+	}
+}

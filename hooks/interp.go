@@ -83,7 +83,7 @@ func parseFile(path string) (*syntax.File, error) {
 	if ok && c.mod.Equal(fi.ModTime()) && c.size == fi.Size() {
 		return c.file, c.err
 	}
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func (c *Cache) parse(path string) (*syntax.File, error) {
 	if ok {
 		return e.file, e.err
 	}
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

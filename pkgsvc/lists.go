@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
+
+	"servicectl/hooks"
 )
 
 // ValidName checks a service, package or instance name (SPEC §1.8):
@@ -49,7 +50,7 @@ type listLine struct {
 // readList reads a list file (SPEC §1.4: `#` comments, blank lines
 // ignored). A missing file is an empty list.
 func readList(path string) ([]listLine, error) {
-	data, err := os.ReadFile(path)
+	data, err := hooks.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

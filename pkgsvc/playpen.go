@@ -1,10 +1,8 @@
 package pkgsvc
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -125,15 +123,11 @@ func Open(opts OpenOptions) (*Playpen, error) {
 }
 
 func firstLine(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := hooks.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", err
-	}
+	line, _, _ := strings.Cut(string(data), "\n")
 	return strings.TrimSpace(line), nil
 }
 
@@ -343,7 +337,7 @@ func (p *Playpen) loadIndex() error {
 	p.indexDone = true
 	p.indexErr = func() error {
 		path := p.Path("ext", "etc", "installed-services")
-		data, err := os.ReadFile(path)
+		data, err := hooks.ReadFile(path)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return errf(ExitConfig, "", "%v", err)
 		}
@@ -371,7 +365,7 @@ func (p *Playpen) loadIndex() error {
 // InstalledPackages reads ext/etc/installed-packages.
 func (p *Playpen) InstalledPackages() ([]Package, error) {
 	path := p.Path("ext", "etc", "installed-packages")
-	data, err := os.ReadFile(path)
+	data, err := hooks.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, errf(ExitConfig, "", "%v", err)
 	}

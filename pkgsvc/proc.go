@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"servicectl/hooks"
 )
 
 // procInfo is what identifies a process beyond its pid: the kernel's
@@ -194,37 +196,9 @@ func (o *ownedProc) Wait(d time.Duration) bool {
 	}
 }
 
-// readSmall reads a small file with three system calls. os.ReadFile adds
-// an fstat, fcntl calls and a netpoll registration per file, which add up
-// when status reads four files for each of hundreds of services.
-func readSmall(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 0, 512)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
-		if n > 0 {
-			buf = buf[:len(buf)+n]
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		}
-		// A short read is the end: our files are replaced by rename,
-		// never written in place, and /proc files are served whole.
-		if n == 0 || len(buf) < cap(buf) {
-			return buf, nil
-		}
-	}
-}
+// readSmall reads a pidfile, state file or /proc file in three system
+// calls (see hooks.ReadSnapshot): status reads three per service.
+func readSmall(path string) ([]byte, error) { return hooks.ReadSnapshot(path) }
 
 // watchExit returns a channel closed when our child proc exits, and reaps
 // it then. It waits on a pidfd through the runtime's poller, so a start
