@@ -363,3 +363,23 @@ func TestReadFile(t *testing.T) {
 		t.Fatalf("/proc/self/stat: %q %v", b, err)
 	}
 }
+
+// TestSessionStderrNotShared: a session keeps the stderr it was made
+// with, so sessions for different writers must never be shared.
+func TestSessionStderrNotShared(t *testing.T) {
+	d := t.TempDir()
+	f := write(t, d, "loud", "echo \"said $WHO\" >&2\n", 0o644)
+	var c Cache
+	var a, b bytes.Buffer
+	for _, run := range []struct {
+		who string
+		w   *bytes.Buffer
+	}{{"one", &a}, {"two", &b}} {
+		if _, err := SourceOpts(Options{Env: []string{"WHO=" + run.who}, Dir: d, Cache: &c, Stderr: run.w}, []string{f}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.String() != "said one\n" || b.String() != "said two\n" {
+		t.Fatalf("stderr mixed up: %q / %q", a.String(), b.String())
+	}
+}

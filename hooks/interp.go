@@ -128,10 +128,24 @@ type Cache struct {
 }
 
 // sessionKey is what a Runner fixes at its first Reset and keeps through
-// later ones: config sessions that agree on it can share one.
+// later ones: config sessions that agree on it can share one. Only the
+// process's stderr (or none) is pooled, so the key stays comparable.
 type sessionKey struct {
-	dir    string
-	stderr io.Writer
+	dir      string
+	toStderr bool
+}
+
+// poolKey says whether a session for opts can be a pooled one: a config
+// (no stdout, no arguments) under a Cache, writing errors to os.Stderr or
+// nowhere.
+func poolKey(opts Options) (sessionKey, bool) {
+	if opts.Cache == nil || opts.Stdout != nil || len(opts.Args) > 0 {
+		return sessionKey{}, false
+	}
+	if opts.Stderr != nil && opts.Stderr != io.Writer(os.Stderr) {
+		return sessionKey{}, false
+	}
+	return sessionKey{opts.Dir, opts.Stderr != nil}, true
 }
 
 func (c *Cache) pool(k sessionKey) *sync.Pool {
@@ -471,9 +485,9 @@ func SourceOver(base *Environ, env []string, dir string, files []string, allExpo
 // and handlers, and clears every variable, function and option.
 func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, error) {
 	var s *Session
-	if opts.Cache != nil && opts.Stdout == nil && len(opts.Args) == 0 {
-		pool := opts.Cache.pool(sessionKey{opts.Dir, opts.Stderr})
-		if v, ok := pool.Get().(*Session); ok {
+	key, pooled := poolKey(opts)
+	if pooled {
+		if v, ok := opts.Cache.pool(key).Get().(*Session); ok {
 			s = v
 			s.r.Env = environ(opts)
 			s.r.Reset()
@@ -487,11 +501,11 @@ func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, e
 		}
 	}
 	ok := false
-	if opts.Cache != nil && opts.Stdout == nil && len(opts.Args) == 0 {
+	if pooled {
 		// Only a session that finished cleanly goes back for reuse.
 		defer func() {
 			if ok {
-				opts.Cache.pool(sessionKey{opts.Dir, opts.Stderr}).Put(s)
+				opts.Cache.pool(key).Put(s)
 			}
 		}()
 	}

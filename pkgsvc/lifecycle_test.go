@@ -652,3 +652,29 @@ func TestRunNameHolderKeepsIt(t *testing.T) {
 		t.Fatal("b runs under a's name")
 	}
 }
+
+// TestWarningsInNameOrder: definitions resolve in parallel, but their
+// warnings come out in the order the names were asked for, once each.
+func TestWarningsInNameOrder(t *testing.T) {
+	var maps []map[string]string
+	var names []string
+	for i := 0; i < 40; i++ {
+		n := fmt.Sprintf("w%02d", i)
+		names = append(names, n)
+		maps = append(maps, project(n, "sleep", "service_typo_"+n+"=1\n"))
+	}
+	x := newTP(t, merge(maps...))
+	p := x.reopen()
+	var got []string
+	p.Warn = func(s, m string) { got = append(got, s) }
+	_, errs := p.ResolveAll(names)
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.ResolveAll(names) // cached: no second round of warnings
+	if strings.Join(got, " ") != strings.Join(names, " ") {
+		t.Fatalf("warnings in order %v, want %v", got, names)
+	}
+}

@@ -73,21 +73,21 @@ func readProcStat(pid int) (procInfo, error) {
 // looksRunning is the read-only identity check of a status: pid alive,
 // not a zombie, started at the recorded time (clock ticks since boot: a
 // reused pid cannot match it) and, as a second witness, its comm is the
-// run name the linkfarm gave it (the kernel keeps 15 bytes). One file
-// read instead of claim's pidfd and two; anything short of a full match
-// sends the caller to the careful path.
-func looksRunning(pid int, startTime uint64, runName string) bool {
-	if pid <= 1 || startTime == 0 || runName == "" {
+// base name of the file executed (the linkfarm link, so the run name; the
+// kernel keeps 15 bytes). One file read instead of claim's pidfd and two;
+// anything short of a full match sends the caller to the careful path.
+func looksRunning(pid int, startTime uint64, execName string) bool {
+	if pid <= 1 || startTime == 0 || execName == "" {
 		return false
 	}
 	info, err := readProcStat(pid)
 	if err != nil || info.Zombie || info.StartTime != startTime {
 		return false
 	}
-	if len(runName) > 15 {
-		runName = runName[:15]
+	if len(execName) > 15 {
+		execName = execName[:15]
 	}
-	return info.Comm == runName
+	return info.Comm == execName
 }
 
 // ownedProc is a process verified to be the service's: a pidfd taken

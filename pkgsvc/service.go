@@ -566,9 +566,6 @@ func has(vars map[string]hooks.Var, name string) bool {
 	return ok
 }
 
-// resolveProgram applies SPEC §3.3: a bare name is looked up in bin/, then
-// ext/bin/, then (our choice, for system programs such as sleep or java)
-// $PATH; a path is relative to ext/ unless absolute.
 type progFound struct {
 	path string
 	err  error
@@ -593,6 +590,9 @@ func (p *Playpen) resolveProgram(prog string) (string, error) {
 	return path, err
 }
 
+// findProgram applies SPEC §3.3: a bare name is looked up in bin/, then
+// ext/bin/, then (our choice, for system programs such as sleep or java)
+// $PATH; a path is relative to ext/ unless absolute.
 func (p *Playpen) findProgram(prog string) (string, error) {
 	var path string
 	if !strings.ContainsRune(prog, '/') {
