@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -339,6 +341,66 @@ HERE=$PWD
 	// Both runs went through one pooled session, or this test proves nothing.
 	if c.sessions == nil {
 		t.Fatal("no session pool was used")
+	}
+}
+
+// TestSourceVarsView: the variables a config leaves, read in place. The
+// shell's own UID/EUID/GID come from the shared base, read-only and not
+// exported, as the interpreter would set them; a caller's own UID wins;
+// what the layer above the base sets wins over the base.
+func TestSourceVarsView(t *testing.T) {
+	d := t.TempDir()
+	cfg := write(t, d, "config", "A=1\nexport B=2\narr=(x y)\nexport OVER=config\nservice_a=1\nservice_b=2\n", 0o644)
+	bad := write(t, d, "bad", "UID=0\n", 0o644)
+	var c Cache
+	base := NewEnviron([]string{"PATH=/usr/bin:/bin", "OVER=base", "LAYER=base"})
+	opts := Options{Base: base, Env: []string{"LAYER=top", "LAYER=last"}, Dir: d, Cache: &c}
+	for round := 0; round < 2; round++ { // the second round reuses the pooled session
+		err := SourceVars(opts, []string{cfg}, false, func(v Vars) error {
+			if got := v.Value("UID"); got != strconv.Itoa(os.Getuid()) {
+				t.Errorf("UID = %q", got)
+			}
+			if x, _ := v.Get("UID"); x.Exported {
+				t.Error("UID is exported")
+			}
+			if a, ok := v.Get("arr"); !ok || !a.IsArray || len(a.List) != 2 || a.Value != "x y" {
+				t.Errorf("arr = %+v", a)
+			}
+			env := map[string]string{}
+			v.Exported(func(k, val string) { env[k] = val })
+			want := map[string]string{"B": "2", "OVER": "config", "LAYER": "last", "PATH": "/usr/bin:/bin"}
+			for k, w := range want {
+				if env[k] != w {
+					t.Errorf("exported %s = %q, want %q", k, env[k], w)
+				}
+			}
+			for _, k := range []string{"A", "arr", "UID", "EUID", "GID"} {
+				if _, ok := env[k]; ok {
+					t.Errorf("%s is exported", k)
+				}
+			}
+			names := v.Names("service_")
+			sort.Strings(names)
+			if strings.Join(names, " ") != "service_a service_b" {
+				t.Errorf("Names(service_) = %q", names)
+			}
+			v.Set("service_a", "set")
+			if v.Value("service_a") != "set" || !v.Has("service_a") || v.Has("NOPE") {
+				t.Error("Set/Has")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As in bash: the assignment fails (status 1, a message) and UID stays.
+	if got, err := SourceOpts(opts, []string{bad}, false); err != nil || got["UID"].Value != strconv.Itoa(os.Getuid()) {
+		t.Errorf("assigning the read-only UID: UID=%q, %v", got["UID"].Value, err)
+	}
+	mine, err := SourceOpts(Options{Base: NewEnviron([]string{"UID=12345"}), Dir: d, Cache: &c}, []string{cfg}, false)
+	if err != nil || mine["UID"].Value != "12345" || !mine["UID"].Exported {
+		t.Errorf("a caller's UID: %+v %v", mine["UID"], err)
 	}
 }
 

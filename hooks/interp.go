@@ -12,7 +12,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -228,31 +230,81 @@ type Session struct {
 // sessions (the load-config environment under every service's config).
 type Environ struct{ e expand.Environ }
 
-// NewEnviron prepares KEY=VALUE pairs for reuse.
-func NewEnviron(kv []string) *Environ { return &Environ{e: expand.ListEnviron(kv...)} }
-
-// layered puts a few variables over a shared base without copying it.
-type layered struct {
-	base  expand.Environ
-	extra map[string]expand.Variable
+// NewEnviron prepares KEY=VALUE pairs for reuse. It also holds the
+// read-only shell variables UID, EUID and GID, as the interpreter would
+// set them (not exported), so that each session over it need not.
+func NewEnviron(kv []string) *Environ {
+	return &Environ{e: &layered{base: expand.ListEnviron(kv...), under: true, extra: shellIDs()}}
 }
 
-func (l layered) Get(name string) expand.Variable {
-	if v, ok := l.extra[name]; ok {
-		return v
+// shellIDs are the variables a Runner's Reset sets when its environment
+// lacks them.
+func shellIDs() []namedVar {
+	ro := func(n int) expand.Variable {
+		return expand.Variable{Set: true, ReadOnly: true, Kind: expand.String, Str: strconv.Itoa(n)}
+	}
+	return []namedVar{{"UID", ro(os.Getuid())}, {"EUID", ro(os.Geteuid())}, {"GID", ro(os.Getgid())}}
+}
+
+// layered puts a few variables over a shared base without copying it:
+// a service's own handful (SERVICE_NAME and friends) over load-config's
+// environment. A short slice beats a map at this size.
+type layered struct {
+	base  expand.Environ
+	extra []namedVar
+	under bool // extra lies under base: base wins
+}
+
+type namedVar struct {
+	name string
+	v    expand.Variable
+}
+
+func (l *layered) Get(name string) expand.Variable {
+	var under expand.Variable
+	if l.under {
+		if under = l.base.Get(name); under.IsSet() {
+			return under
+		}
+	}
+	for i := range l.extra {
+		if l.extra[i].name == name {
+			return l.extra[i].v
+		}
+	}
+	if l.under {
+		return under
 	}
 	return l.base.Get(name)
 }
 
-func (l layered) Each(fn func(name string, vr expand.Variable) bool) {
-	for k, v := range l.extra {
-		if !fn(k, v) {
+func (l *layered) Each(fn func(name string, vr expand.Variable) bool) {
+	if l.under {
+		stopped := false
+		l.base.Each(func(name string, vr expand.Variable) bool {
+			stopped = !fn(name, vr)
+			return !stopped
+		})
+		for _, x := range l.extra {
+			if stopped || l.base.Get(x.name).IsSet() {
+				continue
+			}
+			if !fn(x.name, x.v) {
+				return
+			}
+		}
+		return
+	}
+	for _, x := range l.extra {
+		if !fn(x.name, x.v) {
 			return
 		}
 	}
 	l.base.Each(func(name string, vr expand.Variable) bool {
-		if _, ok := l.extra[name]; ok {
-			return true
+		for i := range l.extra {
+			if l.extra[i].name == name {
+				return true
+			}
 		}
 		return fn(name, vr)
 	})
@@ -298,12 +350,17 @@ func environ(opts Options) expand.Environ {
 	if opts.Base == nil {
 		return expand.ListEnviron(opts.Env...)
 	}
-	extra := make(map[string]expand.Variable, len(opts.Env))
+	l := &layered{base: opts.Base.e, extra: make([]namedVar, 0, len(opts.Env))}
 	for _, kv := range opts.Env {
 		k, v, _ := strings.Cut(kv, "=")
-		extra[k] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: v}
+		nv := namedVar{k, expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: v}}
+		if i := slices.IndexFunc(l.extra, func(x namedVar) bool { return x.name == k }); i >= 0 {
+			l.extra[i] = nv // the last one wins, as in an environment list
+			continue
+		}
+		l.extra = append(l.extra, nv)
 	}
-	return layered{base: opts.Base.e, extra: extra}
+	return l
 }
 
 // Source runs the file at path in the session. With allExport every
@@ -412,26 +469,34 @@ func Status(err error) int {
 }
 
 // Vars returns every variable of the session, set or exported.
-func (s *Session) Vars() map[string]Var {
-	// After a Run, Vars holds every visible variable, the environment's
-	// too; before any, only the environment exists.
-	if !s.ran {
-		out := map[string]Var{}
-		s.r.Env.Each(func(name string, v expand.Variable) bool {
-			if v.IsSet() {
-				out[name] = convert(v)
-			}
-			return true
-		})
-		return out
+func (s *Session) Vars() map[string]Var { return Vars{m: s.rawVars()}.Map() }
+
+// rawVars is the interpreter's view of every variable: after a Run, its
+// Vars map holds every visible variable, the environment's too; before
+// any, only the environment exists.
+func (s *Session) rawVars() map[string]expand.Variable {
+	if s.ran {
+		return s.r.Vars
 	}
-	out := make(map[string]Var, len(s.r.Vars))
-	for name, v := range s.r.Vars {
+	out := map[string]expand.Variable{}
+	s.r.Env.Each(func(name string, v expand.Variable) bool {
 		if v.IsSet() {
-			out[name] = convert(v)
+			out[name] = v
 		}
-	}
+		return true
+	})
 	return out
+}
+
+// view is convert without copying an indexed array's elements.
+func view(v expand.Variable) Var {
+	switch v.Kind {
+	case expand.Indexed:
+		return Var{Value: strings.Join(v.List, " "), List: v.List, IsArray: true, Exported: v.Exported}
+	case expand.Associative:
+		return convert(v)
+	}
+	return Var{Value: v.Str, Exported: v.Exported}
 }
 
 func convert(v expand.Variable) Var {
@@ -479,11 +544,25 @@ func SourceOver(base *Environ, env []string, dir string, files []string, allExpo
 	return SourceOpts(Options{Base: base, Env: env, Dir: dir, Stderr: stderr}, files, allExport)
 }
 
-// SourceOpts sources files in a fresh session made from opts. With a
-// Cache, and no stdout or arguments (a config, not a hook), the session
-// is a reused one reset to opts.Env: a Reset keeps the interpreter's maps
-// and handlers, and clears every variable, function and option.
+// SourceOpts sources files in a fresh session made from opts and returns
+// every variable as a map.
 func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, error) {
+	var out map[string]Var
+	err := SourceVars(opts, files, allExport, func(v Vars) error {
+		out = v.Map()
+		return nil
+	})
+	return out, err
+}
+
+// SourceVars sources files in a fresh session made from opts and hands
+// the variables to fn, which must not keep v past its return (values
+// taken from it are the caller's). With a Cache, and no stdout or
+// arguments (a config, not a hook), the session is a reused one reset to
+// opts.Env: a Reset keeps the interpreter's maps and handlers, and clears
+// every variable, function and option. Nothing is copied: fn reads the
+// interpreter's own map.
+func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) error) error {
 	var s *Session
 	key, pooled := poolKey(opts)
 	if pooled {
@@ -497,25 +576,95 @@ func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, e
 	if s == nil {
 		var err error
 		if s, err = NewSession(opts); err != nil {
-			return nil, err
+			return err
 		}
-	}
-	ok := false
-	if pooled {
-		// Only a session that finished cleanly goes back for reuse.
-		defer func() {
-			if ok {
-				opts.Cache.pool(key).Put(s)
-			}
-		}()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ConfigTimeout)
 	defer cancel()
 	for _, f := range files {
 		if err := IgnoreStatus(s.Source(ctx, f, allExport)); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	ok = true
-	return s.Vars(), nil
+	err := fn(Vars{m: s.rawVars()})
+	if pooled {
+		// Only a session that finished cleanly goes back for reuse.
+		opts.Cache.pool(key).Put(s)
+	}
+	return err
+}
+
+// Vars are the variables a sourced config left, environment included:
+// a view of the interpreter's map, valid during a SourceVars callback.
+// List slices are shared, not copied; do not modify them.
+type Vars struct{ m map[string]expand.Variable }
+
+// Get returns a set variable.
+func (v Vars) Get(name string) (Var, bool) {
+	x, ok := v.m[name]
+	if !ok || !x.IsSet() {
+		return Var{}, false
+	}
+	return view(x), true
+}
+
+// Value is the string value of name, "" when unset.
+func (v Vars) Value(name string) string {
+	x, _ := v.Get(name)
+	return x.Value
+}
+
+// Has says whether name is set.
+func (v Vars) Has(name string) bool {
+	x, ok := v.m[name]
+	return ok && x.IsSet()
+}
+
+// Len is an upper bound of the number of variables, for sizing.
+func (v Vars) Len() int { return len(v.m) }
+
+// Each calls fn for every set variable, in no order, until fn says stop.
+func (v Vars) Each(fn func(name string, x Var) bool) {
+	for name, x := range v.m {
+		if x.IsSet() && !fn(name, view(x)) {
+			return
+		}
+	}
+}
+
+// Exported calls fn for every exported string variable (arrays are not
+// exported to a process).
+func (v Vars) Exported(fn func(name, value string)) {
+	for name, x := range v.m {
+		if x.IsSet() && x.Exported && x.Kind != expand.Indexed && x.Kind != expand.Associative {
+			fn(name, view(x).Value)
+		}
+	}
+}
+
+// Names returns the set variables whose names start with prefix.
+func (v Vars) Names(prefix string) []string {
+	var out []string
+	for name, x := range v.m {
+		if strings.HasPrefix(name, prefix) && x.IsSet() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Set puts an exported string variable, over whatever the config left.
+func (v Vars) Set(name, value string) {
+	v.m[name] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: value}
+}
+
+// Map copies the variables into a plain map.
+func (v Vars) Map() map[string]Var {
+	out := make(map[string]Var, len(v.m))
+	for name, x := range v.m {
+		if x.IsSet() {
+			out[name] = convert(x)
+		}
+	}
+	return out
 }

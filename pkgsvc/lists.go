@@ -1,7 +1,6 @@
 package pkgsvc
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -64,23 +63,21 @@ func parseList(path string, data []byte) ([]listLine, error) {
 	if i := bytes.IndexByte(data, 0); i >= 0 {
 		return nil, errf(ExitConfig, "", "%s:%d: binary data in a list file", path, 1+bytes.Count(data[:i], []byte{'\n'}))
 	}
-	var out []listLine
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Text()
+	// The file is in memory already: split it in place (one string for
+	// the whole file, fields slicing it) rather than through a Scanner
+	// and its 64 KiB buffer.
+	text := string(data)
+	out := make([]listLine, 0, strings.Count(text, "\n")+1)
+	for n := 1; text != ""; n++ {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
-		f := strings.Fields(line)
-		if len(f) > 0 {
+		line = strings.TrimSuffix(line, "\r")
+		if f := strings.Fields(line); len(f) > 0 {
 			out = append(out, listLine{Fields: f, Line: n})
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, errf(ExitConfig, "", "%s:%d: %v", path, n+1, err)
 	}
 	return out, nil
 }

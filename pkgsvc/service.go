@@ -86,7 +86,6 @@ type Service struct {
 	EnvSpecs []envtypes.Spec `json:"-"`
 	Typed    envtypes.Result `json:"-"`
 	Warnings []string        `json:"warnings"`
-	vars     map[string]hooks.Var
 }
 
 // Pidfile, OutputFile, StateFile and LockFile are the per-service files
@@ -95,13 +94,6 @@ func (s *Service) Pidfile(p *Playpen) string    { return filepath.Join(p.RunVar,
 func (s *Service) OutputFile(p *Playpen) string { return filepath.Join(p.RunVar, s.Name+".output") }
 func (s *Service) StateFile(p *Playpen) string  { return filepath.Join(p.RunVar, s.Name+".state") }
 func (s *Service) LockFile(p *Playpen) string   { return filepath.Join(p.RunVar, s.Name+".lock") }
-
-// Var returns a variable the config set, for callers that need one not
-// read back into a field.
-func (s *Service) Var(name string) (string, bool) {
-	v, ok := s.vars[name]
-	return v.Value, ok
-}
 
 // Lookup finds a service by name without reading its config: its package,
 // version and whether it is a project service. An unknown name is exit 4.
@@ -143,6 +135,23 @@ func (p *Playpen) firstFile(dirs []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// hookVars pairs each hook step with the variable that holds its code.
+var hookVars = func() (out []struct{ step, varName string }) {
+	for _, step := range append(append([]string{}, HookSteps...), ReplacementCmds...) {
+		out = append(out, struct{ step, varName string }{step, "service_" + strings.ReplaceAll(step, "-", "_")})
+	}
+	return out
+}()
+
+// listDirs is listDir of each of dirs.
+func (p *Playpen) listDirs(dirs []string) []map[string]bool {
+	out := make([]map[string]bool, len(dirs))
+	for i, d := range dirs {
+		out[i] = p.listDir(d)
+	}
+	return out
 }
 
 // listDir returns the regular files (or links) of dir by name, cached.
@@ -264,52 +273,76 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 	if len(s.ConfigFiles) == 0 {
 		return nil, errf(ExitConfig, full, "no config found (looked for %s); for a package service run `servicectl new-service %s`", filepath.Join(dirs[len(dirs)-1], "config"), base)
 	}
-	svcEnv := map[string]string{
-		"SERVICE_NAME":        base,
-		"SERVICE_VERSION":     reg.Version,
-		"SERVICE_PACKAGE":     reg.Package,
-		"SERVICE_INSTANCE":    instance,
-		"SERVICE_PIDFILE":     s.Pidfile(p),
-		"SERVICE_OUTPUT_FILE": s.OutputFile(p),
-		"SERVICE_UPGRADED":    "0",
+	svcEnv := [...][2]string{
+		{"SERVICE_NAME", base},
+		{"SERVICE_VERSION", reg.Version},
+		{"SERVICE_PACKAGE", reg.Package},
+		{"SERVICE_INSTANCE", instance},
+		{"SERVICE_PIDFILE", s.Pidfile(p)},
+		{"SERVICE_OUTPUT_FILE", s.OutputFile(p)},
+		{"SERVICE_UPGRADED", "0"},
 	}
 	over := make([]string, 0, len(svcEnv))
-	for k, v := range svcEnv {
-		over = append(over, k+"="+v)
+	for _, kv := range svcEnv {
+		over = append(over, kv[0]+"="+kv[1])
 	}
-	vars, err := hooks.SourceOpts(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: os.Stderr, Cache: &p.parsed}, s.ConfigFiles, false)
+	var readErr error
+	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: os.Stderr, Cache: &p.parsed}, s.ConfigFiles, false, func(vars hooks.Vars) error {
+		readErr = p.fromVars(s, dirs, svcEnv[:], vars)
+		return nil
+	})
 	if err != nil {
 		return nil, &Error{Code: ExitConfig, Service: full, Err: fmt.Errorf("config: %w", err)}
 	}
-	s.vars = vars
+	if readErr != nil {
+		return nil, readErr
+	}
+	return s, nil
+}
+
+// fromVars fills s from what its config left: the definition, the typed
+// variables and the service environment.
+func (p *Playpen) fromVars(s *Service, dirs []string, svcEnv [][2]string, vars hooks.Vars) error {
 	if err := p.readBack(s, dirs, vars); err != nil {
-		return nil, &Error{Code: ExitConfig, Service: full, Err: err}
+		return &Error{Code: ExitConfig, Service: s.Name, Err: err}
 	}
-	if !s.Template && instance != "" {
-		return nil, errf(ExitUsage, full, "%s is not a template (service_template=1), so it has no instances; use %s", base, base)
+	if !s.Template && s.Instance != "" {
+		return errf(ExitUsage, s.Name, "%s is not a template (service_template=1), so it has no instances; use %s", s.Base, s.Base)
 	}
-	for k, v := range svcEnv {
-		vars[k] = hooks.Var{Value: v, Exported: true}
-	}
-	envMap := make(map[string]string, len(vars))
-	for k, v := range vars {
-		if v.Exported && !v.IsArray {
-			envMap[k] = v.Value
-		}
+	for _, kv := range svcEnv {
+		vars.Set(kv[0], kv[1])
 	}
 	lookup := func(name string) (string, bool) {
-		v, ok := vars[name]
+		v, ok := vars.Get(name)
 		return v.Value, ok
 	}
 	s.Typed = envtypes.Resolve(s.EnvSpecs, lookup)
-	for _, v := range s.Typed.Values {
-		envMap[v.Spec.Name] = v.Value
+	s.Env = serviceEnv(vars, s.Typed.Values, p.classpath(vars))
+	return nil
+}
+
+// serviceEnv is the environment a service gets (SPEC §2.4): the exported
+// string variables, the typed values as resolved, CLASSPATH when built;
+// sorted KEY=VALUE.
+func serviceEnv(vars hooks.Vars, typed []envtypes.Value, classpath string) []string {
+	over := make(map[string]string, len(typed)+1)
+	for _, v := range typed {
+		over[v.Spec.Name] = v.Value
 	}
-	if cp := p.classpath(vars); cp != "" {
-		envMap["CLASSPATH"] = cp
+	if classpath != "" {
+		over["CLASSPATH"] = classpath
 	}
-	s.Env = mapEnv(envMap)
-	return s, nil
+	out := make([]string, 0, vars.Len()+len(over))
+	vars.Exported(func(k, v string) {
+		if _, ok := over[k]; !ok {
+			out = append(out, k+"="+v)
+		}
+	})
+	for k, v := range over {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // knownVars are the service_* names of SPEC §3.3; anything else with that
@@ -327,20 +360,23 @@ func init() {
 }
 
 type reader struct {
-	vars map[string]hooks.Var
-	file string
-	errs []string
+	vars  hooks.Vars
+	files []string
+	errs  []string
 }
 
+// file names the config files in messages; built only for one.
+func (r *reader) file() string { return strings.Join(r.files, ", ") }
+
 func (r *reader) str(name, def string) string {
-	if v, ok := r.vars[name]; ok {
+	if v, ok := r.vars.Get(name); ok {
 		return v.Value
 	}
 	return def
 }
 
 func (r *reader) list(name string) []string {
-	v, ok := r.vars[name]
+	v, ok := r.vars.Get(name)
 	if !ok {
 		return nil
 	}
@@ -351,11 +387,11 @@ func (r *reader) list(name string) []string {
 }
 
 func (r *reader) bad(name, value, rule string) {
-	r.errs = append(r.errs, fmt.Sprintf("%s=%q in %s: %s", name, value, r.file, rule))
+	r.errs = append(r.errs, fmt.Sprintf("%s=%q in %s: %s", name, value, r.file(), rule))
 }
 
 func (r *reader) boolean(name string, def bool) bool {
-	v, ok := r.vars[name]
+	v, ok := r.vars.Get(name)
 	if !ok || v.Value == "" {
 		return def
 	}
@@ -370,7 +406,7 @@ func (r *reader) boolean(name string, def bool) bool {
 }
 
 func (r *reader) seconds(name string, def float64) float64 {
-	v, ok := r.vars[name]
+	v, ok := r.vars.Get(name)
 	if !ok || v.Value == "" {
 		return def
 	}
@@ -383,7 +419,7 @@ func (r *reader) seconds(name string, def float64) float64 {
 }
 
 func (r *reader) integer(name string, def int64, min, max int64) int64 {
-	v, ok := r.vars[name]
+	v, ok := r.vars.Get(name)
 	if !ok || v.Value == "" {
 		return def
 	}
@@ -413,17 +449,17 @@ func parseSignal(s string) (syscall.Signal, string, bool) {
 	return 0, "", false
 }
 
-func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var) error {
-	r := &reader{vars: vars, file: strings.Join(s.ConfigFiles, ", ")}
-	names := make([]string, 0)
-	for k := range vars {
-		if strings.HasPrefix(k, "service_") && !knownVars[k] && !strings.HasPrefix(k, "service_envar_") {
+func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
+	r := &reader{vars: vars, files: s.ConfigFiles}
+	var names []string
+	for _, k := range vars.Names("service_") {
+		if !knownVars[k] && !strings.HasPrefix(k, "service_envar_") {
 			names = append(names, k)
 		}
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("unknown variable %s in %s (a typo?)", k, r.file))
+		s.Warnings = append(s.Warnings, fmt.Sprintf("unknown variable %s in %s (a typo?)", k, r.file()))
 	}
 
 	s.Template = r.boolean("service_template", false)
@@ -459,7 +495,7 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var)
 	s.RenderFiles = r.list("service_config_files")
 	s.User = r.str("service_user", "")
 	s.Group = r.str("service_group", "")
-	if _, ok := vars["service_nice"]; ok && vars["service_nice"].Value != "" {
+	if vars.Value("service_nice") != "" {
 		n := int(r.integer("service_nice", 0, -20, 19))
 		s.Nice = &n
 	}
@@ -482,10 +518,17 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var)
 	}
 
 	s.Hooks = map[string]Hook{}
-	for _, step := range append(append([]string{}, HookSteps...), ReplacementCmds...) {
-		h := Hook{Code: r.str("service_"+strings.ReplaceAll(step, "-", "_"), ""), File: p.firstFile(dirs, step)}
+	listed := p.listDirs(dirs)
+	for _, st := range hookVars {
+		h := Hook{Code: r.str(st.varName, "")}
+		for i, m := range listed {
+			if m[st.step] {
+				h.File = filepath.Join(dirs[i], st.step)
+				break
+			}
+		}
 		if !h.Empty() {
-			s.Hooks[step] = h
+			s.Hooks[st.step] = h
 		}
 	}
 
@@ -508,7 +551,7 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var)
 	custom := s.Hooks["start"]
 	switch {
 	case prog == "" && custom.Empty():
-		r.errs = append(r.errs, fmt.Sprintf("service_program is not set in %s (and no service_start replaces it)", r.file))
+		r.errs = append(r.errs, fmt.Sprintf("service_program is not set in %s (and no service_start replaces it)", r.file()))
 	case prog != "":
 		path, perr := p.resolveProgram(prog)
 		if perr != nil {
@@ -540,13 +583,13 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var)
 		for _, name := range r.list(listName) {
 			d := envtypes.Declaration{Name: name, Required: req}
 			pfx := "service_envar_" + name + "_"
-			d.Type, d.HasType = vars[pfx+"type"].Value, has(vars, pfx+"type")
-			d.Constraints, d.HasConstr = vars[pfx+"constraints"].Value, has(vars, pfx+"constraints")
-			d.Default, d.HasDefault = vars[pfx+"default"].Value, has(vars, pfx+"default")
-			d.Desc, d.HasDesc = vars[pfx+"description"].Value, has(vars, pfx+"description")
+			d.Type, d.HasType = get(vars, pfx+"type")
+			d.Constraints, d.HasConstr = get(vars, pfx+"constraints")
+			d.Default, d.HasDefault = get(vars, pfx+"default")
+			d.Desc, d.HasDesc = get(vars, pfx+"description")
 			sp, warning, err := envtypes.Declare(d)
 			if err != nil {
-				r.errs = append(r.errs, fmt.Sprintf("%v (in %s)", err, r.file))
+				r.errs = append(r.errs, fmt.Sprintf("%v (in %s)", err, r.file()))
 				continue
 			}
 			if warning != "" {
@@ -561,9 +604,9 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars map[string]hooks.Var)
 	return nil
 }
 
-func has(vars map[string]hooks.Var, name string) bool {
-	_, ok := vars[name]
-	return ok
+func get(vars hooks.Vars, name string) (string, bool) {
+	v, ok := vars.Get(name)
+	return v.Value, ok
 }
 
 type progFound struct {
@@ -624,7 +667,7 @@ func (p *Playpen) findProgram(prog string) (string, error) {
 	return path, nil
 }
 
-func (p *Playpen) classpath(vars map[string]hooks.Var) string {
+func (p *Playpen) classpath(vars hooks.Vars) string {
 	r := &reader{vars: vars}
 	var parts []string
 	for _, d := range r.list("service_java_classpath_dirs") {
