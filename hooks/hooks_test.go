@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -443,5 +445,47 @@ func TestSessionStderrNotShared(t *testing.T) {
 	}
 	if a.String() != "said one\n" || b.String() != "said two\n" {
 		t.Fatalf("stderr mixed up: %q / %q", a.String(), b.String())
+	}
+}
+
+// TestReadDir: the same names and types as os.ReadDir, over more entries
+// than one getdents64 buffer holds; a missing directory is fs.ErrNotExist.
+func TestReadDir(t *testing.T) {
+	d := t.TempDir()
+	for i := 0; i < 600; i++ { // long names: about 50 KiB of records
+		write(t, d, fmt.Sprintf("file-with-a-rather-long-name-%04d", i), "x", 0o644)
+	}
+	os.Mkdir(filepath.Join(d, "sub"), 0o755)
+	os.Symlink("file-with-a-rather-long-name-0001", filepath.Join(d, "link"))
+	os.Symlink("nowhere", filepath.Join(d, "dangling"))
+	if err := syscall.Mkfifo(filepath.Join(d, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadDir(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadDir(d)
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, os.ReadDir has %d", len(got), len(want))
+	}
+	types := map[string]os.FileMode{}
+	for _, e := range got {
+		types[e.Name] = e.Type
+	}
+	for _, e := range want {
+		wt := e.Type()
+		if wt != 0 && wt != os.ModeDir && wt != os.ModeSymlink {
+			wt = os.ModeIrregular
+		}
+		if gt, ok := types[e.Name()]; !ok || gt != wt {
+			t.Errorf("%s: type %v (listed %v), want %v", e.Name(), gt, ok, wt)
+		}
+	}
+	if _, err := ReadDir(filepath.Join(d, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing directory: %v", err)
+	}
+	if _, err := ReadDir(filepath.Join(d, "sub", "..", "file-with-a-rather-long-name-0000")); err == nil {
+		t.Error("a file listed as a directory")
 	}
 }

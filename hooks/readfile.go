@@ -1,7 +1,10 @@
 package hooks
 
 import (
+	"bytes"
+	"encoding/binary"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -41,4 +44,75 @@ func readFile(path string, shortIsEnd bool) ([]byte, error) {
 			return buf, nil
 		}
 	}
+}
+
+// DirEntry is a name in a directory and what it is, as the directory
+// itself says (no stat, but for file systems that do not say).
+type DirEntry struct {
+	Name string
+	Type os.FileMode // fs.ModeDir, fs.ModeSymlink, 0 for a regular file, or another type bit
+}
+
+// ReadDir lists dir with open, getdents64 and close only, unsorted.
+// os.ReadDir adds a poller registration that fails, an fstat and a sort;
+// resolving a thousand services lists a thousand directories.
+func ReadDir(dir string) ([]DirEntry, error) {
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer syscall.Close(fd)
+	var buf [8192]byte
+	var out []DirEntry
+	for {
+		n, err := syscall.Getdents(fd, buf[:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "getdents", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		out = parseDirents(dir, buf[:n], out)
+	}
+}
+
+// parseDirents decodes struct linux_dirent64 records: inode (8 bytes),
+// offset (8), record length (2), type (1), then the NUL-terminated name.
+func parseDirents(dir string, b []byte, out []DirEntry) []DirEntry {
+	for len(b) >= 19 {
+		reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+		if reclen < 19 || reclen > len(b) {
+			break
+		}
+		rec := b[:reclen]
+		b = b[reclen:]
+		name := rec[19:]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if ino := binary.NativeEndian.Uint64(rec[0:8]); ino == 0 || string(name) == "." || string(name) == ".." {
+			continue
+		}
+		e := DirEntry{Name: string(name)}
+		switch rec[18] {
+		case syscall.DT_REG:
+		case syscall.DT_DIR:
+			e.Type = os.ModeDir
+		case syscall.DT_LNK:
+			e.Type = os.ModeSymlink
+		case syscall.DT_UNKNOWN:
+			fi, err := os.Lstat(filepath.Join(dir, e.Name))
+			if err != nil {
+				continue // gone since it was listed
+			}
+			e.Type = fi.Mode().Type()
+		default:
+			e.Type = os.ModeIrregular
+		}
+		out = append(out, e)
+	}
+	return out
 }

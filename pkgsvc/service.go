@@ -175,11 +175,11 @@ func (p *Playpen) listDir(dir string) map[string]bool {
 	p.mu.Unlock()
 	// Read without the lock: resolving in parallel is mostly this.
 	var m map[string]bool
-	if ents, err := os.ReadDir(dir); err == nil {
+	if ents, err := hooks.ReadDir(dir); err == nil {
 		m = make(map[string]bool, len(ents))
 		for _, e := range ents {
-			if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
-				m[e.Name()] = true
+			if e.Type == 0 || e.Type == os.ModeSymlink {
+				m[e.Name] = true
 			}
 		}
 	}
@@ -201,9 +201,9 @@ func (p *Playpen) primeDirs() {
 			continue
 		}
 		m := map[string]bool{}
-		if ents, err := os.ReadDir(parent); err == nil {
+		if ents, err := hooks.ReadDir(parent); err == nil {
 			for _, e := range ents {
-				m[e.Name()] = true
+				m[e.Name] = true
 			}
 		}
 		p.dirs[parent+"/"] = m
