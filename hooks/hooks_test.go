@@ -64,6 +64,36 @@ func TestSourceAllExport(t *testing.T) {
 	if !vars["X"].Exported || !vars["Y"].Exported {
 		t.Fatalf("set -a did not export: %+v %+v", vars["X"], vars["Y"])
 	}
+	// Each file starts with set -a, whatever the one before did; a file
+	// may turn it off for its own rest; an error keeps its line number.
+	off := write(t, d, "off", "A=1\nset +a\nB=1\n", 0o644)
+	next := write(t, d, "next", "C=1\n", 0o644)
+	vars, err = SourceAll(baseEnv, d, []string{off, next}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vars["A"].Exported || vars["B"].Exported || !vars["C"].Exported {
+		t.Errorf("exported: A=%v B=%v C=%v, want true false true", vars["A"].Exported, vars["B"].Exported, vars["C"].Exported)
+	}
+	bad := write(t, d, "bad", "A=1\n\nexit 3\n", 0o644)
+	if _, err := SourceAll(baseEnv, d, []string{bad}, true, nil); err == nil || !strings.Contains(err.Error(), "exited with status 3") {
+		t.Errorf("exit 3 under set -a: %v", err)
+	}
+	// A Session's Source restores set +a for what runs after it.
+	var c Cache
+	sess, err := NewSession(Options{Env: baseEnv, Dir: d, Cache: &c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Source(context.Background(), a, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Eval(context.Background(), "after", "Z=1"); err != nil {
+		t.Fatal(err)
+	}
+	if v := sess.Vars(); !v["X"].Exported || v["Z"].Exported {
+		t.Errorf("after Source(allExport): X exported %v, Z exported %v (want true, false)", v["X"].Exported, v["Z"].Exported)
+	}
 }
 
 func TestSourceErrorsNameFileAndLine(t *testing.T) {

@@ -367,6 +367,12 @@ func environ(opts Options) expand.Environ {
 // assignment is exported (`set -a`, SPEC §2.2). The run is bounded by the
 // context; a config that overstays gets a ScriptError wrapping ErrTimeout.
 func (s *Session) Source(ctx context.Context, path string, allExport bool) error {
+	return s.source(ctx, path, allExport, true)
+}
+
+// source is Source; restore says whether `set +a` must follow for later
+// runs in the session (a session about to be read and reset needs not).
+func (s *Session) source(ctx context.Context, path string, allExport, restore bool) error {
 	f, err := s.cache.parse(path)
 	if err != nil {
 		var se *ScriptError
@@ -376,10 +382,13 @@ func (s *Session) Source(ctx context.Context, path string, allExport bool) error
 		return &ScriptError{File: path, Msg: err.Error(), Err: err}
 	}
 	if allExport {
-		if err := s.run(ctx, path, setA); err != nil {
-			return err
+		// One run, `set -a` first: each run ends by copying every
+		// variable into the runner's map, so fewer runs cost less.
+		stmts := make([]*syntax.Stmt, 0, len(setA.Stmts)+len(f.Stmts))
+		f = &syntax.File{Name: f.Name, Stmts: append(append(stmts, setA.Stmts...), f.Stmts...), Last: f.Last}
+		if restore {
+			defer s.run(context.Background(), path, unsetA)
 		}
-		defer s.run(context.Background(), path, unsetA)
 	}
 	return s.run(ctx, path, f)
 }
@@ -582,7 +591,7 @@ func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) er
 	ctx, cancel := context.WithTimeout(context.Background(), ConfigTimeout)
 	defer cancel()
 	for _, f := range files {
-		if err := IgnoreStatus(s.Source(ctx, f, allExport)); err != nil {
+		if err := IgnoreStatus(s.source(ctx, f, allExport, false)); err != nil {
 			return err
 		}
 	}

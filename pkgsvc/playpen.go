@@ -229,10 +229,17 @@ func (p *Playpen) LoadConfigFiles() []string {
 			files = append(files, f+".local")
 		}
 	}
-	profiles, _ := filepath.Glob(p.Path("ext", "etc", "profile", "*.profile"))
+	profDir := p.Path("ext", "etc", "profile")
+	ents, _ := hooks.ReadDir(profDir)
+	profiles := make([]string, 0, len(ents))
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name, ".profile") {
+			profiles = append(profiles, e.Name)
+		}
+	}
 	sort.Strings(profiles)
 	for _, f := range profiles {
-		add(f)
+		add(filepath.Join(profDir, f))
 	}
 	add(p.Path("ext", "etc", "project.defaults"))
 	add(p.Path("etc", "project.conf"))
@@ -262,7 +269,9 @@ func (p *Playpen) BaseEnv() ([]string, error) {
 		p.baseErr = err
 		return nil, err
 	}
-	vars, err := hooks.SourceAll(mapEnv(inh), p.Root, p.LoadConfigFiles(), true, os.Stderr)
+	// Under the playpen's parse cache: the interpreter session goes back
+	// to its pool for the first service's config.
+	vars, err := hooks.SourceOpts(hooks.Options{Env: mapEnv(inh), Dir: p.Root, Stderr: os.Stderr, Cache: &p.parsed}, p.LoadConfigFiles(), true)
 	if err != nil {
 		p.baseErr = errf(ExitConfig, "", "load-config: %v", err)
 		return nil, p.baseErr
