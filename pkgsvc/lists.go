@@ -128,7 +128,8 @@ func ParseRegistered(path string, data []byte) ([]Registered, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]int{}
+	seen := make(map[string]int, len(lines))
+	okVersions := map[string]bool{}
 	out := make([]Registered, 0, len(lines))
 	for _, l := range lines {
 		if len(l.Fields) != 3 {
@@ -139,8 +140,12 @@ func ParseRegistered(path string, data []byte) ([]Registered, error) {
 				return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
 			}
 		}
-		if _, err := ParseVersion(l.Fields[2]); err != nil {
-			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+		// The services of a package share its version: check each once.
+		if !okVersions[l.Fields[2]] {
+			if _, err := ParseVersion(l.Fields[2]); err != nil {
+				return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+			}
+			okVersions[l.Fields[2]] = true
 		}
 		if prev, dup := seen[l.Fields[0]]; dup {
 			return nil, errf(ExitConfig, "", "%s:%d: service %s is already registered on line %d", path, l.Line, l.Fields[0], prev)

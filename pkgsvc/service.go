@@ -189,7 +189,10 @@ func (p *Playpen) listDir(dir string) map[string]bool {
 	return m
 }
 
-// primeDirs lists the parents of the per-service config directories once.
+// primeDirs lists the parents of the per-service config directories once,
+// before resolving many services: then a candidate directory the parent
+// does not list costs nothing. One service is cheaper without it (its
+// few candidates fail to open faster than a parent of 1,000 is listed).
 func (p *Playpen) primeDirs() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -264,7 +267,6 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 	}
 	s := &Service{Name: full, Base: base, Instance: instance, Package: reg.Package, Version: reg.Version, Project: project}
 	dirs := p.configDirs(base, reg.Version, project)
-	p.primeDirs()
 	for _, pass := range []string{"config.pre", "config", "config.post"} {
 		if f := p.firstFile(dirs, pass); f != "" {
 			s.ConfigFiles = append(s.ConfigFiles, f)
@@ -735,7 +737,9 @@ func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
 		return defs, errs
 	}
 	p.loadIndex()
-	p.primeDirs()
+	if len(names) > 16 {
+		p.primeDirs()
+	}
 	fresh := make([]bool, len(names))
 	// Twice the cores: a cold resolve waits on reading its directory and
 	// files about as long as it computes.
