@@ -49,8 +49,10 @@ bench: build
 	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'ResolveOne|ShowJSON|VersusSh|UpgradePlan|Hook' -benchmem ./pkgsvc ./hooks | tee -a bench.out
 
 # Side by side with runit and supervisord (needs ../shared/bench/peers);
-# results land in _bench/peers/tables.md.
+# results land in _bench/peers/tables.md, from this run only (the harness
+# appends to its results file).
 bench-peers: build
+	rm -rf _bench/peers
 	mkdir -p _bench/logs
 	BENCH_LOGDIR=$(CURDIR)/_bench/logs bash ../shared/bench/peers/run.sh -n 200 -r 3 -p "runit supervisord servicectl" -o $(CURDIR)/_bench/peers
 
