@@ -1,8 +1,11 @@
 package pkgsvc
 
 import (
+	"bufio"
+	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -221,6 +224,22 @@ func FuzzPackageLists(f *testing.F) {
 			again, err := ParseRegistered("f", FormatRegistered(rs))
 			if err != nil || len(again) != len(rs) {
 				t.Fatalf("round trip: %v", err)
+			}
+		}
+		// Lines and fields as a bufio.Scanner splits them (the reader
+		// before parseList split in place).
+		if got, err := parseList("f", data); err == nil {
+			var want []listLine
+			sc := bufio.NewScanner(bytes.NewReader(data))
+			sc.Buffer(nil, len(data)+1)
+			for n := 1; sc.Scan(); n++ {
+				line, _, _ := strings.Cut(sc.Text(), "#")
+				if f := strings.Fields(line); len(f) > 0 {
+					want = append(want, listLine{Fields: f, Line: n})
+				}
+			}
+			if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+				t.Fatalf("parseList(%q) = %v, a Scanner says %v", data, got, want)
 			}
 		}
 	})
