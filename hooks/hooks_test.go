@@ -417,8 +417,11 @@ func TestSourceVarsView(t *testing.T) {
 				t.Errorf("Names(service_) = %q", names)
 			}
 			v.Set("service_a", "set")
-			if v.Value("service_a") != "set" || !v.Has("service_a") || v.Has("NOPE") {
-				t.Error("Set/Has")
+			if x, ok := v.Get("service_a"); !ok || x.Value != "set" || !x.Exported {
+				t.Errorf("after Set: %+v", x)
+			}
+			if _, ok := v.Get("NOPE"); ok {
+				t.Error("Get of an unset variable")
 			}
 			return nil
 		})

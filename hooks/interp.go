@@ -623,23 +623,8 @@ func (v Vars) Value(name string) string {
 	return x.Value
 }
 
-// Has says whether name is set.
-func (v Vars) Has(name string) bool {
-	x, ok := v.m[name]
-	return ok && x.IsSet()
-}
-
 // Len is an upper bound of the number of variables, for sizing.
 func (v Vars) Len() int { return len(v.m) }
-
-// Each calls fn for every set variable, in no order, until fn says stop.
-func (v Vars) Each(fn func(name string, x Var) bool) {
-	for name, x := range v.m {
-		if x.IsSet() && !fn(name, view(x)) {
-			return
-		}
-	}
-}
 
 // Exported calls fn for every exported string variable (arrays are not
 // exported to a process).
