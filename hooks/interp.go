@@ -608,7 +608,8 @@ func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) er
 // List slices are shared, not copied; do not modify them.
 type Vars struct{ m map[string]expand.Variable }
 
-// Get returns a set variable.
+// Get reads one variable as the config left it. A name declared but never
+// given a value is absent, as `${X+set}` would say in sh.
 func (v Vars) Get(name string) (Var, bool) {
 	x, ok := v.m[name]
 	if !ok || !x.IsSet() {
@@ -617,17 +618,17 @@ func (v Vars) Get(name string) (Var, bool) {
 	return view(x), true
 }
 
-// Value is the string value of name, "" when unset.
+// Value is Get for callers to whom unset and empty mean the same.
 func (v Vars) Value(name string) string {
 	x, _ := v.Get(name)
 	return x.Value
 }
 
-// Len is an upper bound of the number of variables, for sizing.
+// Len bounds the number of variables, for sizing what is built from them.
 func (v Vars) Len() int { return len(v.m) }
 
-// Exported calls fn for every exported string variable (arrays are not
-// exported to a process).
+// Exported walks what a process started from the session would inherit:
+// exported string variables (sh cannot export an array).
 func (v Vars) Exported(fn func(name, value string)) {
 	for name, x := range v.m {
 		if x.IsSet() && x.Exported && x.Kind != expand.Indexed && x.Kind != expand.Associative {
@@ -636,7 +637,8 @@ func (v Vars) Exported(fn func(name, value string)) {
 	}
 }
 
-// Names returns the set variables whose names start with prefix.
+// Names lists the set variables under a prefix (service_*, to catch
+// misspelt settings) without converting any value.
 func (v Vars) Names(prefix string) []string {
 	var out []string
 	for name, x := range v.m {
@@ -647,12 +649,14 @@ func (v Vars) Names(prefix string) []string {
 	return out
 }
 
-// Set puts an exported string variable, over whatever the config left.
+// Set puts an exported string variable over whatever the config left:
+// values servicectl owns (SERVICE_NAME, ...) win over a config's.
 func (v Vars) Set(name, value string) {
 	v.m[name] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: value}
 }
 
-// Map copies the variables into a plain map.
+// Map copies the variables out, for a caller that keeps them past the
+// SourceVars callback.
 func (v Vars) Map() map[string]Var {
 	out := make(map[string]Var, len(v.m))
 	for name, x := range v.m {
