@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -35,7 +36,7 @@ func TestSourceLayersAndTypes(t *testing.T) {
 	d := t.TempDir()
 	a := write(t, d, "a", "A=1\nB=one\nexport E=x\nservice_flags=(--name \"two words\")\n", 0o644)
 	b := write(t, d, "b", "B=two\nf() { echo \"$1$1\"; }\nC=$(f ab)\nN=$((A + 41))\nif [ \"$A\" = 1 ]; then D=yes; fi\n", 0o644)
-	vars, err := SourceAll(baseEnv, d, []string{a, b}, false, nil)
+	vars, err := sourceAll(baseEnv, d, []string{a, b}, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestSourceLayersAndTypes(t *testing.T) {
 func TestSourceAllExport(t *testing.T) {
 	d := t.TempDir()
 	a := write(t, d, "profile", "X=1\nY=2\n", 0o644)
-	vars, err := SourceAll(baseEnv, d, []string{a}, true, nil)
+	vars, err := sourceAll(baseEnv, d, []string{a}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestSourceAllExport(t *testing.T) {
 	// may turn it off for its own rest; an error keeps its line number.
 	off := write(t, d, "off", "A=1\nset +a\nB=1\n", 0o644)
 	next := write(t, d, "next", "C=1\n", 0o644)
-	vars, err = SourceAll(baseEnv, d, []string{off, next}, true, nil)
+	vars, err = sourceAll(baseEnv, d, []string{off, next}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestSourceAllExport(t *testing.T) {
 		t.Errorf("exported: A=%v B=%v C=%v, want true false true", vars["A"].Exported, vars["B"].Exported, vars["C"].Exported)
 	}
 	bad := write(t, d, "bad", "A=1\n\nexit 3\n", 0o644)
-	if _, err := SourceAll(baseEnv, d, []string{bad}, true, nil); err == nil || !strings.Contains(err.Error(), "exited with status 3") {
+	if _, err := sourceAll(baseEnv, d, []string{bad}, true, nil); err == nil || !strings.Contains(err.Error(), "exited with status 3") {
 		t.Errorf("exit 3 under set -a: %v", err)
 	}
 	// A Session's Source restores set +a for what runs after it.
@@ -108,7 +109,7 @@ func TestSourceErrorsNameFileAndLine(t *testing.T) {
 	}
 	for _, c := range cases {
 		p := write(t, d, c.name, c.content, 0o644)
-		_, err := SourceAll(baseEnv, d, []string{p}, false, nil)
+		_, err := sourceAll(baseEnv, d, []string{p}, false, nil)
 		if err == nil || !strings.Contains(err.Error(), filepath.Join(d, c.want)) && !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
 		}
@@ -118,7 +119,7 @@ func TestSourceErrorsNameFileAndLine(t *testing.T) {
 func TestSourceLastStatusIsNotAnError(t *testing.T) {
 	d := t.TempDir()
 	p := write(t, d, "c", "A=1\n[ -n \"$UNSET\" ] && A=2\n", 0o644)
-	vars, err := SourceAll(baseEnv, d, []string{p}, false, nil)
+	vars, err := sourceAll(baseEnv, d, []string{p}, false, nil)
 	if err != nil || vars["A"].Value != "1" {
 		t.Fatalf("vars %v err %v", vars["A"], err)
 	}
@@ -265,7 +266,7 @@ func TestConfirmAgainstSh(t *testing.T) {
 	d := t.TempDir()
 	for i, src := range scripts {
 		p := write(t, d, "s"+string(rune('a'+i)), src+"\n", 0o644)
-		vars, err := SourceAll(baseEnv, d, []string{p}, false, nil)
+		vars, err := sourceAll(baseEnv, d, []string{p}, false, nil)
 		if err != nil {
 			t.Errorf("%q: %v", src, err)
 			continue
@@ -299,7 +300,7 @@ func FuzzSub(f *testing.F) {
 }
 
 func TestVarsWithoutAnyFile(t *testing.T) {
-	vars, err := SourceAll([]string{"A=1", "PATH=/bin"}, t.TempDir(), nil, true, nil)
+	vars, err := sourceAll([]string{"A=1", "PATH=/bin"}, t.TempDir(), nil, true, nil)
 	if err != nil || vars["A"].Value != "1" || !vars["PATH"].Exported {
 		t.Fatalf("an empty load-config must keep the environment: %v %v", vars, err)
 	}
@@ -521,4 +522,9 @@ func TestReadDir(t *testing.T) {
 	if _, err := ReadDir(filepath.Join(d, "sub", "..", "file-with-a-rather-long-name-0000")); err == nil {
 		t.Error("a file listed as a directory")
 	}
+}
+
+// sourceAll sources files in a fresh, unpooled session over env.
+func sourceAll(env []string, dir string, files []string, allExport bool, stderr io.Writer) (map[string]Var, error) {
+	return SourceOpts(Options{Env: env, Dir: dir, Stderr: stderr}, files, allExport)
 }

@@ -541,18 +541,6 @@ func (s *Session) Environ() []string {
 	return out
 }
 
-// SourceAll is the common case: a fresh session from env, the files
-// sourced in order (missing ones skipped by the caller), bounded as a whole
-// by ConfigTimeout.
-func SourceAll(env []string, dir string, files []string, allExport bool, stderr io.Writer) (map[string]Var, error) {
-	return SourceOver(nil, env, dir, files, allExport, stderr)
-}
-
-// SourceOver is SourceAll with env put over a prepared base.
-func SourceOver(base *Environ, env []string, dir string, files []string, allExport bool, stderr io.Writer) (map[string]Var, error) {
-	return SourceOpts(Options{Base: base, Env: env, Dir: dir, Stderr: stderr}, files, allExport)
-}
-
 // SourceOpts sources files in a fresh session made from opts and returns
 // every variable as a map.
 func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, error) {
@@ -564,8 +552,8 @@ func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, e
 	return out, err
 }
 
-// SourceVars sources files in a fresh session made from opts and hands
-// the variables to fn, which must not keep v past its return (values
+// SourceVars sources files in a fresh session made from opts, bounded as
+// a whole by ConfigTimeout, and hands the variables to fn, which must not keep v past its return (values
 // taken from it are the caller's). With a Cache, and no stdout or
 // arguments (a config, not a hook), the session is a reused one reset to
 // opts.Env: a Reset keeps the interpreter's maps and handlers, and clears

@@ -3,6 +3,7 @@ package pkgsvc
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -269,4 +270,40 @@ func FuzzDeps(f *testing.F) {
 			t.Fatalf("ParseDeps(%q) took over a second", data)
 		}
 	})
+}
+
+// TestResolveManyMatchesOne: resolving many services at once lists the
+// parents of the config directories first (and then skips candidates they
+// do not list); one service at a time does not. Both must find the same
+// config passes and hook files.
+func TestResolveManyMatchesOne(t *testing.T) {
+	root := genPlaypen(t, 40)
+	for i := 0; i < 40; i += 3 {
+		svc := fmt.Sprintf("svc%04d", i)
+		dir := filepath.Join(root, "services", svc)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "config.post"), []byte("export OVERRIDE=1\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "pre-start"), []byte("true\n"), 0o644)
+	}
+	many := openBench(t, root)
+	names, err := many.AllServices()
+	if err != nil || len(names) != 40 {
+		t.Fatalf("services %v %v", names, err)
+	}
+	defs, errs := many.ResolveAll(names)
+	for i, name := range names {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		one, err := openBench(t, root).Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(defs[i].ConfigFiles, one.ConfigFiles) || !reflect.DeepEqual(defs[i].Hooks, one.Hooks) {
+			t.Errorf("%s: together %v %v, alone %v %v", name, defs[i].ConfigFiles, defs[i].Hooks, one.ConfigFiles, one.Hooks)
+		}
+		if want := i%3 == 0; (len(one.ConfigFiles) == 2) != want || (one.Hooks["pre-start"].File != "") != want {
+			t.Errorf("%s: config files %v, hooks %v", name, one.ConfigFiles, one.Hooks)
+		}
+	}
 }

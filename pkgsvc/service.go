@@ -145,15 +145,6 @@ var hookVars = func() (out []struct{ step, varName string }) {
 	return out
 }()
 
-// listDirs is listDir of each of dirs.
-func (p *Playpen) listDirs(dirs []string) []map[string]bool {
-	out := make([]map[string]bool, len(dirs))
-	for i, d := range dirs {
-		out[i] = p.listDir(d)
-	}
-	return out
-}
-
 // listDir returns the regular files (or links) of dir by name, cached.
 func (p *Playpen) listDir(dir string) map[string]bool {
 	p.mu.Lock()
@@ -520,15 +511,8 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 	}
 
 	s.Hooks = map[string]Hook{}
-	listed := p.listDirs(dirs)
 	for _, st := range hookVars {
-		h := Hook{Code: r.str(st.varName, "")}
-		for i, m := range listed {
-			if m[st.step] {
-				h.File = filepath.Join(dirs[i], st.step)
-				break
-			}
-		}
+		h := Hook{Code: r.str(st.varName, ""), File: p.firstFile(dirs, st.step)}
 		if !h.Empty() {
 			s.Hooks[st.step] = h
 		}
