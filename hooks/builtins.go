@@ -26,7 +26,7 @@ func (s *Session) builtins(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 			v := hc.Env.Get(name)
 			return v.String(), v.IsSet()
 		}
-		where := fmt.Sprintf("%s:%d", s.current, hc.Pos.Line())
+		where := fmt.Sprintf("%s:%d", s.file(), hc.Pos.Line())
 		var err error
 		switch args[0] {
 		case "sub":
@@ -48,13 +48,24 @@ func (s *Session) builtins(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 				err = SubConfDir(lookup, args[1])
 			}
 		default:
+			if err, ok := s.shBuiltin(ctx, hc, args); ok {
+				return err
+			}
+			wrapped, ok, terr := s.trampolineArgs(hc, args)
+			if terr != nil {
+				fmt.Fprintf(hc.Stderr, "%s: %s: %v\n", where, args[0], terr)
+				return interp.NewExitStatus(127)
+			}
+			if ok {
+				return next(ctx, wrapped)
+			}
 			return next(ctx, args)
 		}
 		if err != nil {
 			fmt.Fprintf(hc.Stderr, "%s: %s: %v\n", where, args[0], err)
 			// A rendering failure stops the script: it is never right to
 			// start a service on a half-rendered config (SPEC §11 exit 6).
-			return &ScriptError{File: s.current, Line: int(hc.Pos.Line()), Msg: args[0] + ": " + err.Error(), Err: err}
+			return &ScriptError{File: s.file(), Line: int(hc.Pos.Line()), Msg: args[0] + ": " + err.Error(), Err: err}
 		}
 		return nil
 	}

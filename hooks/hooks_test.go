@@ -105,7 +105,7 @@ func TestSourceErrorsNameFileAndLine(t *testing.T) {
 		{"unterminated", "A=1\nB=\"open\n", "unterminated:2"},
 		{"syntax", "A=1\n\nif then fi\n", "syntax:3"},
 		{"binary", "A=1\nB=\x00\x01\x02\n", "binary:2: binary data"},
-		{"exit", "A=1\nexit 3\n", "exit: exited with status 3"},
+		{"exit", "A=1\nexit 3\n", "exit:2: exited with status 3"},
 	}
 	for _, c := range cases {
 		p := write(t, d, c.name, c.content, 0o644)
@@ -135,8 +135,8 @@ func TestConfigThatLoopsForeverIsBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err = s.Source(ctx, p, false)
-	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "loop") {
-		t.Fatalf("got %v, want a time-out naming the file", err)
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "loop:2:") {
+		t.Fatalf("got %v, want a time-out naming the file and the line", err)
 	}
 }
 

@@ -45,13 +45,20 @@ type ScriptError struct {
 	Line int // 0 when unknown
 	Msg  string
 	Err  error
+	From string // FILE:LINE of the `.` that included File, if any
 }
 
 func (e *ScriptError) Error() string {
+	var s string
 	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+		s = fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	} else {
+		s = fmt.Sprintf("%s: %s", e.File, e.Msg)
 	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	if e.From != "" {
+		s += " (included by " + e.From + ")"
+	}
+	return s
 }
 
 func (e *ScriptError) Unwrap() error { return e.Err }
@@ -62,7 +69,7 @@ var ErrTimeout = errors.New("time limit exceeded")
 type cached struct {
 	mod  time.Time
 	size int64
-	file *syntax.File
+	file *conformed
 	err  error
 }
 
@@ -74,7 +81,7 @@ var (
 // parseFile parses path under its own name (so errors say file:line:col),
 // caching the tree by modification time and size: resolving many services
 // reads the same profiles and configs again and again.
-func parseFile(path string) (*syntax.File, error) {
+func parseFile(path string) (*conformed, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -89,7 +96,7 @@ func parseFile(path string) (*syntax.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, perr := parseBytes(path, data)
+	f, perr := conform(path, data)
 	parseMu.Lock()
 	parseCache[path] = cached{mod: fi.ModTime(), size: fi.Size(), file: f, err: perr}
 	parseMu.Unlock()
@@ -191,7 +198,7 @@ func (c *Cache) dirOption(dir string) interp.RunnerOption {
 	}
 }
 
-func (c *Cache) parse(path string) (*syntax.File, error) {
+func (c *Cache) parse(path string) (*conformed, error) {
 	if c == nil {
 		return parseFile(path)
 	}
@@ -205,7 +212,7 @@ func (c *Cache) parse(path string) (*syntax.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, perr := parseBytes(path, data)
+	f, perr := conform(path, data)
 	c.mu.Lock()
 	if c.files == nil {
 		c.files = map[string]cached{}
@@ -224,6 +231,26 @@ type Session struct {
 	current string // file being run, for builtin error positions
 	cache   *Cache
 	ran     bool
+	fresh   bool // no run since the runner's last Reset (see run)
+
+	stack    []string              // files being run by `.`, innermost last
+	pending  map[string]*conformed // corrected files the next `.` opens
+	line     int                   // line of the last simple command, for time-outs
+	lineFile string
+	exitFile string // where `exit` was last called
+	exitLine int
+	umask    int            // set by the script's umask; -1: servicectl's own
+	limits   map[int]rlimit // set by the script's ulimit
+}
+
+// reset forgets what one use of a pooled session learnt.
+func (s *Session) reset() {
+	s.ran, s.fresh = false, true
+	s.stack = s.stack[:0]
+	clear(s.pending)
+	s.line, s.lineFile, s.exitFile, s.exitLine = 0, "", "", 0
+	s.umask = -1
+	clear(s.limits)
 }
 
 // Environ is a prepared environment, built once and shared by many
@@ -323,7 +350,7 @@ type Options struct {
 
 // NewSession starts an interpreter with exactly opts.Env as environment.
 func NewSession(opts Options) (*Session, error) {
-	s := &Session{cache: opts.Cache}
+	s := &Session{cache: opts.Cache, umask: -1, fresh: true}
 	out, errw := opts.Stdout, opts.Stderr
 	if out == nil {
 		out = io.Discard
@@ -338,6 +365,8 @@ func NewSession(opts Options) (*Session, error) {
 		interp.StdIO(nil, out, errw),
 		interp.Params(append([]string{"--"}, opts.Args...)...),
 		interp.ExecHandlers(s.builtins),
+		interp.CallHandler(s.call),
+		interp.OpenHandler(s.open),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("interpreter: %w", err)
@@ -373,7 +402,7 @@ func (s *Session) Source(ctx context.Context, path string, allExport bool) error
 // source is Source; restore says whether `set +a` must follow for later
 // runs in the session (a session about to be read and reset needs not).
 func (s *Session) source(ctx context.Context, path string, allExport, restore bool) error {
-	f, err := s.cache.parse(path)
+	c, err := s.cache.parse(path)
 	if err != nil {
 		var se *ScriptError
 		if errors.As(err, &se) {
@@ -381,16 +410,10 @@ func (s *Session) source(ctx context.Context, path string, allExport, restore bo
 		}
 		return &ScriptError{File: path, Msg: err.Error(), Err: err}
 	}
-	if allExport {
-		// One run, `set -a` first: each run ends by copying every
-		// variable into the runner's map, so fewer runs cost less.
-		stmts := make([]*syntax.Stmt, 0, len(setA.Stmts)+len(f.Stmts))
-		f = &syntax.File{Name: f.Name, Stmts: append(append(stmts, setA.Stmts...), f.Stmts...), Last: f.Last}
-		if restore {
-			defer s.run(context.Background(), path, unsetA)
-		}
+	if allExport && restore {
+		defer s.run(context.Background(), path, &conformed{file: unsetA})
 	}
-	return s.run(ctx, path, f)
+	return s.runOpts(ctx, path, c, allExport)
 }
 
 var setA, unsetA = mustParse("set -a"), mustParse("set +a")
@@ -406,26 +429,68 @@ func mustParse(src string) *syntax.File {
 // Eval runs sh code held in a variable (service_pre_start and friends);
 // name is used for error positions, e.g. "service_pre_start in FILE".
 func (s *Session) Eval(ctx context.Context, name, code string) error {
-	f, err := parseBytes(name, []byte(code))
+	c, err := conform(name, []byte(code))
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, name, f)
+	return s.run(ctx, name, c)
 }
 
-func (s *Session) run(ctx context.Context, name string, f *syntax.File) error {
+func (s *Session) run(ctx context.Context, name string, c *conformed) error {
+	return s.runOpts(ctx, name, c, false)
+}
+
+// runOpts runs a corrected script. Statements that must come first are
+// put in front of the file's in one run (each run ends by copying every
+// variable into the runner's map, so fewer runs cost less): `set -a`
+// for load-config (allExport), and `unset HOME` when the caller gave
+// none (the interpreter's Reset invents one from the process; dash
+// does not). A file with a `return` outside any function runs as
+// `. FILE`, the only place the interpreter lets `return` end a file.
+func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExport bool) error {
 	s.current = name
 	s.ran = true
+	f := c.file
+	if c.topReturn {
+		if s.pending == nil {
+			s.pending = map[string]*conformed{}
+		}
+		s.pending[name] = c
+		f = dotFile(name)
+	}
+	var pre []*syntax.Stmt
+	if allExport {
+		pre = append(pre, setA.Stmts...)
+	}
+	if s.fresh {
+		s.fresh = false
+		if !homeSet(s.r.Env) {
+			pre = append(pre, unsetHome.Stmts...)
+		}
+	}
+	if len(pre) > 0 {
+		f = &syntax.File{Name: f.Name, Stmts: append(pre, f.Stmts...), Last: f.Last}
+	}
 	err := s.r.Run(ctx, f)
+	delete(s.pending, name)
+	s.stack = s.stack[:0]
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return &ScriptError{File: name, Msg: "did not finish within its time limit (does it loop or wait forever?)", Err: ErrTimeout}
+		file, line := name, 0
+		if s.lineFile != "" {
+			file, line = s.lineFile, s.line
+		}
+		return &ScriptError{File: file, Line: line, Msg: "did not finish within its time limit (does it loop or wait forever? the line shown is the last command started)", Err: ErrTimeout}
 	}
 	if err == nil {
 		return nil
 	}
 	if code, ok := interp.IsExitStatus(err); ok {
 		if s.r.Exited() && code != 0 {
-			return &ScriptError{File: name, Msg: fmt.Sprintf("exited with status %d", code), Err: ExitError(code)}
+			file, line := name, 0
+			if s.exitFile != "" {
+				file, line = s.exitFile, s.exitLine
+			}
+			return &ScriptError{File: file, Line: line, Msg: fmt.Sprintf("exited with status %d", code), Err: ExitError(code)}
 		}
 		if s.r.Exited() {
 			return nil
@@ -438,7 +503,11 @@ func (s *Session) run(ctx context.Context, name string, f *syntax.File) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	return &ScriptError{File: name, Msg: err.Error(), Err: err}
+	file, line := name, 0
+	if s.lineFile != "" {
+		file, line = s.lineFile, s.line
+	}
+	return &ScriptError{File: file, Line: line, Msg: err.Error(), Err: err}
 }
 
 // statusOnly is the non-zero status of a script's last command.
@@ -567,7 +636,7 @@ func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) er
 			s = v
 			s.r.Env = environ(opts)
 			s.r.Reset()
-			s.ran = false
+			s.reset()
 		}
 	}
 	if s == nil {

@@ -7,6 +7,8 @@ package pkgsvc
 import (
 	"errors"
 	"fmt"
+
+	"servicectl/hooks"
 )
 
 // Exit codes of SPEC §11, chosen once here and mapped by the command line.
@@ -80,3 +82,8 @@ func WorstCode(codes ...int) int {
 	}
 	return best
 }
+
+// ExecTrampoline must be the first call of main: scripts that set umask
+// or ulimit start their commands through the servicectl binary itself
+// (hooks.Trampoline), and in such a process this call never returns.
+func ExecTrampoline() { hooks.Trampoline() }

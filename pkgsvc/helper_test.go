@@ -21,6 +21,7 @@ import (
 var testBin string
 
 func TestMain(m *testing.M) {
+	ExecTrampoline()
 	if mode := os.Getenv("HELPER"); mode != "" {
 		helper(mode)
 		return

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"servicectl/pkgsvc"
+
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 // TestMain lets the test binary be servicectl itself, so tests can start
 // it as a separate process and kill it with SIGKILL.
 func TestMain(m *testing.M) {
+	pkgsvc.ExecTrampoline()
 	if os.Getenv("SERVICECTL_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}

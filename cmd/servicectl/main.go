@@ -6,6 +6,8 @@ package main
 import (
 	"os"
 	"runtime/debug"
+
+	"servicectl/pkgsvc"
 )
 
 // cliMemoryLimit bounds the heap of one command, for which the collector
@@ -13,6 +15,7 @@ import (
 const cliMemoryLimit = 256 << 20
 
 func main() {
+	pkgsvc.ExecTrampoline() // first: a trampoline process never returns
 	// A command lives for milliseconds: resolving a thousand services
 	// allocates some 60 MiB, and on two cores collecting it costs a third
 	// of the wall time. So the collector only runs if the heap nears
