@@ -26,7 +26,10 @@ func (s *Session) builtins(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 			v := hc.Env.Get(name)
 			return v.String(), v.IsSet()
 		}
-		where := fmt.Sprintf("%s:%d", s.file(), hc.Pos.Line())
+		s.mu.Lock()
+		file := s.file()
+		s.mu.Unlock()
+		where := fmt.Sprintf("%s:%d", file, hc.Pos.Line())
 		var err error
 		switch args[0] {
 		case "sub":
@@ -65,7 +68,7 @@ func (s *Session) builtins(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 			fmt.Fprintf(hc.Stderr, "%s: %s: %v\n", where, args[0], err)
 			// A rendering failure stops the script: it is never right to
 			// start a service on a half-rendered config (SPEC §11 exit 6).
-			return &ScriptError{File: s.file(), Line: int(hc.Pos.Line()), Msg: args[0] + ": " + err.Error(), Err: err}
+			return &ScriptError{File: file, Line: int(hc.Pos.Line()), Msg: args[0] + ": " + err.Error(), Err: err}
 		}
 		return nil
 	}

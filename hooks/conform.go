@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"mvdan.cc/sh/v3/interp"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -80,7 +81,7 @@ func conform(name string, src []byte) (*conformed, error) {
 	if err != nil {
 		// A rewrite that does not parse is servicectl's bug, not the
 		// author's: say so rather than run the script half-understood.
-		return nil, &ScriptError{File: name, Msg: "servicectl could not read this script as sh does (please report): " + err.Error(), Err: err}
+		return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
 	}
 	c.file, c.src = f2, fixed
 	return c, nil
@@ -137,15 +138,37 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 		case *syntax.Lit:
 			if _, ok := parent.(*syntax.Word); ok {
 				ps = litPatches(ps, n, src, wordRole(stack))
+			} else if _, ok := parent.(*syntax.DblQuoted); ok && inParamWord(stack) {
+				// "…\}…" inside ${x-…}: dash removes that backslash.
+				off, end := int(n.Pos().Offset()), int(n.End().Offset())
+				for i := off; i+1 < end && end <= len(src); i++ {
+					if src[i] == '\\' {
+						if src[i+1] == '}' {
+							ps = append(ps, patch{i, i + 1, ""})
+						}
+						i++
+					}
+				}
 			}
 		case *syntax.SglQuoted:
 			if n.Dollar {
 				off := int(n.Pos().Offset())
 				ps = append(ps, patch{off, off + 1, `'$'`})
 			}
-			if _, ok := parent.(*syntax.Word); ok && wordRole(stack) == rolePattern {
-				ps = append(ps, patch{int(n.Pos().Offset()), int(n.End().Offset()), patternEscape(n.Value)})
-				descend = false
+			if _, ok := parent.(*syntax.Word); ok {
+				switch wordRole(stack) {
+				case rolePattern:
+					ps = append(ps, patch{int(n.Pos().Offset()), int(n.End().Offset()), patternEscape(n.Value)})
+					descend = false
+				case roleParamDQ:
+					// Inside "${x:-…}" dash reads ' as a plain character
+					// and what lies between as double-quoted text:
+					// '$HOME' is a quote, the expansion, a quote.
+					if !n.Dollar && !strings.ContainsAny(n.Value, `"`) {
+						off, end := int(n.Pos().Offset()), int(n.End().Offset())
+						ps = append(ps, patch{off, off + 1, `"'`}, patch{end - 1, end, `'"`})
+					}
+				}
 			}
 		case *syntax.DblQuoted:
 			if n.Dollar {
@@ -196,6 +219,20 @@ func inFunc(stack []syntax.Node) bool {
 		switch stack[i].(type) {
 		case *syntax.FuncDecl, *syntax.Subshell, *syntax.CmdSubst, *syntax.ProcSubst:
 			return true
+		}
+	}
+	return false
+}
+
+// inParamWord says whether the node on top of stack lies in the word of a
+// ${x-…} expansion, up to the nearest command substitution.
+func inParamWord(stack []syntax.Node) bool {
+	for i := len(stack) - 1; i >= 0; i-- {
+		switch stack[i].(type) {
+		case *syntax.ParamExp:
+			return true
+		case *syntax.CmdSubst, *syntax.ProcSubst:
+			return false
 		}
 	}
 	return false
@@ -364,9 +401,13 @@ func dqPatternPatches(ps []patch, n *syntax.DblQuoted, src []byte) []patch {
 
 // tildePatches expands `~` after ':' in an assignment, as sh does for
 // PATH-like values: each such `~` (followed by '/', ':' or the end of the
-// word) becomes ${HOME-~}. `~user` after ':' is left alone.
+// word) becomes ${HOME-~}, in the value and in the words of its unquoted
+// ${x:-w}. `~user` after ':' is left alone.
 func tildePatches(ps []patch, w *syntax.Word, src []byte) []patch {
 	for i, part := range w.Parts {
+		if pe, ok := part.(*syntax.ParamExp); ok && pe.Exp != nil && pe.Exp.Word != nil && !isPatternOp(pe.Exp.Op) {
+			ps = tildePatches(ps, pe.Exp.Word, src)
+		}
 		l, ok := part.(*syntax.Lit)
 		if !ok {
 			continue
@@ -405,4 +446,63 @@ func patternQuote(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// Command is a command a script may run, found without running it.
+type Command struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Name string `json:"command"` // the command word; "" when it is known only at run time
+	Word string `json:"word,omitempty"`
+	Kind string `json:"kind"` // "external", "source" (a `.` of another file) or "dynamic"
+}
+
+// Commands lists the external commands, `.` includes and run-time
+// command names of the script at path, in order, without running it:
+// what `show --commands` reports, since a config runs whenever
+// servicectl reads it. Builtins and the script's own functions are left
+// out; commands in function bodies are listed (they run if called).
+func Commands(path string) ([]Command, error) {
+	c, err := parseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	funcs := map[string]bool{}
+	syntax.Walk(c.file, func(n syntax.Node) bool {
+		if fd, ok := n.(*syntax.FuncDecl); ok {
+			funcs[fd.Name.Value] = true
+		}
+		return true
+	})
+	var out []Command
+	syntax.Walk(c.file, func(n syntax.Node) bool {
+		call, ok := n.(*syntax.CallExpr)
+		if !ok || len(call.Args) == 0 {
+			return true
+		}
+		w := call.Args[0]
+		line := int(w.Pos().Line())
+		name := w.Lit()
+		if (name == "command" || name == "exec") && len(call.Args) > 1 && !strings.HasPrefix(call.Args[1].Lit(), "-") {
+			w = call.Args[1] // `command foo`, `exec foo`: foo runs
+			name = w.Lit()
+		}
+		switch {
+		case name == "":
+			var b strings.Builder
+			syntax.NewPrinter().Print(&b, w)
+			out = append(out, Command{File: path, Line: line, Word: b.String(), Kind: "dynamic"})
+		case name == "." || name == "source":
+			var b strings.Builder
+			if len(call.Args) > 1 {
+				syntax.NewPrinter().Print(&b, call.Args[1])
+			}
+			out = append(out, Command{File: path, Line: line, Name: name, Word: b.String(), Kind: "source"})
+		case funcs[name] || interp.IsBuiltin(name) || renamed[name] != "" || name == "sub" || name == "sub-conf" || name == "sub-conf-dir":
+		default:
+			out = append(out, Command{File: path, Line: line, Name: name, Kind: "external"})
+		}
+		return true
+	})
+	return out, nil
 }

@@ -29,7 +29,8 @@ var diffEnv = []string{"PATH=/usr/bin:/bin", "HOME=/home/tester", "LANG=C"}
 // still reports them).
 func dashVars(t testing.TB, env []string, dir, file string) (map[string]string, error) {
 	t.Helper()
-	cmd := exec.Command("dash", "-c", `trap 'set' EXIT; . "$1"`, "dash", file)
+	// The file is $0, so that $# and $@ are those of a config: none.
+	cmd := exec.Command("dash", "-c", `trap 'set' EXIT; . "$0"`, file)
 	cmd.Env = env
 	cmd.Dir = dir
 	var stderr bytes.Buffer
@@ -46,7 +47,7 @@ func dashVars(t testing.TB, env []string, dir, file string) (map[string]string, 
 }
 
 // parseDashSet reads dash's `set` listing: NAME= then a value made of
-// '...' runs and "'" for a quote.
+// '...' runs and "'" (or "”"...) for quotes.
 func parseDashSet(s string) (map[string]string, error) {
 	vars := map[string]string{}
 	for len(s) > 0 {
@@ -66,9 +67,14 @@ func parseDashSet(s string) (map[string]string, error) {
 				}
 				b.WriteString(s[1 : 1+end])
 				s = s[2+end:]
-			case strings.HasPrefix(s, `"'"`):
-				b.WriteByte('\'')
-				s = s[3:]
+			case s[0] == '"':
+				// A run of quotes: "'" or "''"...
+				end := strings.IndexByte(s[1:], '"')
+				if end < 0 || strings.Trim(s[1:1+end], "'") != "" {
+					return nil, fmt.Errorf("%s: unexpected %q", name, s)
+				}
+				b.WriteString(s[1 : 1+end])
+				s = s[2+end:]
 			default:
 				// dash prints plain words unquoted only when safe.
 				end := strings.IndexAny(s, "'\n")

@@ -233,6 +233,9 @@ type Session struct {
 	ran     bool
 	fresh   bool // no run since the runner's last Reset (see run)
 
+	// mu guards what follows: a pipeline's or background job's
+	// commands reach the handlers from goroutines of their own.
+	mu       sync.Mutex
 	stack    []string              // files being run by `.`, innermost last
 	pending  map[string]*conformed // corrected files the next `.` opens
 	line     int                   // line of the last simple command, for time-outs
@@ -472,6 +475,8 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 		f = &syntax.File{Name: f.Name, Stmts: append(pre, f.Stmts...), Last: f.Last}
 	}
 	err := s.r.Run(ctx, f)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.pending, name)
 	s.stack = s.stack[:0]
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {

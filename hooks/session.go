@@ -39,13 +39,14 @@ var lacking = map[string]bool{
 	"logout": true, "suspend": true,
 }
 
-// where is the file and line of the command now running.
+// where is the file and line of the command now running. The caller
+// holds s.mu.
 func (s *Session) where(hc interp.HandlerContext) (string, int) {
 	return s.file(), int(hc.Pos.Line())
 }
 
 // file is the script now running: the innermost file sourced with `.`,
-// else the one the session was asked to run.
+// else the one the session was asked to run. The caller holds s.mu.
 func (s *Session) file() string {
 	if n := len(s.stack); n > 0 {
 		return s.stack[n-1]
@@ -62,6 +63,8 @@ func (s *Session) scriptError(hc interp.HandlerContext, msg string, err error) *
 // command, builtins and functions included, once its words are expanded.
 func (s *Session) call(ctx context.Context, args []string) ([]string, error) {
 	hc := interp.HandlerCtx(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.line = int(hc.Pos.Line())
 	s.lineFile = s.file()
 	name := args[0]
@@ -175,11 +178,19 @@ func (s *Session) eval(hc interp.HandlerContext, args []string) ([]string, error
 // a file being sourced, and gives files that a redirection creates the
 // script's own umask.
 func (s *Session) open(ctx context.Context, path string, flag int, perm os.FileMode) (io.ReadWriteCloser, error) {
+	s.mu.Lock()
+	umask := s.umask
 	if c, ok := s.pending[path]; ok && flag == os.O_RDONLY {
 		delete(s.pending, path)
 		s.stack = append(s.stack, path)
-		return &sourced{Reader: bytes.NewReader(c.src), done: func() { s.stack = s.stack[:len(s.stack)-1] }}, nil
+		s.mu.Unlock()
+		return &sourced{Reader: bytes.NewReader(c.src), done: func() {
+			s.mu.Lock()
+			s.stack = s.stack[:len(s.stack)-1]
+			s.mu.Unlock()
+		}}, nil
 	}
+	s.mu.Unlock()
 	hc := interp.HandlerCtx(ctx)
 	if path != "" && !filepath.IsAbs(path) {
 		path = filepath.Join(hc.Dir, path)
@@ -187,7 +198,7 @@ func (s *Session) open(ctx context.Context, path string, flag int, perm os.FileM
 	if flag&os.O_CREATE != 0 {
 		perm = 0o666 // sh creates files 0666 less the umask; upstream asks 0644
 	}
-	if s.umask < 0 || flag&os.O_CREATE == 0 {
+	if umask < 0 || flag&os.O_CREATE == 0 {
 		return os.OpenFile(path, flag, perm)
 	}
 	// The kernel applies servicectl's own umask; a script's umask may
@@ -195,7 +206,7 @@ func (s *Session) open(ctx context.Context, path string, flag int, perm os.FileM
 	_, statErr := os.Lstat(path)
 	f, err := os.OpenFile(path, flag, perm)
 	if err == nil && errors.Is(statErr, os.ErrNotExist) {
-		if cerr := f.Chmod(perm &^ os.FileMode(s.umask)); cerr != nil {
+		if cerr := f.Chmod(perm &^ os.FileMode(umask)); cerr != nil {
 			f.Close()
 			return nil, cerr
 		}

@@ -165,6 +165,8 @@ var processUmask = sync.OnceValue(func() int {
 // builtinUmask is sh's umask: print (octal, or -S symbolic) or set, in
 // octal or symbolic form (u=rwx,g=rx,o=).
 func (s *Session) builtinUmask(hc interp.HandlerContext, args []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cur := s.umask
 	if cur < 0 {
 		cur = processUmask()
@@ -301,6 +303,8 @@ func (s *Session) limit(res int) (rlimit, error) {
 // builtinUlimit is dash's ulimit: `ulimit [-H|-S] [-a | -tfdscmlpnvwr]
 // [VALUE|unlimited]`; with neither -H nor -S a new value sets both.
 func (s *Session) builtinUlimit(hc interp.HandlerContext, args []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	hard, soft, all := false, false, false
 	spec := limitSpecs[1] // -f
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1 {
@@ -481,6 +485,8 @@ func runTrampoline(args []string) int {
 // trampolineArgs wraps a command the script starts in the trampoline when
 // the script changed its umask or limits; ok is false when it need not.
 func (s *Session) trampolineArgs(hc interp.HandlerContext, args []string) ([]string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.umask < 0 && len(s.limits) == 0 {
 		return args, false, nil
 	}

@@ -48,6 +48,7 @@ type Playpen struct {
 	indexErr    error
 	indexDone   bool
 	defs        map[string]*Service
+	defErrs     map[string]error // a config that failed fails once per command, not at every look (issue 10)
 	dirsDone    bool
 	runNames    map[string]string
 	dirs        map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
@@ -409,6 +410,6 @@ func (p *Playpen) Invalidate() {
 	defer p.mu.Unlock()
 	p.baseDone, p.base, p.baseMap, p.baseVars, p.baseErr, p.baseEnv = false, nil, nil, nil, nil, nil
 	p.indexDone, p.indexErr, p.registered, p.regIndex, p.project, p.projIndex = false, nil, nil, nil, nil, nil
-	p.defs, p.runNames, p.dirs, p.pkgSvcs, p.installed, p.progs = nil, nil, nil, nil, nil, nil
+	p.defs, p.defErrs, p.runNames, p.dirs, p.pkgSvcs, p.installed, p.progs = nil, nil, nil, nil, nil, nil, nil
 	p.parsed = hooks.Cache{}
 }

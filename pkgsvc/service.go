@@ -223,9 +223,21 @@ func (p *Playpen) resolveCached(full string) (*Service, bool, error) {
 		p.mu.Unlock()
 		return s, false, nil
 	}
+	if err, ok := p.defErrs[full]; ok {
+		p.mu.Unlock()
+		return nil, false, err
+	}
 	p.mu.Unlock()
 	s, err := p.resolve(full)
 	if err != nil {
+		// Kept, so a config is evaluated once per command even when it
+		// fails: a slow or side-effecting one must not run again.
+		p.mu.Lock()
+		if p.defErrs == nil {
+			p.defErrs = map[string]error{}
+		}
+		p.defErrs[full] = err
+		p.mu.Unlock()
 		return nil, false, err
 	}
 	p.mu.Lock()
@@ -258,13 +270,8 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 	}
 	s := &Service{Name: full, Base: base, Instance: instance, Package: reg.Package, Version: reg.Version, Project: project}
 	dirs := p.configDirs(base, reg.Version, project)
-	for _, pass := range []string{"config.pre", "config", "config.post"} {
-		if f := p.firstFile(dirs, pass); f != "" {
-			s.ConfigFiles = append(s.ConfigFiles, f)
-		}
-	}
-	if len(s.ConfigFiles) == 0 {
-		return nil, errf(ExitConfig, full, "no config found (looked for %s); for a package service run `servicectl new-service %s`", filepath.Join(dirs[len(dirs)-1], "config"), base)
+	if s.ConfigFiles, err = p.configFiles(full, base, dirs); err != nil {
+		return nil, err
 	}
 	svcEnv := [...][2]string{
 		{"SERVICE_NAME", base},
@@ -291,6 +298,56 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 		return nil, readErr
 	}
 	return s, nil
+}
+
+// configFiles are the files of the three passes of SPEC §3.1.
+func (p *Playpen) configFiles(full, base string, dirs []string) ([]string, error) {
+	var files []string
+	for _, pass := range []string{"config.pre", "config", "config.post"} {
+		if f := p.firstFile(dirs, pass); f != "" {
+			files = append(files, f)
+		}
+	}
+	if len(files) == 0 {
+		return nil, errf(ExitConfig, full, "no config found (looked for %s); for a package service run `servicectl new-service %s`", filepath.Join(dirs[len(dirs)-1], "config"), base)
+	}
+	return files, nil
+}
+
+// ConfigCommand is a command a configuration file may run (hooks.Command).
+type ConfigCommand = hooks.Command
+
+// Rel shows a path inside the playpen relative to its root.
+func (p *Playpen) Rel(path string) string {
+	if r, err := filepath.Rel(p.Root, path); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return path
+}
+
+// ServiceCommands lists the commands a service's configuration would run
+// (load-config files first, then the service's config passes) without
+// evaluating anything: a config runs whenever servicectl reads it, so it
+// must not have side effects, and this is how to check.
+func (p *Playpen) ServiceCommands(full string) ([]ConfigCommand, error) {
+	base, _, reg, project, err := p.Lookup(full)
+	if err != nil {
+		return nil, err
+	}
+	files := p.LoadConfigFiles()
+	own, err := p.configFiles(full, base, p.configDirs(base, reg.Version, project))
+	if err != nil {
+		return nil, err
+	}
+	out := []ConfigCommand{}
+	for _, f := range append(files, own...) {
+		cmds, err := hooks.Commands(f)
+		if err != nil {
+			return nil, &Error{Code: ExitConfig, Service: full, Err: fmt.Errorf("config: %w", err)}
+		}
+		out = append(out, cmds...)
+	}
+	return out, nil
 }
 
 // fromVars fills s from what its config left: the definition, the typed

@@ -190,3 +190,51 @@ func TestJSONListMatchesEncoder(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigEvaluatedOncePerCommand: a config runs once per command,
+// whether it succeeds or fails (issue 10), so a slow or side-effecting
+// one does not multiply.
+func TestConfigEvaluatedOncePerCommand(t *testing.T) {
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	log := filepath.Join(root, "evaluations")
+	count := "echo \"$SERVICE_NAME\" >> '" + log + "'\n"
+	files := map[string]string{
+		"etc/project-name":                      "once\n",
+		"etc/project-services":                  "proj\nbroken\n",
+		"services/proj/config":                  count + "service_program=sleep\nservice_flags=60\nservice_start_secs=0.1\n",
+		"services/broken/config":                count + "service_program=sleep\nexit 3\n",
+		"ext/etc/installed-packages":            "lib 1.0\napp 1.0\n",
+		"ext/packages/lib-1.0/lib-1.0.services": "",
+		"ext/packages/app-1.0/app-1.0.services": "app\n",
+		"ext/packages/app-1.0/app-1.0.deps":     "lib\n",
+		"ext/packages/app-1.0/app-1.0.config":   count + "service_program=/bin/sleep\nservice_flags=60\nservice_start_secs=0.1\n",
+	}
+	for rel, c := range files {
+		p := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, stderr := sctl(t, root, "new-service", "app"); code != 0 {
+		t.Fatalf("new-service: %d %s", code, stderr)
+	}
+	t.Cleanup(func() { sctl(t, root, "--quiet", "stop", "app", "proj") })
+	for _, args := range [][]string{
+		{"list"}, {"list", "--all"}, {"show"}, {"env"}, {"env", "--check"}, {"env", "--verbose"},
+		{"status"}, {"why", "lib"}, {"upgrade", "plan", "lib=1.1"}, {"start", "app", "proj"},
+		{"status"}, {"restart", "app"}, {"stop", "app", "proj"},
+	} {
+		os.Remove(log)
+		sctl(t, root, args...)
+		data, _ := os.ReadFile(log)
+		seen := map[string]int{}
+		for _, name := range strings.Fields(string(data)) {
+			seen[name]++
+			if seen[name] == 2 {
+				t.Errorf("servicectl %s: the config of %s ran more than once", strings.Join(args, " "), name)
+			}
+		}
+	}
+}

@@ -101,7 +101,8 @@ func newList(g *globals) *cobra.Command {
 }
 
 func newShow(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var commands bool
+	c := &cobra.Command{
 		Use:               "show SERVICE...",
 		Short:             "Show a service's resolved definition",
 		Args:              cobra.ArbitraryArgs,
@@ -110,6 +111,9 @@ func newShow(g *globals) *cobra.Command {
 			pp, names, err := g.selection(args)
 			if err != nil {
 				return err
+			}
+			if commands {
+				return showCommands(g, pp, names)
 			}
 			var defs []*pkgsvc.Service
 			var rs []pkgsvc.Result
@@ -142,6 +146,52 @@ func newShow(g *globals) *cobra.Command {
 			return g.fold(rs)
 		},
 	}
+	c.Flags().BoolVar(&commands, "commands", false, "list the commands each config would run, without running it")
+	return c
+}
+
+// showCommands prints what `show --commands` promises: the commands the
+// configuration of each service may run, read without evaluating it.
+func showCommands(g *globals, pp *pkgsvc.Playpen, names []string) error {
+	type entry struct {
+		Service  string                 `json:"service"`
+		Commands []pkgsvc.ConfigCommand `json:"commands"`
+	}
+	var rs []pkgsvc.Result
+	list := []entry{}
+	for _, n := range names {
+		cmds, err := pp.ServiceCommands(n)
+		rs = append(rs, pkgsvc.Result{Service: n, Err: err})
+		if err != nil {
+			continue
+		}
+		list = append(list, entry{n, cmds})
+	}
+	if g.json {
+		if err := g.printJSON(list); err != nil {
+			return err
+		}
+		return g.fold(rs)
+	}
+	for _, e := range list {
+		fmt.Fprintf(g.stdout, "%s:\n", e.Service)
+		if len(e.Commands) == 0 {
+			fmt.Fprintln(g.stdout, "  (no commands: evaluating its configuration runs nothing outside servicectl)")
+		}
+		for _, c := range e.Commands {
+			var what string
+			switch c.Kind {
+			case "dynamic":
+				what = c.Word + "   (a command named only when it runs)"
+			case "source":
+				what = c.Name + " " + c.Word + "   (reads another file)"
+			default:
+				what = c.Name
+			}
+			fmt.Fprintf(g.stdout, "  %s:%d: %s\n", pp.Rel(c.File), c.Line, what)
+		}
+	}
+	return g.fold(rs)
 }
 
 func printShow(g *globals, pp *pkgsvc.Playpen, s *pkgsvc.Service) {
