@@ -6,7 +6,7 @@ DEMO    := _demo/playpen
 FUZZTIME ?= 200000x
 PKGS    := ./...
 
-.PHONY: all build test vet fuzz demo demo-stop bench bench-peers clean
+.PHONY: all build test vet fuzz demo demo-stop bench bench-peers conformance tools clean
 
 all: build
 
@@ -22,9 +22,24 @@ vet:
 # executions, not a duration: a duration races Go 1.26's fuzz coordinator
 # at its deadline and fails with "context deadline exceeded" and no
 # crasher (golang/go#75804, fixed in Go 1.27).
-test: vet
+test: tools vet
 	$(GO) test -race -count=1 $(PKGS)
 	$(MAKE) --no-print-directory fuzz
+
+# What the tests compare against: dash (configs mean what dash makes of
+# them, SPEC §3.2). Installed when missing; needs root and Debian's apt.
+tools:
+	@missing=""; for t in dash; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The long conformance run: 20,000 random assignments compared with dash
+# (make test runs 500), the idiom corpus and the machine's config files.
+conformance: tools
+	SERVICECTL_SHDIFF_N=20000 $(GO) test -count=1 -v -run 'Dash|Random' ./hooks | grep -E '^(---|ok|FAIL|\s+\S+_test.go)'
+
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc

@@ -179,6 +179,8 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 				ps = dqPatternPatches(ps, n, src)
 				descend = allLits(n.Parts) == ""
 			}
+		case *syntax.Stmt:
+			ps = redirectPatches(ps, n, parent)
 		case *syntax.Assign:
 			if n.Value != nil && !n.Append {
 				ps = tildePatches(ps, n.Value, src)

@@ -244,6 +244,13 @@ type Session struct {
 	exitLine int
 	umask    int            // set by the script's umask; -1: servicectl's own
 	limits   map[int]rlimit // set by the script's ulimit
+
+	cancel      context.CancelCauseFunc // stops the run now going (fatal.go)
+	fatal       string                  // the error that stopped it
+	fatalFile   string
+	lastMsg     string // the interpreter's last "NAME: …" message
+	lastMsgFile string
+	lastLine    string // the last line written to stderr in one write
 }
 
 // reset forgets what one use of a pooled session learnt.
@@ -254,6 +261,7 @@ func (s *Session) reset() {
 	s.line, s.lineFile, s.exitFile, s.exitLine = 0, "", "", 0
 	s.umask = -1
 	clear(s.limits)
+	s.fatal, s.fatalFile, s.lastMsg, s.lastMsgFile, s.lastLine = "", "", "", "", ""
 }
 
 // Environ is a prepared environment, built once and shared by many
@@ -268,10 +276,12 @@ func NewEnviron(kv []string) *Environ {
 }
 
 // shellIDs are the variables a Runner's Reset sets when its environment
-// lacks them.
+// lacks them: bash's UID, EUID and GID, which configs written for bash
+// read. Upstream makes them read-only, as bash does; dash has none of
+// them, so a config may assign them, as in dash.
 func shellIDs() []namedVar {
 	ro := func(n int) expand.Variable {
-		return expand.Variable{Set: true, ReadOnly: true, Kind: expand.String, Str: strconv.Itoa(n)}
+		return expand.Variable{Set: true, Kind: expand.String, Str: strconv.Itoa(n)}
 	}
 	return []namedVar{{"UID", ro(os.Getuid())}, {"EUID", ro(os.Geteuid())}, {"GID", ro(os.Getgid())}}
 }
@@ -361,6 +371,7 @@ func NewSession(opts Options) (*Session, error) {
 	if errw == nil {
 		errw = io.Discard
 	}
+	errw = &errTap{w: errw, s: s}
 	s.stderr = errw
 	r, err := interp.New(
 		interp.Env(environ(opts)),
@@ -380,7 +391,7 @@ func NewSession(opts Options) (*Session, error) {
 
 func environ(opts Options) expand.Environ {
 	if opts.Base == nil {
-		return expand.ListEnviron(opts.Env...)
+		return &layered{base: expand.ListEnviron(opts.Env...), under: true, extra: shellIDs()}
 	}
 	l := &layered{base: opts.Base.e, extra: make([]namedVar, 0, len(opts.Env))}
 	for _, kv := range opts.Env {
@@ -474,9 +485,21 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 	if len(pre) > 0 {
 		f = &syntax.File{Name: f.Name, Stmts: append(pre, f.Stmts...), Last: f.Last}
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.mu.Lock()
+	s.cancel = cancel
+	s.fatal, s.lastMsg = "", ""
+	s.mu.Unlock()
 	err := s.r.Run(ctx, f)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.cancel = nil
+	if ferr := s.fatalResult(ctx, err); ferr != nil {
+		delete(s.pending, name)
+		s.stack = s.stack[:0]
+		return ferr
+	}
 	delete(s.pending, name)
 	s.stack = s.stack[:0]
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {

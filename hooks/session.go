@@ -71,6 +71,9 @@ func (s *Session) call(ctx context.Context, args []string) ([]string, error) {
 	if s.r.Funcs[name] != nil && !specialBuiltins[name] {
 		return args, nil // a function wins over a regular builtin, as in sh
 	}
+	if msg := s.checkSpecial(args); msg != "" {
+		return nil, s.scriptError(hc, msg+" (sh stops a script here)", nil)
+	}
 	switch name {
 	case ".", "source":
 		return s.dot(hc, args)

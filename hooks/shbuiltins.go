@@ -166,8 +166,8 @@ var processUmask = sync.OnceValue(func() int {
 // octal or symbolic form (u=rwx,g=rx,o=).
 func (s *Session) builtinUmask(hc interp.HandlerContext, args []string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	cur := s.umask
+	s.mu.Unlock()
 	if cur < 0 {
 		cur = processUmask()
 	}
@@ -200,15 +200,21 @@ func (s *Session) builtinUmask(hc interp.HandlerContext, args []string) error {
 		if err != nil || n > 0o777 {
 			return shellStatus(hc.Stderr, 2, "umask: %s: not an octal mask (e.g. 022) nor a symbolic one (u=rwx,g=rx,o=)", mode)
 		}
-		s.umask = int(n)
+		s.setUmask(int(n))
 		return nil
 	}
 	perm, err := symbolicPerm(0o777&^cur, mode)
 	if err != nil {
 		return shellStatus(hc.Stderr, 2, "umask: %s: %v", mode, err)
 	}
-	s.umask = 0o777 &^ perm
+	s.setUmask(0o777 &^ perm)
 	return nil
+}
+
+func (s *Session) setUmask(m int) {
+	s.mu.Lock()
+	s.umask = m
+	s.mu.Unlock()
 }
 
 // symbolicPerm applies a chmod-style symbolic mode (who[+-=]perms, comma
@@ -290,7 +296,10 @@ var limitSpecs = []limitSpec{
 }
 
 func (s *Session) limit(res int) (rlimit, error) {
-	if l, ok := s.limits[res]; ok {
+	s.mu.Lock()
+	l, ok := s.limits[res]
+	s.mu.Unlock()
+	if ok {
 		return l, nil
 	}
 	var rl unix.Rlimit
@@ -303,8 +312,6 @@ func (s *Session) limit(res int) (rlimit, error) {
 // builtinUlimit is dash's ulimit: `ulimit [-H|-S] [-a | -tfdscmlpnvwr]
 // [VALUE|unlimited]`; with neither -H nor -S a new value sets both.
 func (s *Session) builtinUlimit(hc interp.HandlerContext, args []string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	hard, soft, all := false, false, false
 	spec := limitSpecs[1] // -f
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1 {
@@ -382,10 +389,12 @@ func (s *Session) builtinUlimit(hc interp.HandlerContext, args []string) error {
 	if spec.res == unix.RLIMIT_NOFILE && nl.max > nrOpen() {
 		return shellStatus(hc.Stderr, 1, "ulimit: -n %s: above the kernel's fs.nr_open (%d)", args[0], nrOpen())
 	}
+	s.mu.Lock()
 	if s.limits == nil {
 		s.limits = map[int]rlimit{}
 	}
 	s.limits[spec.res] = nl
+	s.mu.Unlock()
 	return nil
 }
 
@@ -512,7 +521,8 @@ func (s *Session) trampolineArgs(hc interp.HandlerContext, args []string) ([]str
 }
 
 // shBuiltin runs one of the builtins above by its internal name; ok is
-// false for any other command.
+// false for any other command. None may hold s.mu while it writes to
+// stderr: the stderr tap (fatal.go) takes it.
 func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args []string) (error, bool) {
 	switch args[0] {
 	case renamed["kill"]:
@@ -523,6 +533,14 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 		return s.builtinUlimit(hc, args[1:]), true
 	case renamed["times"]:
 		return builtinTimes(hc), true
+	case fatalCmd:
+		s.mu.Lock()
+		file, why := s.file(), s.lastLine
+		s.mu.Unlock()
+		if why == "" {
+			why = "a redirection failed"
+		}
+		return &ScriptError{File: file, Line: int(hc.Pos.Line()), Msg: why + " (a redirection of a special builtin: sh stops a script here)"}, true
 	case quotePatternCmd:
 		fmt.Fprint(hc.Stdout, patternQuote(strings.Join(args[1:], " ")))
 		return nil, true

@@ -48,7 +48,8 @@ type Playpen struct {
 	indexErr    error
 	indexDone   bool
 	defs        map[string]*Service
-	defErrs     map[string]error // a config that failed fails once per command, not at every look (issue 10)
+	defErrs     map[string]error         // a config that failed fails once per command, not at every look (issue 10)
+	resolving   map[string]chan struct{} // configs being evaluated now, closed when done
 	dirsDone    bool
 	runNames    map[string]string
 	dirs        map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories

@@ -227,29 +227,41 @@ func (p *Playpen) resolveCached(full string) (*Service, bool, error) {
 		p.mu.Unlock()
 		return nil, false, err
 	}
+	if c, ok := p.resolving[full]; ok {
+		// Another goroutine is evaluating this config: wait for it, so
+		// that a config runs once per command (issue 10).
+		p.mu.Unlock()
+		<-c
+		return p.resolveCached(full)
+	}
+	if p.resolving == nil {
+		p.resolving = map[string]chan struct{}{}
+	}
+	done := make(chan struct{})
+	p.resolving[full] = done
 	p.mu.Unlock()
+
 	s, err := p.resolve(full)
+
+	p.mu.Lock()
+	defer func() {
+		delete(p.resolving, full)
+		p.mu.Unlock()
+		close(done)
+	}()
 	if err != nil {
 		// Kept, so a config is evaluated once per command even when it
 		// fails: a slow or side-effecting one must not run again.
-		p.mu.Lock()
 		if p.defErrs == nil {
 			p.defErrs = map[string]error{}
 		}
 		p.defErrs[full] = err
-		p.mu.Unlock()
 		return nil, false, err
 	}
-	p.mu.Lock()
 	if p.defs == nil {
 		p.defs = map[string]*Service{}
 	}
-	if old, ok := p.defs[full]; ok {
-		p.mu.Unlock()
-		return old, false, nil
-	}
 	p.defs[full] = s
-	p.mu.Unlock()
 	return s, true, nil
 }
 

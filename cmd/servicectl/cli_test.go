@@ -233,7 +233,7 @@ func TestConfigEvaluatedOncePerCommand(t *testing.T) {
 		for _, name := range strings.Fields(string(data)) {
 			seen[name]++
 			if seen[name] == 2 {
-				t.Errorf("servicectl %s: the config of %s ran more than once", strings.Join(args, " "), name)
+				t.Errorf("servicectl %s: the config of %s ran more than once: %q", strings.Join(args, " "), name, data)
 			}
 		}
 	}

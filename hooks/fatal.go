@@ -1,0 +1,240 @@
+package hooks
+
+import (
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// Errors that end a sourced script in dash (POSIX 2.8.1: expansion
+// errors, variable assignment errors, special built-in errors) and that
+// mvdan.cc/sh/v3 (v3.14.1) only reports before going on: (*Runner).expandErr
+// prints an arithmetic error or a read-only assignment and carries on,
+// and the `set` and `trap` builtins print a bad option and return.
+// The interpreter prints each as one write to its stderr; errTap
+// recognises those writes and stops the run at the next statement
+// (the run's context is cancelled with the message as cause), so what
+// follows the error never runs, as in dash. Unset parameters (${X?},
+// set -u) already end the run upstream; the tap gives them their
+// message. TestFatalErrorsAsInDash fails if upstream changes a message.
+var fatalMessage = regexp.MustCompile(`^(division by zero|exponent less than 0|[A-Za-z_][A-Za-z0-9_]*: readonly variable|set: invalid option: .*|trap: .*: invalid signal specification)\n$`)
+
+// unsetParam is how upstream reports ${X?msg} and set -u, which it
+// already makes fatal (exit status 1, shell exiting) without naming it.
+var unsetParam = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*): `)
+
+// fatalError is the cause a run is cancelled with.
+type fatalError struct{ msg string }
+
+func (e *fatalError) Error() string { return e.msg }
+
+// errTap passes the interpreter's stderr on and watches it for the
+// messages above.
+type errTap struct {
+	w io.Writer
+	s *Session
+}
+
+func (t *errTap) Write(p []byte) (int, error) {
+	if len(p) > 0 && p[len(p)-1] == '\n' {
+		if len(p) < 512 {
+			t.s.mu.Lock()
+			t.s.lastLine = strings.TrimSuffix(string(p), "\n")
+			t.s.mu.Unlock()
+		}
+		if fatalMessage.Match(p) {
+			t.s.noteFatal(strings.TrimSuffix(string(p), "\n"))
+		} else if unsetParam.Match(p) {
+			t.s.mu.Lock()
+			t.s.lastMsg, t.s.lastMsgFile = strings.TrimSuffix(string(p), "\n"), t.s.file()
+			t.s.mu.Unlock()
+		}
+	}
+	return t.w.Write(p)
+}
+
+// noteFatal records the first fatal message of a run and stops the run.
+func (s *Session) noteFatal(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fatal != "" {
+		return
+	}
+	s.fatal = msg
+	s.fatalFile = s.file()
+	if s.cancel != nil {
+		s.cancel(&fatalError{msg})
+	}
+}
+
+// fatalResult turns a run that hit a fatal error into the ScriptError
+// dash's exit would be, locating the line where it can. The caller holds
+// s.mu.
+func (s *Session) fatalResult(ctx context.Context, err error) error {
+	var fe *fatalError
+	msg, file := s.fatal, s.fatalFile
+	if !errors.As(context.Cause(ctx), &fe) {
+		// Upstream ended the run itself (an unset parameter, the run
+		// exiting without the exit builtin): its last message says why.
+		if !s.r.Exited() || s.exitFile != "" || s.lastMsg == "" {
+			return nil
+		}
+		msg, file = s.lastMsg, s.lastMsgFile
+	}
+	if file == "" {
+		file = s.current
+	}
+	return &ScriptError{File: file, Line: s.locate(file, msg), Msg: msg + " (sh stops a script here)"}
+}
+
+// locate finds the line of a fatal message when only one line of file
+// can have caused it; 0 otherwise.
+func (s *Session) locate(file, msg string) int {
+	c, err := s.cache.parse(file)
+	if err != nil {
+		return 0
+	}
+	var match func(syntax.Node) bool
+	switch {
+	case strings.HasSuffix(msg, ": readonly variable"):
+		name := strings.TrimSuffix(msg, ": readonly variable")
+		match = func(n syntax.Node) bool {
+			a, ok := n.(*syntax.Assign)
+			return ok && a.Name != nil && a.Name.Value == name
+		}
+	case msg == "division by zero" || msg == "exponent less than 0":
+		op := syntax.Quo
+		if msg != "division by zero" {
+			op = syntax.Pow
+		}
+		match = func(n syntax.Node) bool {
+			b, ok := n.(*syntax.BinaryArithm)
+			return ok && (b.Op == op || op == syntax.Quo && (b.Op == syntax.Rem || b.Op == syntax.QuoAssgn || b.Op == syntax.RemAssgn))
+		}
+	case strings.HasPrefix(msg, "set: "), strings.HasPrefix(msg, "trap: "):
+		name, _, _ := strings.Cut(msg, ":")
+		match = func(n syntax.Node) bool {
+			call, ok := n.(*syntax.CallExpr)
+			return ok && len(call.Args) > 0 && call.Args[0].Lit() == name
+		}
+	default:
+		m := unsetParam.FindStringSubmatch(msg)
+		if m == nil {
+			return 0
+		}
+		match = func(n syntax.Node) bool {
+			pe, ok := n.(*syntax.ParamExp)
+			return ok && pe.Param != nil && pe.Param.Value == m[1]
+		}
+	}
+	line := 0
+	syntax.Walk(c.file, func(n syntax.Node) bool {
+		if d, ok := n.(*syntax.DeclClause); ok && d.Variant != nil && d.Variant.Value == "readonly" {
+			return false // where the read-only variable was made, not assigned again
+		}
+		if n != nil && line >= 0 && match(n) {
+			if l := int(n.Pos().Line()); line == 0 || line == l {
+				line = l
+			} else {
+				line = -1
+			}
+		}
+		return true
+	})
+	if line < 0 {
+		return 0
+	}
+	return line
+}
+
+// checkSpecial does, before a special builtin runs, the checks whose
+// failure dash makes fatal and upstream ignores: `shift N` beyond the
+// positional parameters (upstream shifts nothing and succeeds) and
+// `unset` of a name that is no variable name. The caller holds s.mu.
+func (s *Session) checkSpecial(args []string) string {
+	switch args[0] {
+	case "shift":
+		n := 1
+		if len(args) > 1 {
+			n = 0
+			for _, c := range args[1] {
+				if c < '0' || c > '9' {
+					return "shift: " + args[1] + ": not a number"
+				}
+				n = n*10 + int(c-'0')
+			}
+		}
+		if n > len(s.r.Params) {
+			return "shift: can't shift that many"
+		}
+	case "unset":
+		fn := false
+		for _, a := range args[1:] {
+			switch a {
+			case "-f":
+				fn = true
+				continue
+			case "-v":
+				continue
+			}
+			if !fn && !validName(a) {
+				return "unset: " + a + ": bad variable name"
+			}
+		}
+	}
+	return ""
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// fatalCmd is the internal builtin that a special builtin's failed
+// redirection leads to (see redirectPatches): fatal in dash, where
+// upstream prints the error and goes on.
+const fatalCmd = "servicectl-special-builtin-failed"
+
+// redirectPatches makes `: < missing`, `exec 3< missing` and the like
+// fatal: the statement becomes `SPECIAL REDIRS || servicectl-…`. Only a
+// statement that ends a list, or the left side of && or ||, is rewritten,
+// where `||` keeps its meaning; heredocs are left alone.
+func redirectPatches(ps []patch, st *syntax.Stmt, parent syntax.Node) []patch {
+	call, ok := st.Cmd.(*syntax.CallExpr)
+	if !ok || len(st.Redirs) == 0 || st.Negated || st.Background || st.Coprocess || len(call.Args) == 0 {
+		return ps
+	}
+	if name := call.Args[0].Lit(); !specialBuiltins[name] && name != "exec" || name == "exec" && len(call.Args) > 1 {
+		return ps
+	}
+	switch p := parent.(type) {
+	case *syntax.BinaryCmd:
+		if p.X != st || p.Op != syntax.AndStmt && p.Op != syntax.OrStmt {
+			return ps
+		}
+	case *syntax.File, *syntax.Block, *syntax.Subshell, *syntax.IfClause, *syntax.WhileClause, *syntax.ForClause, *syntax.CaseItem, *syntax.CmdSubst:
+	default:
+		return ps
+	}
+	end := call.End().Offset()
+	for _, r := range st.Redirs {
+		if r.Op == syntax.Hdoc || r.Op == syntax.DashHdoc {
+			return ps
+		}
+		if e := r.End().Offset(); e > end {
+			end = e
+		}
+	}
+	return append(ps, patch{int(end), int(end), " || " + fatalCmd + " $?"})
+}
