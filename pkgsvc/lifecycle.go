@@ -39,7 +39,10 @@ type Status struct {
 	Restarts  int        `json:"restarts"`
 	Stale     bool       `json:"stale"`
 	Upgraded  bool       `json:"upgraded"`
-	Detail    string     `json:"detail,omitempty"`
+	// ConfigError is set when the service's config does not evaluate:
+	// the state then comes from its recorded state (§4.4).
+	ConfigError string `json:"config_error,omitempty"`
+	Detail      string `json:"detail,omitempty"`
 }
 
 // lock takes the service's flock (SPEC §4.10); the returned func releases
@@ -130,12 +133,14 @@ func (p *Playpen) cleanStale(s *Service) {
 	os.Remove(s.StateFile(p))
 }
 
-// Status reports one service's state without taking its lock.
+// Status reports one service's state without taking its lock. A service
+// whose config does not evaluate is still reported from its recorded
+// state, with the config's error both in ConfigError and returned.
 func (p *Playpen) Status(ctx context.Context, name string) (Status, error) {
 	if st, ok := p.quickStatus(name); ok {
 		return st, nil
 	}
-	s, err := p.Resolve(name)
+	s, cerr, err := p.resolveOrRecorded(name)
 	if err != nil {
 		return Status{Service: name}, err
 	}
@@ -143,7 +148,10 @@ func (p *Playpen) Status(ctx context.Context, name string) (Status, error) {
 	if o != nil {
 		o.Close()
 	}
-	return st, nil
+	if cerr != nil {
+		st.ConfigError = cerr.Error()
+	}
+	return st, cerr
 }
 
 // StartOptions tune one start.
@@ -286,7 +294,70 @@ func (p *Playpen) newState(s *Service, pid int, info procInfo, opts StartOptions
 		Pid: pid, StartTime: info.StartTime, Argv0: info.Argv0, RunName: s.RunName,
 		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
 		Restarts: opts.restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
+		StopSignal: s.StopSigName, StopTimeout: s.StopTimeout, OwnPidfile: s.OwnPidfile,
 	}
+}
+
+// recorded is what servicectl knows of a service without reading its
+// config: its registration and the state file written when it started.
+// That is enough to show, ping and stop a service whose config no longer
+// evaluates (SPEC §4.4): identity comes from the recorded start time and
+// argv[0], the stop from the recorded signal and time-out (TERM and 10 s
+// when none was recorded); it has no hooks.
+func (p *Playpen) recorded(name string) (*Service, error) {
+	base, instance, reg, project, err := p.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{Name: name, Base: base, Instance: instance, Package: reg.Package, Version: reg.Version, Project: project,
+		StopSignal: syscall.SIGTERM, StopSigName: "TERM", StopTimeout: 10, Hooks: map[string]Hook{}}
+	state, _ := readState(s.StateFile(p))
+	if state == nil {
+		return s, nil
+	}
+	s.RunName, s.LinkPath, s.OwnPidfile = state.RunName, state.Argv0, state.OwnPidfile
+	if sig, name, ok := parseSignal(state.StopSignal); ok {
+		s.StopSignal, s.StopSigName = sig, name
+	}
+	if state.StopTimeout > 0 {
+		s.StopTimeout = state.StopTimeout
+	}
+	return s, nil
+}
+
+// ConfigError is the error of a service's config that does not evaluate,
+// or nil: what lets a command that needs only the recorded state go on
+// (status, ping, logs, stop) where start and restart refuse.
+func ConfigError(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == ExitConfig
+}
+
+// configErrText is a config error without the layers that say "config".
+func configErrText(err error) string {
+	var se *hooks.ScriptError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return strings.TrimPrefix(e.Err.Error(), "config: ")
+	}
+	return err.Error()
+}
+
+// resolveOrRecorded is Resolve, or, when the config does not evaluate,
+// the recorded service and the config's error.
+func (p *Playpen) resolveOrRecorded(name string) (*Service, error, error) {
+	s, err := p.Resolve(name)
+	if err == nil || !ConfigError(err) {
+		return s, nil, err
+	}
+	rs, rerr := p.recorded(name)
+	if rerr != nil {
+		return nil, nil, err
+	}
+	return rs, err, nil
 }
 
 // launch executes the program through the linkfarm, detached in its own
@@ -471,11 +542,16 @@ func TailLines(path string, n int) ([]string, error) {
 	return lines, nil
 }
 
-// Stop stops one service (SPEC §4.4). Not running is success.
+// Stop stops one service (SPEC §4.4). Not running is success. A service
+// whose config no longer evaluates is stopped as it was recorded at
+// start, without hooks, with a warning.
 func (p *Playpen) Stop(ctx context.Context, name string) error {
-	s, err := p.Resolve(name)
+	s, cerr, err := p.resolveOrRecorded(name)
 	if err != nil {
 		return err
+	}
+	if cerr != nil {
+		p.warn(name, "its config does not evaluate (%s); stopping it as recorded at start (SIG%s, %gs), without hooks", configErrText(cerr), s.StopSigName, s.StopTimeout)
 	}
 	if err := p.EnsureDirs(); err != nil {
 		return wrap(ExitFailed, name, err)
@@ -624,11 +700,15 @@ func (p *Playpen) Reload(ctx context.Context, name string) error {
 	return wrap(ExitFailed, name, o.Signal(syscall.SIGHUP, false))
 }
 
-// Ping exits 0 when alive (§4.9): service_ping when set, else the pid check.
+// Ping exits 0 when alive (§4.9): service_ping when set, else the pid
+// check (the only check left when the config does not evaluate).
 func (p *Playpen) Ping(ctx context.Context, name string) error {
-	s, err := p.Resolve(name)
+	s, cerr, err := p.resolveOrRecorded(name)
 	if err != nil {
 		return err
+	}
+	if cerr != nil {
+		p.warn(name, "its config does not evaluate (%s); checking the recorded pid only", configErrText(cerr))
 	}
 	if !s.Hooks["ping"].Empty() {
 		if err := p.runStep(ctx, s, "ping", s.Env); err != nil {

@@ -14,9 +14,14 @@ import (
 // when it is rotated (SPEC §4.9). It follows by polling the file's size
 // every 100 ms: output files may live on filesystems without inotify.
 func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w io.Writer) error {
-	s, err := p.Resolve(name)
+	// The output file needs no config: a service whose config broke
+	// still shows its output.
+	s, _, err := p.resolveOrRecorded(name)
 	if err != nil {
 		return err
+	}
+	if s.Template && s.Instance == "" {
+		return errf(ExitUsage, name, "is a template: its instances have the output (`servicectl logs %s@NAME`)", name)
 	}
 	path := s.OutputFile(p)
 	if n > 0 {

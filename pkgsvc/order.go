@@ -200,9 +200,20 @@ func (p *Playpen) StartMany(ctx context.Context, names []string, o ManyOptions) 
 	})
 }
 
-// StopMany stops services in reverse dependency order, in parallel.
+// StopMany stops services in reverse dependency order, in parallel. A
+// service whose config does not evaluate is stopped all the same, from
+// its recorded state (§4.4), in no particular order.
 func (p *Playpen) StopMany(ctx context.Context, names []string, o ManyOptions) []Result {
 	g, pre := p.buildGraph(names, false)
+	for n, err := range pre {
+		// Only a config that does not evaluate (it has no edges in the
+		// graph); a dependency cycle still refuses.
+		if _, rerr := p.Resolve(n); ConfigError(err) && rerr != nil && len(g.deps[n]) == 0 {
+			if _, lerr := p.recorded(n); lerr == nil {
+				delete(pre, n)
+			}
+		}
+	}
 	return g.run(ctx, o.Jobs, true, pre, func(n string, release func()) error {
 		err := p.Stop(ctx, n)
 		p.progress(n, err, "stopped")
@@ -239,6 +250,20 @@ func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []e
 	for i := range names {
 		if errs[i] != nil {
 			rerrs = append(rerrs, errs[i])
+			if out[i].State == "" {
+				continue
+			}
+			// The config does not evaluate: the row comes from the
+			// recorded state; a template's running instances stand in for it.
+			if insts, _ := p.RunningInstances(names[i]); out[i].State != StateRunning && len(insts) > 0 {
+				for _, in := range insts {
+					if st, _ := p.Status(ctx, in); st.State != "" {
+						res = append(res, st)
+					}
+				}
+				continue
+			}
+			res = append(res, out[i])
 			continue
 		}
 		// A running entry is never a bare template; only others need the config.

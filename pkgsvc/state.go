@@ -25,6 +25,11 @@ type State struct {
 	Upgraded  bool              `json:"upgraded"`
 	Deps      map[string]string `json:"deps,omitempty"` // package → version it was started with
 	NoPidfile bool              `json:"no_pidfile,omitempty"`
+	// How to stop it, recorded at start: a running service whose config
+	// no longer evaluates is still stopped as it was started (§4.4).
+	StopSignal  string  `json:"stop_signal,omitempty"`
+	StopTimeout float64 `json:"stop_timeout,omitempty"`
+	OwnPidfile  bool    `json:"own_pidfile,omitempty"`
 }
 
 func readState(path string) (*State, error) {

@@ -45,7 +45,10 @@ type Plan struct {
 	Files   []string `json:"files"`
 	Actions []Action `json:"actions"`
 	Errors  []string `json:"errors"`
-	Running []string `json:"running"` // services running when planned
+	// Warnings name what the plan could not decide: a service whose
+	// config does not evaluate and that the change may or may not touch.
+	Warnings []string `json:"warnings"`
+	Running  []string `json:"running"` // services running when planned
 }
 
 // PlanOptions select what changes.
@@ -206,7 +209,7 @@ func (p *Playpen) PlanUpgrade(ctx context.Context, o PlanOptions) (*Plan, error)
 }
 
 func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptions) (*Plan, error) {
-	plan := &Plan{Changes: changes, Files: []string{}, Actions: []Action{}, Errors: []string{}, Running: []string{}}
+	plan := &Plan{Changes: changes, Files: []string{}, Actions: []Action{}, Errors: []string{}, Warnings: []string{}, Running: []string{}}
 	if plan.Changes == nil {
 		plan.Changes = []Change{}
 	}
@@ -314,7 +317,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 	}
 	p.warm(candidates)
 	for _, n := range p.withInstances(candidates) {
-		s, rerr := p.Resolve(n)
+		s, cerr, rerr := p.resolveOrRecorded(n)
 		base, _, reg, project, lerr := p.Lookup(n)
 		if lerr != nil {
 			continue
@@ -326,6 +329,28 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 				o.Close()
 			}
 			isRunning = st.State == StateRunning
+		}
+		if cerr != nil {
+			// Its policies and filedeps are in the config that fails.
+			why := configErrText(cerr)
+			pkgHit := !project && affectedPkg(reg.Package)
+			switch {
+			case isRunning && pkgHit:
+				return nil, &Error{Code: ExitConfig, Service: n, Err: fmt.Errorf("its config does not evaluate (%s), and this change reaches its package %s: its policies decide whether it is stopped or restarted, so nothing is planned; fix the config first", why, reg.Package)}
+			case pkgHit:
+				plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: its config does not evaluate (%s): cannot tell whether a change of %s would stop or restart it (it is not running, so an upgrade leaves it stopped)", n, why, reg.Package))
+			case len(files) > 0:
+				state := "stopped"
+				if isRunning {
+					state = "running"
+				}
+				plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s (%s): its config does not evaluate (%s): cannot tell whether its service_filedeps include the changed files; the upgrade leaves it as it is", n, state, why))
+			}
+			if isRunning {
+				running[n] = true
+				plan.Running = append(plan.Running, n)
+			}
+			continue
 		}
 		if isRunning {
 			running[n] = true
@@ -457,6 +482,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 		}
 	}
 	sort.Strings(plan.Running)
+	sort.Strings(plan.Warnings)
 	return plan, nil
 }
 

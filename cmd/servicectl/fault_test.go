@@ -18,6 +18,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SERVICECTL_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if f := os.Getenv("SERVICECTL_TEST_SIGNALS"); f != "" {
+		signalRecorder(f)
+	}
 	os.Exit(m.Run())
 }
 

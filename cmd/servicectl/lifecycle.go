@@ -196,6 +196,9 @@ func printStatus(g *globals, sts []pkgsvc.Status) {
 		if st.Stale {
 			state += " (stale)"
 		}
+		if st.ConfigError != "" {
+			state += " (config error)"
+		}
 		pid, up := "-", "-"
 		if st.Pid > 0 {
 			pid = fmt.Sprint(st.Pid)

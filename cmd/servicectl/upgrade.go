@@ -150,6 +150,7 @@ func newWhy(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.printWarnings(p)
 			if g.json {
 				return g.printJSON(p.Actions)
 			}
@@ -170,15 +171,33 @@ func newWhy(g *globals) *cobra.Command {
 	}
 }
 
+// printPlan prints a plan; a plan whose dependency constraints break
+// (its errors) ends the command with exit 6 once printed, as `upgrade
+// pre` would refuse it.
 func (g *globals) printPlan(p *pkgsvc.Plan) error {
+	g.printWarnings(p)
 	if g.json {
-		return g.printJSON(struct {
-			Actions []pkgsvc.Action `json:"actions"`
-			Errors  []string        `json:"errors"`
-		}{p.Actions, p.Errors})
+		if err := g.printJSON(struct {
+			Actions  []pkgsvc.Action `json:"actions"`
+			Errors   []string        `json:"errors"`
+			Warnings []string        `json:"warnings"`
+		}{p.Actions, p.Errors, p.Warnings}); err != nil {
+			return err
+		}
+	} else {
+		g.printPlanTo(p, false)
 	}
-	g.printPlanTo(p, false)
+	if len(p.Errors) > 0 {
+		return &pkgsvc.Error{Code: pkgsvc.ExitConfig, Err: fmt.Errorf("the plan breaks %d dependency constraint(s) (listed above); change the versions or the .deps files", len(p.Errors))}
+	}
 	return nil
+}
+
+// printWarnings says on stderr what a plan could not decide.
+func (g *globals) printWarnings(p *pkgsvc.Plan) {
+	for _, w := range p.Warnings {
+		fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
+	}
 }
 
 func (g *globals) printPlanTo(p *pkgsvc.Plan, toStderr bool) {
