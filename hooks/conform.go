@@ -508,3 +508,33 @@ func Commands(path string) ([]Command, error) {
 	})
 	return out, nil
 }
+
+// AssignedAt finds where a variable gets its value in files sourced in
+// that order: the last assignment to name (plain, `export`, `readonly`,
+// or `${name:=…}`) in the last file that has one, by reading the files,
+// not running them. It answers "where does this value come from" for
+// `env --verbose`; an assignment inside a branch that did not run is
+// still named, so it is a good hint, not a proof. ok is false when no
+// file assigns name (the value came from the caller's environment).
+func AssignedAt(files []string, name string) (file string, line int, ok bool) {
+	for _, f := range files {
+		c, err := parseFile(f)
+		if err != nil {
+			continue
+		}
+		syntax.Walk(c.file, func(n syntax.Node) bool {
+			switch n := n.(type) {
+			case *syntax.Assign:
+				if n.Name != nil && n.Name.Value == name && (n.Value != nil || n.Array != nil || !n.Naked) {
+					file, line, ok = f, int(n.Pos().Line()), true
+				}
+			case *syntax.ParamExp:
+				if n.Param != nil && n.Param.Value == name && n.Exp != nil && (n.Exp.Op == syntax.AssignUnset || n.Exp.Op == syntax.AssignUnsetOrNull) {
+					file, line, ok = f, int(n.Pos().Line()), true
+				}
+			}
+			return true
+		})
+	}
+	return file, line, ok
+}

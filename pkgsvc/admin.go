@@ -97,6 +97,19 @@ func (p *Playpen) installServiceFiles(reg Registered) error {
 // installServiceFilesInto copies a package's files for one service into
 // sdir (and its profile into ext/etc/profile unless validating).
 func (p *Playpen) installServiceFilesInto(reg Registered, sdir string) error {
+	_, err := p.installServiceFilesFrom(reg, sdir)
+	return err
+}
+
+// installServiceFilesFrom is installServiceFilesInto, returning which
+// package file each installed file came from (installed path → source).
+func (p *Playpen) installServiceFilesFrom(reg Registered, sdir string) (map[string]string, error) {
+	from := map[string]string{}
+	err := p.copyServiceFiles(reg, sdir, from)
+	return from, err
+}
+
+func (p *Playpen) copyServiceFiles(reg Registered, sdir string, from map[string]string) error {
 	pdir := p.packageDir(reg.Package, reg.Version)
 	if err := os.MkdirAll(sdir, 0o755); err != nil {
 		return err
@@ -111,12 +124,14 @@ func (p *Playpen) installServiceFilesInto(reg Registered, sdir string) error {
 	if err := copyFile(cfg, filepath.Join(sdir, "config")); err != nil {
 		return err
 	}
+	from[filepath.Join(sdir, "config")] = cfg
 	for _, step := range append(append([]string{}, HookSteps...), ReplacementCmds...) {
 		src := filepath.Join(pdir, reg.Service+"-"+reg.Version+"."+step)
 		if isFile(src) {
 			if err := copyFile(src, filepath.Join(sdir, step)); err != nil {
 				return err
 			}
+			from[filepath.Join(sdir, step)] = src
 		}
 	}
 	prof := filepath.Join(pdir, reg.Package+"-"+reg.Version+".profile")
@@ -254,4 +269,36 @@ func (p *Playpen) List(all bool) ([]Entry, error) {
 
 func flock(f *os.File) error {
 	return flockFd(int(f.Fd()))
+}
+
+// Unregistered lists the services that installed packages provide but
+// that are not registered (§1.6): installed by hand or by a package
+// manager that did not run `servicectl new-service`. They cannot start
+// until registered.
+func (p *Playpen) Unregistered() ([]Registered, error) {
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return nil, err
+	}
+	regs, err := p.Registered()
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, r := range regs {
+		known[r.Service] = true
+	}
+	var out []Registered
+	for _, pk := range pkgs {
+		svcs, err := p.packageServices(pk.Name, pk.Version)
+		if err != nil {
+			continue // a package without services, or unpacked elsewhere
+		}
+		for _, s := range svcs {
+			if !known[s] {
+				out = append(out, Registered{Service: s, Package: pk.Name, Version: pk.Version})
+			}
+		}
+	}
+	return out, nil
 }

@@ -109,6 +109,9 @@ func (p *Playpen) staleDeps(st *State) bool {
 		return false
 	}
 	inst := p.installedMap()
+	if inst == nil {
+		return false
+	}
 	for name, v := range st.Deps {
 		if inst[name] != v {
 			return true
@@ -203,10 +206,15 @@ func (p *Playpen) installedMap() map[string]string {
 		return m
 	}
 	m = map[string]string{}
-	if pkgs, err := p.InstalledPackages(); err == nil {
-		for _, pk := range pkgs {
-			m[pk.Name] = pk.Version
-		}
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		// Unreadable: nothing can be called stale from it (StatusMany
+		// reports the file and line); an empty map would call
+		// everything stale.
+		return nil
+	}
+	for _, pk := range pkgs {
+		m[pk.Name] = pk.Version
 	}
 	p.mu.Lock()
 	p.installed = m

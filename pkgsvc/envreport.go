@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"servicectl/envtypes"
+	"servicectl/hooks"
 )
 
 // EnvMissing is a required variable with no value (SPEC §6.6 JSON).
@@ -52,8 +53,24 @@ func (p *Playpen) EnvReport(names []string) ([]EnvEntry, error) {
 			continue
 		}
 		e.Resolved, e.Specs = true, s.EnvSpecs
+		files := append(p.LoadConfigFiles(), s.ConfigFiles...)
+		where := func(name string) string {
+			if f, l, ok := hooks.AssignedAt(files, name); ok {
+				return fmt.Sprintf("%s:%d", p.Rel(f), l)
+			}
+			return "the caller's environment"
+		}
 		for _, v := range s.Typed.Values {
-			e.Values = append(e.Values, EnvValue{v.Spec.Name, v.Value, string(v.Source)})
+			src := string(v.Source)
+			switch v.Source {
+			case envtypes.FromEnv:
+				src = where(v.Spec.Name)
+			case envtypes.FromPort:
+				src = fmt.Sprintf("PORT_PREFIX (%s) + %s_OFFSET (%s)", where("PORT_PREFIX"), v.Spec.Name, where(v.Spec.Name+"_OFFSET"))
+			case envtypes.FromDefault:
+				src = "its default"
+			}
+			e.Values = append(e.Values, EnvValue{v.Spec.Name, v.Value, src})
 		}
 		for _, pr := range s.Typed.Problems {
 			if pr.Missing {

@@ -102,16 +102,26 @@ func (p *Playpen) probe(ctx context.Context, s *Service) (Status, *ownedProc) {
 		return st, nil
 	}
 	var o *ownedProc
-	if state != nil && state.Pid == pid {
+	switch {
+	case state != nil && state.Pid == pid:
 		o, err = claim(pid, state.StartTime, state.Argv0)
-	} else {
-		if serr == nil && state != nil {
-			// A pidfile naming another pid than our record: trust only argv[0].
-			o, err = claim(pid, 0, s.argv0s()...)
-			state = nil
-		} else {
-			o, err = claim(pid, 0, s.argv0s()...)
+	case serr == nil && state != nil && !s.OwnPidfile && !state.OwnPidfile:
+		// servicectl wrote this pidfile and recorded another pid: whoever
+		// changed it, the process it names is not the one we started (a
+		// process run through the same linkfarm path would pass argv[0]).
+		err = &errNotOurs{fmt.Sprintf("the pidfile names pid %d, but servicectl started pid %d (state file): the pidfile was changed by someone else", pid, state.Pid)}
+	case serr == nil && state != nil:
+		// service_own_pidfile: the program may have replaced itself; the
+		// new pid is ours if it runs our program and started no earlier
+		// than the one we started.
+		o, err = claim(pid, 0, append(s.argv0s(), state.Argv0)...)
+		if err == nil && o.info.StartTime < state.StartTime {
+			o.Close()
+			o, err = nil, &errNotOurs{fmt.Sprintf("pid %d started before the service did: it is not the service's", pid)}
 		}
+		state = nil
+	default:
+		o, err = claim(pid, 0, s.argv0s()...)
 	}
 	if err != nil {
 		st.State, st.Detail = StateDead, err.Error()
@@ -162,6 +172,9 @@ type StartOptions struct {
 	// frees its job slot there.
 	Launched func()
 	restarts int
+	// outcome, when set, receives what happened when it was not a start
+	// ("already running"), so progress lines tell the truth.
+	outcome *string
 }
 
 // Start starts one service (SPEC §4.3). Already running is success.
@@ -198,6 +211,9 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	}
 	switch st.State {
 	case StateRunning:
+		if opts.outcome != nil {
+			*opts.outcome = "already running"
+		}
 		return nil
 	case StateDead:
 		p.cleanStale(s)
@@ -546,27 +562,40 @@ func TailLines(path string, n int) ([]string, error) {
 // whose config no longer evaluates is stopped as it was recorded at
 // start, without hooks, with a warning.
 func (p *Playpen) Stop(ctx context.Context, name string) error {
+	_, err := p.stop(ctx, name)
+	return err
+}
+
+// stop is Stop that also says whether the service was running.
+func (p *Playpen) stop(ctx context.Context, name string) (bool, error) {
 	s, cerr, err := p.resolveOrRecorded(name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if cerr != nil {
 		p.warn(name, "its config does not evaluate (%s); stopping it as recorded at start (SIG%s, %gs), without hooks", configErrText(cerr), s.StopSigName, s.StopTimeout)
 	}
 	if err := p.EnsureDirs(); err != nil {
-		return wrap(ExitFailed, name, err)
+		return false, wrap(ExitFailed, name, err)
 	}
 	unlock, err := p.lock(s)
 	if err != nil {
-		return wrap(ExitFailed, name, err)
+		return false, wrap(ExitFailed, name, err)
 	}
 	defer unlock()
-	_, err = p.stopLocked(ctx, s)
-	return wrap(ExitFailed, name, err)
+	was := false
+	_, err = p.stopLockedWas(ctx, s, &was)
+	return was, wrap(ExitFailed, name, err)
 }
 
 // stopLocked returns the state the service was in and any failure.
 func (p *Playpen) stopLocked(ctx context.Context, s *Service) (*State, error) {
+	return p.stopLockedWas(ctx, s, nil)
+}
+
+// stopLockedWas is stopLocked; was, when set, learns whether the service
+// was running.
+func (p *Playpen) stopLockedWas(ctx context.Context, s *Service, was *bool) (*State, error) {
 	st, o := p.probe(ctx, s)
 	old, _ := readState(s.StateFile(p))
 	if st.State != StateRunning {
@@ -574,6 +603,9 @@ func (p *Playpen) stopLocked(ctx context.Context, s *Service) (*State, error) {
 			p.cleanStale(s)
 		}
 		return nil, nil
+	}
+	if was != nil {
+		*was = true
 	}
 	if o != nil {
 		defer o.Close()
@@ -618,6 +650,13 @@ type RestartOptions struct {
 	Upgraded bool // caused by an upgrade: never SIGHUP, SERVICE_UPGRADED=1 (§4.5, §8.4)
 	NoHUP    bool // a new binary must run: stop and start even with service_hup=1
 	Launched func()
+	outcome  *string // see StartOptions
+}
+
+func setOutcome(p *string, s string) {
+	if p != nil {
+		*p = s
+	}
 }
 
 // Restart restarts one service by the order of preference of SPEC §4.5.
@@ -646,6 +685,7 @@ func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOpt
 		if o != nil {
 			o.Close()
 		}
+		setOutcome(opts.outcome, "started (it was not running)")
 		return p.startLocked(ctx, s, StartOptions{Upgraded: opts.Upgraded, Launched: opts.Launched})
 	}
 	if opts.Launched != nil {
@@ -653,12 +693,14 @@ func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOpt
 	}
 	if s.HUP && !opts.Upgraded && !opts.NoHUP && o != nil {
 		defer o.Close()
+		setOutcome(opts.outcome, "sent SIGHUP (service_hup=1), same pid")
 		return o.Signal(syscall.SIGHUP, false)
 	}
 	if o != nil {
 		o.Close()
 	}
 	if h := s.Hooks["restart"]; !h.Empty() {
+		setOutcome(opts.outcome, "restarted by service_restart")
 		env := s.Env
 		if opts.Upgraded {
 			env = setEnv(env, "SERVICE_UPGRADED", "1")
@@ -703,6 +745,9 @@ func (p *Playpen) Reload(ctx context.Context, name string) error {
 // Ping exits 0 when alive (§4.9): service_ping when set, else the pid
 // check (the only check left when the config does not evaluate).
 func (p *Playpen) Ping(ctx context.Context, name string) error {
+	if err := p.CheckDirs(); err != nil {
+		return err
+	}
 	s, cerr, err := p.resolveOrRecorded(name)
 	if err != nil {
 		return err
@@ -779,15 +824,24 @@ func (p *Playpen) runStep(ctx context.Context, s *Service, step string, env []st
 	if h.Code != "" {
 		name := "service_" + strings.ReplaceAll(step, "-", "_") + " (" + filepath.Base(s.ConfigFiles[len(s.ConfigFiles)-1]) + ")"
 		if err := hooks.RunCode(ctx, name, h.Code, hooks.HookTimeout, opts); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return namedErr(name, err)
 		}
 	}
 	if h.File != "" {
 		if err := hooks.RunFile(ctx, h.File, hooks.HookTimeout, opts); err != nil {
-			return fmt.Errorf("%s: %w", h.File, err)
+			return namedErr(h.File, err)
 		}
 	}
 	return nil
+}
+
+// namedErr says which script failed, unless the error names it already.
+func namedErr(name string, err error) error {
+	var se *hooks.ScriptError
+	if errors.As(err, &se) && strings.HasPrefix(se.Error(), name) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 // render runs sub-conf for each of service_config_files (§5.4) with the

@@ -2,6 +2,7 @@ package pkgsvc
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,8 +195,9 @@ func (g *graph) run(ctx context.Context, jobs int, reverse bool, pre map[string]
 func (p *Playpen) StartMany(ctx context.Context, names []string, o ManyOptions) []Result {
 	g, pre := p.buildGraph(names, !o.NoDeps)
 	return g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
-		err := p.Start(ctx, n, StartOptions{Launched: release})
-		p.progress(n, err, "started")
+		verb := "started"
+		err := p.Start(ctx, n, StartOptions{Launched: release, outcome: &verb})
+		p.progress(n, err, verb)
 		return err
 	})
 }
@@ -215,8 +217,12 @@ func (p *Playpen) StopMany(ctx context.Context, names []string, o ManyOptions) [
 		}
 	}
 	return g.run(ctx, o.Jobs, true, pre, func(n string, release func()) error {
-		err := p.Stop(ctx, n)
-		p.progress(n, err, "stopped")
+		was, err := p.stop(ctx, n)
+		verb := "stopped"
+		if !was {
+			verb = "not running"
+		}
+		p.progress(n, err, verb)
 		return err
 	})
 }
@@ -225,8 +231,9 @@ func (p *Playpen) StopMany(ctx context.Context, names []string, o ManyOptions) [
 func (p *Playpen) RestartMany(ctx context.Context, names []string, o ManyOptions) []Result {
 	g, pre := p.buildGraph(names, false)
 	return g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
-		err := p.Restart(ctx, n, RestartOptions{Launched: release})
-		p.progress(n, err, "restarted")
+		verb := "restarted"
+		err := p.Restart(ctx, n, RestartOptions{Launched: release, outcome: &verb})
+		p.progress(n, err, verb)
 		return err
 	})
 }
@@ -241,6 +248,9 @@ func (p *Playpen) progress(name string, err error, verb string) {
 // back with their error. Instances of a template that run are listed
 // after it (§7).
 func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []error) {
+	if err := p.CheckDirs(); err != nil {
+		return nil, []error{err}
+	}
 	out := make([]Status, len(names))
 	errs := make([]error, len(names))
 	// More workers than cores: most of a status is waiting on /proc reads.
@@ -281,6 +291,11 @@ func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []e
 			continue
 		}
 		res = append(res, out[i])
+	}
+	if _, err := p.InstalledPackages(); err != nil {
+		// Staleness is read from it: say it cannot be read rather than
+		// guess (no service is then shown stale).
+		rerrs = append(rerrs, &Error{Code: ExitConfig, Err: fmt.Errorf("%w (no service is shown stale until it is fixed)", err)})
 	}
 	return res, rerrs
 }

@@ -162,6 +162,21 @@ func (p *Playpen) EnsureDirs() error {
 	return nil
 }
 
+// CheckDirs refuses state directories that EnsureDirs would refuse,
+// without creating any: commands that only read state (status, ping,
+// logs) must not follow a symlinked var/ that start and stop refuse (§1.2).
+func (p *Playpen) CheckDirs() error {
+	for _, d := range []string{p.LocalVar, p.RunVar, p.LinkDir} {
+		if _, err := os.Lstat(d); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := ensureSafeDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func ensureSafeDir(d string) error {
 	fi, err := os.Lstat(d)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -214,6 +229,9 @@ func (p *Playpen) inherited() (map[string]string, error) {
 	out["PATH"] = p.Path("bin") + ":" + p.Path("ext", "bin") + ":" + path
 	out["PLAYPEN_ROOT"] = p.Root
 	out["PLAYPEN_ROLE"] = p.Role
+	if t := p.caller["PLAYPEN_TAG"]; t != "" {
+		out["PLAYPEN_TAG"] = t // the caller's wins, as for PLAYPEN_ROLE (§4.2)
+	}
 	out["PROJECT_NAME"] = p.Name
 	out["LOCAL_VAR"] = p.LocalVar
 	out["LOCAL_RUNVAR"] = p.RunVar
@@ -251,6 +269,11 @@ func (p *Playpen) LoadConfigFiles() []string {
 	return files
 }
 
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
 func isFile(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
@@ -285,6 +308,9 @@ func (p *Playpen) BaseEnv() ([]string, error) {
 			p.baseMap[k] = v.Value
 		}
 	}
+	if t := p.caller["PLAYPEN_TAG"]; t != "" {
+		p.baseMap["PLAYPEN_TAG"] = t // over whatever load-config set (§4.2)
+	}
 	p.base = mapEnv(p.baseMap)
 	return p.base, nil
 }
@@ -303,6 +329,9 @@ func mapEnv(m map[string]string) []string {
 func (p *Playpen) DefaultSet() ([]string, error) {
 	if _, err := p.BaseEnv(); err != nil {
 		return nil, err
+	}
+	if p.Role != "" && !isDir(p.Path("etc", "roles", p.Role)) {
+		p.warn("role "+p.Role, "no etc/roles/%s/ in this playpen, so the role selects every service (a typo in PLAYPEN_ROLE or etc/role?)", p.Role)
 	}
 	if p.Role != "" {
 		if v, ok := p.baseVars["playpen_services"]; ok {

@@ -55,6 +55,7 @@ type Service struct {
 
 	Program     string   `json:"program"` // resolved absolute path ("" with a custom start)
 	ProgramErr  string   `json:"program_error,omitempty"`
+	programArg  string   // service_program as written
 	Flags       []string `json:"flags"`
 	RunName     string   `json:"run_name"`
 	LinkPath    string   `json:"link_path,omitempty"`
@@ -449,7 +450,11 @@ func (r *reader) list(name string) []string {
 }
 
 func (r *reader) bad(name, value, rule string) {
-	r.errs = append(r.errs, fmt.Sprintf("%s=%q in %s: %s", name, value, r.file(), rule))
+	where := r.file()
+	if f, l, ok := hooks.AssignedAt(r.files, name); ok {
+		where = fmt.Sprintf("%s:%d", f, l) // the line that sets it
+	}
+	r.errs = append(r.errs, fmt.Sprintf("%s=%q in %s: %s", name, value, where, rule))
 }
 
 func (r *reader) boolean(name string, def bool) bool {
@@ -608,6 +613,7 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 	case prog == "" && custom.Empty():
 		r.errs = append(r.errs, fmt.Sprintf("service_program is not set in %s (and no service_start replaces it)", r.file()))
 	case prog != "":
+		s.programArg = prog
 		path, perr := p.resolveProgram(prog)
 		if perr != nil {
 			s.ProgramErr = perr.Error()

@@ -96,6 +96,7 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 			}
 		}
 	}
+	given := map[string]string{}
 	for _, a := range o.Set {
 		name, ver, ok := strings.Cut(a, "=")
 		if !ok {
@@ -109,6 +110,10 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 				return nil, errf(ExitConfig, "", "%s: %v", name, err)
 			}
 		}
+		if prev, dup := given[name]; dup {
+			return nil, errf(ExitUsage, "", "%s is given twice (%s=%s and %s); name each package once", name, name, prev, a)
+		}
+		given[name] = ver
 		if _, dup := want[name]; !dup {
 			order = append(order, name)
 		}
@@ -704,15 +709,23 @@ func (p *Playpen) validateCandidate(reg Registered) error {
 	defer os.RemoveAll(scratch)
 	q := p.shallow()
 	q.extServices = scratch
-	if err := q.installServiceFilesInto(reg, filepath.Join(scratch, reg.Service+"-"+reg.Version)); err != nil {
+	from, err := q.installServiceFilesFrom(reg, filepath.Join(scratch, reg.Service+"-"+reg.Version))
+	if err != nil {
 		return fmt.Errorf("%s %s: %w", reg.Service, reg.Version, err)
+	}
+	// Errors name the package's own files, not the scratch copies.
+	real := func(msg string) string {
+		for dst, src := range from {
+			msg = strings.ReplaceAll(msg, dst, src)
+		}
+		return msg
 	}
 	q.regIndex = map[string]Registered{reg.Service: reg}
 	q.projIndex = map[string]bool{}
 	q.indexDone = true
 	s, err := q.resolve(reg.Service)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", reg.Service, reg.Version, err)
+		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, real(err.Error()))
 	}
 	if s.Template {
 		return nil
@@ -720,7 +733,39 @@ func (p *Playpen) validateCandidate(reg Registered) error {
 	if len(s.Typed.Problems) > 0 {
 		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, s.Typed.Problems[0].Error())
 	}
+	// The program must be there to start: a path (not a bare name, which
+	// the package manager may yet install under ext/bin) is checked now.
+	if s.ProgramErr != "" && s.Hooks["start"].Empty() && strings.ContainsRune(s.programArg, '/') {
+		return fmt.Errorf("%s %s: %s (service_program in %s)", reg.Service, reg.Version, s.ProgramErr, real(strings.Join(s.ConfigFiles, ", ")))
+	}
 	return nil
+}
+
+// warnUnexpectedVersions says which packages are installed at another
+// version than the journal's plan expected: the package manager failed or
+// was skipped between pre and post. Services still end on what is
+// installed.
+func (p *Playpen) warnUnexpectedVersions(plan *Plan) {
+	inst := map[string]string{}
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return
+	}
+	for _, pk := range pkgs {
+		inst[pk.Name] = pk.Version
+	}
+	for _, c := range plan.Changes {
+		got, ok := inst[c.Package]
+		switch {
+		case c.New == "" && ok:
+			p.warn(c.Package, "the upgrade was to remove it, but %s is still installed (did the package manager fail?); services end on what is installed", got)
+		case c.New != "" && got != c.New:
+			if !ok {
+				got = "nothing"
+			}
+			p.warn(c.Package, "the upgrade expected version %s, but %s is installed (did the package manager fail or not run?); services end on what is installed", c.New, got)
+		}
+	}
 }
 
 // UpgradePost is the after-half (SPEC §8.3): register the new definitions,
@@ -741,6 +786,7 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 	var plan *Plan
 	if j != nil {
 		plan = j.Plan
+		p.warnUnexpectedVersions(plan)
 	} else {
 		// No pre: what differs between installed-packages and the
 		// registered definitions is the upgrade set.
@@ -785,13 +831,19 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 			own.Close()
 		}
 		upgraded := after[n] == ActRestartAfter
+		// The plan is the promise (§8.6): only what it names is started
+		// or restarted. A service it leaves untouched keeps running (and
+		// shows stale), even though its dependencies changed.
 		switch {
 		case st.State != StateRunning:
 			err = p.Start(ctx, n, StartOptions{Upgraded: upgraded, Launched: release})
 			p.progress(n, err, "started")
-		case upgraded || st.Stale || after[n] == ActStartAfter:
+		case upgraded || after[n] == ActStartAfter:
+			// start-after while running: a killed pre never stopped it.
 			err = p.Restart(ctx, n, RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
 			p.progress(n, err, "restarted")
+		default:
+			release()
 		}
 		return err
 	})
@@ -909,6 +961,27 @@ func (p *Playpen) upgradeLock() (func(), error) {
 		return nil, err
 	}
 	return func() { f.Close() }, nil
+}
+
+// WhyTargets lists what `why` takes: installed packages, and the files
+// their .files lists name, sorted (for shell completion).
+func (p *Playpen) WhyTargets() ([]string, error) {
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, pk := range pkgs {
+		for _, c := range append([]string{pk.Name}, p.packageFiles(pk.Name, pk.Version)...) {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // Why is the blast radius of a change to a package or a file (SPEC §8.6):

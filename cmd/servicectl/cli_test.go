@@ -153,8 +153,18 @@ func TestCompletion(t *testing.T) {
 func TestInitCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "p")
 	var out, errb bytes.Buffer
-	if code := run([]string{"init", dir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "Next:") {
-		t.Fatalf("init: %d %s %s", code, out.String(), errb.String())
+	if code := run([]string{"init", dir}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "Next:") || out.Len() != 0 {
+		t.Fatalf("init: %d stdout %q stderr %q; want the message on stderr only (§11)", code, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	dir2 := filepath.Join(t.TempDir(), "q")
+	if code := run([]string{"--json", "init", dir2}, &out, &errb); code != 0 {
+		t.Fatalf("init --json: %d %s", code, errb.String())
+	}
+	var got map[string]string
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got["playpen"] != dir2 || got["project_name"] != "q" {
+		t.Errorf("init --json printed %q (%v)", out.String(), err)
 	}
 	code, out2, _ := sctl(t, dir, "list", "--all")
 	if code != 0 || !strings.Contains(out2, "SERVICE") {
@@ -236,5 +246,69 @@ func TestConfigEvaluatedOncePerCommand(t *testing.T) {
 				t.Errorf("servicectl %s: the config of %s ran more than once: %q", strings.Join(args, " "), name, data)
 			}
 		}
+	}
+}
+
+// TestTestExitsWithTheTestsStatus (§4.9): `test` exits with the status of
+// the first failed test, and says so once.
+func TestTestExitsWithTheTestsStatus(t *testing.T) {
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	writeFiles(t, root, map[string]string{
+		"etc/project-name":      "t\n",
+		"etc/project-services":  "five\nok\nthree\n",
+		"services/five/config":  "service_program=sleep\nservice_test='exit 5'\n",
+		"services/ok/config":    "service_program=sleep\nservice_test=true\n",
+		"services/three/config": "service_program=sleep\n",
+		"services/three/test":   "exit 3\n",
+	})
+	code, _, stderr := sctl(t, root, "test", "five")
+	if code != 5 || strings.Count(stderr, "service_test") != 1 {
+		t.Errorf("test five: exit %d, stderr %q; want 5 and the hook named once", code, stderr)
+	}
+	if code, _, _ := sctl(t, root, "test", "ok", "three", "five"); code != 3 {
+		t.Errorf("test ok three five: exit %d, want 3 (the first failure)", code)
+	}
+	if code, _, _ := sctl(t, root, "test", "ok"); code != 0 {
+		t.Errorf("test ok: exit %d", code)
+	}
+}
+
+// TestMessagesSayWhatHappened: of 20 concurrent starts of one service,
+// one says "started" and the others "already running"; a second stop says
+// "not running"; a restart of a stopped service says it started it.
+func TestMessagesSayWhatHappened(t *testing.T) {
+	root := playpen(t)
+	type res struct {
+		code int
+		out  string
+	}
+	ch := make(chan res, 20)
+	for i := 0; i < 20; i++ {
+		go func() {
+			code, out := sctlProc(t, root, "start", "alpha")
+			ch <- res{code, out}
+		}()
+	}
+	started, already := 0, 0
+	for i := 0; i < 20; i++ {
+		r := <-ch
+		if r.code != 0 {
+			t.Errorf("start: exit %d: %s", r.code, r.out)
+		}
+		started += strings.Count(r.out, "alpha: started")
+		already += strings.Count(r.out, "alpha: already running")
+	}
+	if started != 1 || already != 19 {
+		t.Errorf("%d said started and %d already running; want 1 and 19", started, already)
+	}
+	if _, _, stderr := sctl(t, root, "stop", "alpha"); !strings.Contains(stderr, "alpha: stopped") {
+		t.Errorf("first stop: %q", stderr)
+	}
+	if _, _, stderr := sctl(t, root, "stop", "alpha"); !strings.Contains(stderr, "alpha: not running") {
+		t.Errorf("second stop: %q", stderr)
+	}
+	if _, _, stderr := sctl(t, root, "restart", "alpha"); !strings.Contains(stderr, "alpha: started (it was not running)") {
+		t.Errorf("restart of a stopped service: %q", stderr)
 	}
 }

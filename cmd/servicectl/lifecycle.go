@@ -119,14 +119,20 @@ func newReload(g *globals) *cobra.Command {
 }
 
 func newStatus(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var all bool
+	c := &cobra.Command{
 		Use:               "status [SERVICE...]",
-		Short:             "Show services' state (exit 0 all running, 3 some stopped, 1 dead or failed, 4 unknown)",
+		Short:             "Show services' state (exit 0 all running, 3 some stopped, 1 dead or failed, 4 unknown, 6 config error)",
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
 			pp, names, err := g.selection(args)
 			if err != nil {
 				return err
+			}
+			if all && len(args) == 0 {
+				if names, err = pp.AllServices(); err != nil {
+					return err
+				}
 			}
 			sts, errs := pp.StatusMany(context.Background(), names)
 			if g.json {
@@ -162,6 +168,8 @@ func newStatus(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&all, "all", false, "every installed and project service, not only the role's")
+	return c
 }
 
 // statusCode is the LSB order of SPEC §4.8: unknown, then dead/failed,
@@ -274,7 +282,16 @@ func newTest(g *globals) *cobra.Command {
 				}
 				rs = append(rs, pkgsvc.Result{Service: n, Err: err})
 			}
-			return g.fold(rs)
+			if err := g.fold(rs); err != nil {
+				// The exit status is the first failed test's own (§4.9):
+				// a test that exits 5 makes `test` exit 5.
+				for _, r := range rs {
+					if r.Err != nil {
+						return &multiErr{code: pkgsvc.Code(r.Err)}
+					}
+				}
+			}
+			return nil
 		},
 	}
 }

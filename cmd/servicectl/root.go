@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 
@@ -225,10 +226,55 @@ func (g *globals) completeServices(cmd *cobra.Command, args []string, toComplete
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
+	// Instances: those with run state (running or recently stopped) and
+	// those the role names (web@blue in playpen_services).
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
+	}
+	for _, n := range names {
+		insts, _ := pp.RunningInstances(n)
+		for _, in := range insts {
+			if !seen[in] {
+				names, seen[in] = append(names, in), true
+			}
+		}
+	}
+	if role, err := pp.DefaultSet(); err == nil {
+		for _, n := range role {
+			if strings.Contains(n, "@") && !seen[n] {
+				names, seen[n] = append(names, n), true
+			}
+		}
+	}
+	sort.Strings(names)
 	var out []string
 	for _, n := range names {
 		if strings.HasPrefix(n, toComplete) {
 			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeWhy offers installed packages and, for what looks like a path,
+// the files packages install (their .files lists).
+func (g *globals) completeWhy(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	pp, err := g.playpen()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	cands, err := pp.WhyTargets()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, c := range cands {
+		if strings.HasPrefix(c, toComplete) {
+			out = append(out, c)
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp

@@ -26,8 +26,15 @@ func newInit(g *globals) *cobra.Command {
 				return err
 			}
 			abs, _ := filepath.Abs(dir)
+			if name == "" {
+				name = filepath.Base(abs)
+			}
 			if !g.quiet {
-				fmt.Fprintf(g.stdout, "Made a playpen in %s.\nNext: install packages under ext/ (or add project services to etc/project-services\nwith a services/NAME/config), then `cd %s && servicectl list`.\n", abs, abs)
+				// Messages go to stderr (§11); stdout is for --json.
+				fmt.Fprintf(g.stderr, "servicectl: made a playpen in %s.\nNext: install packages under ext/ (README: \"Write your first package\"), or add a project\nservice to etc/project-services with a services/NAME/config; then `cd %s && servicectl list --all`.\n", abs, abs)
+			}
+			if g.json {
+				return g.printJSON(map[string]string{"playpen": abs, "project_name": name})
 			}
 			return nil
 		},
@@ -73,6 +80,16 @@ func newList(g *globals) *cobra.Command {
 			es, err := pp.List(all)
 			if err != nil {
 				return err
+			}
+			if all {
+				if un, _ := pp.Unregistered(); len(un) > 0 {
+					var names []string
+					for _, r := range un {
+						fmt.Fprintf(g.stderr, "servicectl: %s: provided by installed package %s %s but not registered, so it cannot start\n", r.Service, r.Package, r.Version)
+						names = append(names, r.Service)
+					}
+					fmt.Fprintf(g.stderr, "servicectl: register with: servicectl new-service %s\n", strings.Join(names, " "))
+				}
 			}
 			if g.json {
 				return g.printJSON(es)
@@ -349,6 +366,9 @@ func printEnv(g *globals, es []pkgsvc.EnvEntry) {
 		}
 		fmt.Fprintf(w, "%s:\n", e.Service)
 		for _, m := range e.Missing {
+			if g.verbose {
+				break // each variable is listed once, below, marked MISSING
+			}
 			fmt.Fprintf(w, "  missing %s", m.Name)
 			if g.verbose {
 				fmt.Fprintf(w, " (%s)", m.Type)
@@ -371,6 +391,14 @@ func printEnv(g *globals, es []pkgsvc.EnvEntry) {
 					req = "required"
 				}
 				val := "(unset)"
+				for _, m := range e.Missing {
+					if m.Name == sp.Name {
+						val = "MISSING"
+						if m.HasDefault {
+							val += fmt.Sprintf(" [suggested: %s; `servicectl env --script` prints it]", m.Default)
+						}
+					}
+				}
 				for _, v := range e.Values {
 					if v.Name == sp.Name {
 						val = fmt.Sprintf("%s (from %s)", v.Value, v.Source)

@@ -104,6 +104,13 @@ func newUpgrade(g *globals) *cobra.Command {
 				return usageError{errors.New("upgrade run needs `-- COMMAND`")}
 			}
 			set, command := args[:dash], args[dash:]
+			// Found before anything is stopped: a typo must not leave
+			// services down until post.
+			path, lerr := exec.LookPath(command[0])
+			if lerr != nil {
+				return usageError{fmt.Errorf("upgrade run: %s: %w; nothing was stopped", command[0], lerr)}
+			}
+			command[0] = path
 			pp, err := g.playpen()
 			if err != nil {
 				return err
@@ -138,9 +145,10 @@ func newUpgrade(g *globals) *cobra.Command {
 
 func newWhy(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "why PACKAGE|FILE",
-		Short: "Which services a change of this package or file would stop or restart, and why",
-		Args:  cobra.ExactArgs(1),
+		Use:               "why PACKAGE|FILE",
+		Short:             "Which services a change of this package or file would stop or restart, and why",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeWhy,
 		RunE: func(c *cobra.Command, args []string) error {
 			pp, err := g.playpen()
 			if err != nil {

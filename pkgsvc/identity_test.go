@@ -1,0 +1,87 @@
+package pkgsvc
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// impostor runs the test binary's sleep helper through path (a linkfarm
+// link), so its argv[0] is what a service of that link shows.
+func impostor(t *testing.T, path string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), "HELPER=sleep")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
+// TestPidfileChangedBehindOurBack (§4.7): a pidfile that servicectl wrote
+// and that now names another pid than its state file is stale, even when
+// that pid runs through the very same linkfarm path; stop signals neither.
+func TestPidfileChangedBehindOurBack(t *testing.T) {
+	x := newTP(t, merge(project("web", "sleep", "")))
+	if err := x.p.Start(bg, "web", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	orig := x.pid("web")
+	s, _ := x.p.Resolve("web")
+	imp := impostor(t, s.LinkPath)
+	os.WriteFile(filepath.Join(x.p.RunVar, "web.pid"), []byte(strconv.Itoa(imp.Process.Pid)+"\n"), 0o644)
+
+	st, err := x.reopen().Status(bg, "web")
+	if err != nil || st.State != StateDead {
+		t.Fatalf("status: %+v %v; want dead", st, err)
+	}
+	if err := x.reopen().Stop(bg, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(imp.Process.Pid) {
+		t.Error("stop signalled the impostor named by the changed pidfile")
+	}
+	if _, err := os.Stat(filepath.Join(x.p.RunVar, "web.pid")); err == nil {
+		t.Error("the stale pidfile is still there after stop")
+	}
+	// The process servicectl started is no longer named by any pidfile;
+	// it is ours to clean up here.
+	if o, err := claim(orig, 0); err == nil {
+		o.Signal(9, true)
+		o.Close()
+	}
+}
+
+// TestOwnPidfileNewPidMustBeNewer (§4.7): with service_own_pidfile the
+// program may replace itself, so a new pid in the pidfile is accepted
+// when it runs the program and started no earlier than the service.
+func TestOwnPidfileNewPidMustBeNewer(t *testing.T) {
+	x := newTP(t, merge(project("d", "daemonize", "service_own_pidfile=1\n")))
+	s, _ := x.p.Resolve("d")
+	os.MkdirAll(filepath.Dir(s.LinkPath), 0o755)
+	os.Symlink(testBin, s.LinkPath)
+	older := impostor(t, s.LinkPath) // started before the service
+	if err := x.p.Start(bg, "d", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pidfile := filepath.Join(x.p.RunVar, "d.pid")
+	orig := x.pid("d")
+	t.Cleanup(func() {
+		if o, err := claim(orig, 0); err == nil {
+			o.Signal(9, true)
+			o.Close()
+		}
+	})
+	os.WriteFile(pidfile, []byte(strconv.Itoa(older.Process.Pid)+"\n"), 0o644)
+	if st, _ := x.reopen().Status(bg, "d"); st.State != StateDead {
+		t.Errorf("a pid older than the service: %s, want dead", st.State)
+	}
+	newer := impostor(t, s.LinkPath) // as if the daemon re-executed itself
+	os.WriteFile(pidfile, []byte(strconv.Itoa(newer.Process.Pid)+"\n"), 0o644)
+	if st, _ := x.reopen().Status(bg, "d"); st.State != StateRunning || st.Pid != newer.Process.Pid {
+		t.Errorf("a newer pid running the program: %+v, want running", st)
+	}
+}
