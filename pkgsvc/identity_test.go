@@ -85,3 +85,25 @@ func TestOwnPidfileNewPidMustBeNewer(t *testing.T) {
 		t.Errorf("a newer pid running the program: %+v, want running", st)
 	}
 }
+
+// TestWrapperThatExecs: a program that is a script ending in `exec prog`
+// keeps its pid and start time under another argv[0]; the state file
+// follows it, so status says running and stop stops it.
+func TestWrapperThatExecs(t *testing.T) {
+	x := newTP(t, merge(
+		map[string]string{"bin/wrapper*": "#!/bin/sh\nexec @BIN@ \"$@\"\n"},
+		map[string]string{"services/w/config": "service_program=wrapper\nexport HELPER=sleep\nservice_start_secs=0.3\n"},
+	))
+	if err := x.p.Start(bg, "w", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pid := x.pid("w")
+	st, err := x.reopen().Status(bg, "w")
+	if err != nil || st.State != StateRunning || st.Pid != pid {
+		t.Fatalf("status after the wrapper exec'd: %+v %v", st, err)
+	}
+	if err := x.reopen().Stop(bg, "w"); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
+}

@@ -295,7 +295,29 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	if err := p.watchStart(s, pid, info, exited); err != nil {
 		return err
 	}
+	p.followExec(s, pid, info)
 	return p.afterStart(ctx, s, env)
+}
+
+// followExec records the argv[0] a service runs with once it has lived
+// through service_start_secs: a wrapper script that ends in `exec prog`
+// is the same process (same pid, same start time) under another argv[0],
+// and the state file must name what runs, or the next status would call
+// it dead (§4.7 checks start time and argv[0]).
+func (p *Playpen) followExec(s *Service, pid int, at procInfo) {
+	if s.StartSecs <= 0 {
+		return
+	}
+	now, err := readProc(pid)
+	if err != nil || now.StartTime != at.StartTime || now.Argv0 == "" {
+		return
+	}
+	st, err := readState(s.StateFile(p))
+	if err != nil || st.Pid != pid || now.Argv0 == st.Argv0 || now.Argv1 == st.Argv0 {
+		return
+	}
+	st.Argv0 = now.Argv0
+	writeState(s.StateFile(p), st)
 }
 
 func (p *Playpen) afterStart(ctx context.Context, s *Service, env []string) error {
