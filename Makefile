@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJournal$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
 	$(GO) test -run '^$$' -fuzz '^FuzzConstraints$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./envtypes
 	$(GO) test -run '^$$' -fuzz '^FuzzSub$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./hooks
+	$(GO) test -run '^$$' -fuzz '^FuzzConform$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./hooks
 
 demo: build
 	@GO="$(GO)" BIN="$(BIN)" DEMO="$(DEMO)" sh scripts/demo.sh

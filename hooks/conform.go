@@ -136,8 +136,8 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 		descend := true
 		switch n := n.(type) {
 		case *syntax.Lit:
-			if _, ok := parent.(*syntax.Word); ok {
-				ps = litPatches(ps, n, src, wordRole(stack))
+			if w, ok := parent.(*syntax.Word); ok {
+				ps = litPatches(ps, n, src, wordRole(stack), endsInDollar(w, n))
 			} else if _, ok := parent.(*syntax.DblQuoted); ok && inParamWord(stack) {
 				// "…\}…" inside ${x-…}: dash removes that backslash.
 				off, end := int(n.Pos().Offset()), int(n.End().Offset())
@@ -305,7 +305,7 @@ func quotedContext(stack []syntax.Node) bool {
 
 // litPatches rewrites the backslash escapes of an unquoted literal. It
 // scans the source, not Lit.Value, which has line continuations removed.
-func litPatches(ps []patch, l *syntax.Lit, src []byte, r role) []patch {
+func litPatches(ps []patch, l *syntax.Lit, src []byte, r role, prevDollar bool) []patch {
 	off, end := int(l.Pos().Offset()), int(l.End().Offset())
 	if end > len(src) || off >= end || bytes.IndexByte(src[off:end], '\\') < 0 {
 		return ps
@@ -322,25 +322,59 @@ func litPatches(ps []patch, l *syntax.Lit, src []byte, r role) []patch {
 		}
 		_, size := utf8.DecodeRune(s[i+1:])
 		x := string(s[i+1 : i+1+size])
+		// A literal `$` just before would make the quote that follows it
+		// `$'…'` or `$"…"`: it goes inside the quotes too.
+		from, dollar := i, ""
+		if i == 0 && prevDollar || i > 0 && s[i-1] == '$' && evenBackslashes(s[:i-1]) {
+			from, dollar = i-1, "$"
+		}
 		switch r {
 		case roleWord:
-			q := "'" + x + "'"
+			q := "'" + dollar + x + "'"
 			if c == '\'' {
-				q = `"'"`
+				q = `"` + dollar + `'"`
 			}
-			ps = append(ps, patch{off + i, off + i + 1 + size, q})
+			ps = append(ps, patch{off + from, off + i + 1 + size, q})
 		case roleParamDQ:
 			if strings.IndexByte("$`\"\\}", c) >= 0 {
-				q := `"\` + x + `"`
+				q := `"` + dollar + `\` + x + `"`
 				if c == '}' {
-					q = `"}"`
+					q = `"` + dollar + `}"`
 				}
-				ps = append(ps, patch{off + i, off + i + 2, q})
+				ps = append(ps, patch{off + from, off + i + 2, q})
 			}
 		}
 		i += size
 	}
 	return ps
+}
+
+// endsInDollar says whether the part before l in w is a literal ending
+// in an unescaped `$` right before it: upstream lexes `$\x` as two
+// literals, and a quote put after that `$` would read as `$'…'`.
+func endsInDollar(w *syntax.Word, l *syntax.Lit) bool {
+	for i, p := range w.Parts {
+		if p != l || i == 0 {
+			continue
+		}
+		prev, ok := w.Parts[i-1].(*syntax.Lit)
+		if !ok {
+			return false
+		}
+		v := prev.Value
+		return prev.End() == l.Pos() && strings.HasSuffix(v, "$") && evenBackslashes([]byte(v[:len(v)-1]))
+	}
+	return false
+}
+
+// evenBackslashes says whether b ends in an even number of backslashes,
+// so that what follows it is not escaped.
+func evenBackslashes(b []byte) bool {
+	n := 0
+	for i := len(b) - 1; i >= 0 && b[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 0
 }
 
 // patternEscape makes s match itself as a pattern: every byte that is not
