@@ -92,7 +92,7 @@ func parseFile(path string) (*conformed, error) {
 	if ok && c.mod.Equal(fi.ModTime()) && c.size == fi.Size() {
 		return c.file, c.err
 	}
-	data, err := ReadFile(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (c *Cache) parse(path string) (*conformed, error) {
 	if ok {
 		return e.file, e.err
 	}
-	data, err := ReadFile(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

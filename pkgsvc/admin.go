@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/fsio"
 	"sort"
 )
 
@@ -42,7 +43,7 @@ func Init(dir, name string) error {
 		if _, err := os.Stat(p); err == nil {
 			continue
 		}
-		if err := writeFileAtomic(p, []byte(content), 0o644, true); err != nil {
+		if err := fsio.WriteAtomic(p, []byte(content), 0o644, true); err != nil {
 			return errf(ExitFailed, "", "%v", err)
 		}
 	}
@@ -197,7 +198,7 @@ func (p *Playpen) editRegistry(edit func([]Registered) []Registered) error {
 	}
 	rs = edit(rs)
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Service < rs[j].Service })
-	if err := writeFileAtomic(path, FormatRegistered(rs), 0o644, true); err != nil {
+	if err := fsio.WriteAtomic(path, FormatRegistered(rs), 0o644, true); err != nil {
 		return err
 	}
 	p.Invalidate()
@@ -219,7 +220,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	// Keep the run bits: a hook file that is a program stays one.
-	return writeFileAtomic(dst, data, fi.Mode().Perm(), true)
+	return fsio.WriteAtomic(dst, data, fi.Mode().Perm(), true)
 }
 
 // Entry is one line of `list`.

@@ -3,6 +3,7 @@ package pkgsvc
 import (
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/fsio"
 	"sort"
 	"strings"
 
@@ -133,7 +134,7 @@ func (p *Playpen) checkRunName(s *Service) error {
 	holder := ""
 	if s.RunName != "" && !strings.ContainsRune(s.RunName, '/') && s.RunName != "." && s.RunName != ".." {
 		holder = filepath.Join(p.RunVar, "runnames", s.RunName)
-		if b, err := readSmall(holder); err == nil && string(b) == s.Name {
+		if b, err := fsio.ReadSnapshot(holder); err == nil && string(b) == s.Name {
 			return nil
 		}
 	}
@@ -143,7 +144,7 @@ func (p *Playpen) checkRunName(s *Service) error {
 	if holder != "" {
 		// Best effort: without the record the next start checks again.
 		if os.MkdirAll(filepath.Dir(holder), 0o755) == nil {
-			writeFileAtomic(holder, []byte(s.Name), 0o644, false)
+			fsio.WriteAtomic(holder, []byte(s.Name), 0o644, false)
 		}
 	}
 	return nil

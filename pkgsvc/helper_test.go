@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
 	"syscall"
@@ -152,7 +153,7 @@ func (x *tp) cleanup() {
 		if err != nil || st.Pid == 0 {
 			continue
 		}
-		if o, err := claim(st.Pid, st.StartTime, st.Argv0); err == nil {
+		if o, err := proc.Claim(st.Pid, st.StartTime, st.Argv0); err == nil {
 			o.Signal(syscall.SIGKILL, true)
 			o.Close()
 		}
@@ -210,7 +211,7 @@ func (x *tp) pid(name string) int {
 }
 
 func alive(pid int) bool {
-	info, err := readProc(pid)
+	info, err := proc.Read(pid)
 	return err == nil && !info.Zombie
 }
 

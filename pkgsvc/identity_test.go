@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"servicectl/pkgsvc/proc"
 	"strconv"
 	"testing"
 )
@@ -49,7 +50,7 @@ func TestPidfileChangedBehindOurBack(t *testing.T) {
 	}
 	// The process servicectl started is no longer named by any pidfile;
 	// it is ours to clean up here.
-	if o, err := claim(orig, 0); err == nil {
+	if o, err := proc.Claim(orig, 0); err == nil {
 		o.Signal(9, true)
 		o.Close()
 	}
@@ -70,7 +71,7 @@ func TestOwnPidfileNewPidMustBeNewer(t *testing.T) {
 	pidfile := filepath.Join(x.p.RunVar, "d.pid")
 	orig := x.pid("d")
 	t.Cleanup(func() {
-		if o, err := claim(orig, 0); err == nil {
+		if o, err := proc.Claim(orig, 0); err == nil {
 			o.Signal(9, true)
 			o.Close()
 		}

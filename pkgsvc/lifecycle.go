@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
 	"syscall"
@@ -76,7 +77,7 @@ func (s *Service) argv0s() []string {
 
 // probe finds out whether s runs, verifying the pidfile's claim (§4.7).
 // When running, the claimed process is returned open; the caller closes it.
-func (p *Playpen) probe(ctx context.Context, s *Service) (Status, *ownedProc) {
+func (p *Playpen) probe(ctx context.Context, s *Service) (Status, *proc.Handle) {
 	st := Status{Service: s.Name, Package: s.Package, Version: s.Version, State: StateStopped, RunName: s.RunName}
 	state, serr := readState(s.StateFile(p))
 	if state != nil {
@@ -101,27 +102,27 @@ func (p *Playpen) probe(ctx context.Context, s *Service) (Status, *ownedProc) {
 	if pid == 0 {
 		return st, nil
 	}
-	var o *ownedProc
+	var o *proc.Handle
 	switch {
 	case state != nil && state.Pid == pid:
-		o, err = claim(pid, state.StartTime, state.Argv0)
+		o, err = proc.Claim(pid, state.StartTime, state.Argv0)
 	case serr == nil && state != nil && !s.OwnPidfile && !state.OwnPidfile:
 		// servicectl wrote this pidfile and recorded another pid: whoever
 		// changed it, the process it names is not the one we started (a
 		// process run through the same linkfarm path would pass argv[0]).
-		err = &errNotOurs{fmt.Sprintf("the pidfile names pid %d, but servicectl started pid %d (state file): the pidfile was changed by someone else", pid, state.Pid)}
+		err = &proc.NotOurs{Why: fmt.Sprintf("the pidfile names pid %d, but servicectl started pid %d (state file): the pidfile was changed by someone else", pid, state.Pid)}
 	case serr == nil && state != nil:
 		// service_own_pidfile: the program may have replaced itself; the
 		// new pid is ours if it runs our program and started no earlier
 		// than the one we started.
-		o, err = claim(pid, 0, append(s.argv0s(), state.Argv0)...)
-		if err == nil && o.info.StartTime < state.StartTime {
+		o, err = proc.Claim(pid, 0, append(s.argv0s(), state.Argv0)...)
+		if err == nil && o.Info.StartTime < state.StartTime {
 			o.Close()
-			o, err = nil, &errNotOurs{fmt.Sprintf("pid %d started before the service did: it is not the service's", pid)}
+			o, err = nil, &proc.NotOurs{Why: fmt.Sprintf("pid %d started before the service did: it is not the service's", pid)}
 		}
 		state = nil
 	default:
-		o, err = claim(pid, 0, s.argv0s()...)
+		o, err = proc.Claim(pid, 0, s.argv0s()...)
 	}
 	if err != nil {
 		st.State, st.Detail = StateDead, err.Error()
@@ -247,7 +248,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 			return fmt.Errorf("start command failed: %w%s", err, p.tail(s))
 		}
 		if s.NoPidfile {
-			if err := writeState(s.StateFile(p), p.newState(s, 0, procInfo{}, opts)); err != nil {
+			if err := writeState(s.StateFile(p), p.newState(s, 0, proc.Info{}, opts)); err != nil {
 				return err
 			}
 			launched()
@@ -272,7 +273,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		}
 		pid, exited = got, nil
 	}
-	info, err := readProc(pid)
+	info, err := proc.Read(pid)
 	if err != nil {
 		p.cleanStale(s)
 		return fmt.Errorf("exited at once%s", p.tail(s))
@@ -304,11 +305,11 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 // is the same process (same pid, same start time) under another argv[0],
 // and the state file must name what runs, or the next status would call
 // it dead (§4.7 checks start time and argv[0]).
-func (p *Playpen) followExec(s *Service, pid int, at procInfo) {
+func (p *Playpen) followExec(s *Service, pid int, at proc.Info) {
 	if s.StartSecs <= 0 {
 		return
 	}
-	now, err := readProc(pid)
+	now, err := proc.Read(pid)
 	if err != nil || now.StartTime != at.StartTime || now.Argv0 == "" {
 		return
 	}
@@ -327,7 +328,7 @@ func (p *Playpen) afterStart(ctx context.Context, s *Service, env []string) erro
 	return nil
 }
 
-func (p *Playpen) newState(s *Service, pid int, info procInfo, opts StartOptions) *State {
+func (p *Playpen) newState(s *Service, pid int, info proc.Info, opts StartOptions) *State {
 	return &State{
 		Pid: pid, StartTime: info.StartTime, Argv0: info.Argv0, RunName: s.RunName,
 		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
@@ -430,18 +431,18 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 		return 0, nil, fmt.Errorf("output file: %w", err)
 	}
 	defer out.Close()
-	proc, err := os.StartProcess(path, append([]string{path}, s.Flags...), &os.ProcAttr{
+	child, err := os.StartProcess(path, append([]string{path}, s.Flags...), &os.ProcAttr{
 		Dir: s.Workdir, Env: env, Files: []*os.File{devnull, out, out}, Sys: sys,
 	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("cannot execute %s: %w", path, err)
 	}
 	if s.Nice != nil {
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, proc.Pid, *s.Nice); err != nil {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, child.Pid, *s.Nice); err != nil {
 			p.warn(s.Name, "service_nice=%d: %v", *s.Nice, err)
 		}
 	}
-	return proc.Pid, watchExit(proc), nil
+	return child.Pid, proc.WatchChild(child), nil
 }
 
 // credential applies service_user and service_group: as root, the process
@@ -488,7 +489,7 @@ func (p *Playpen) waitOwnPidfile(s *Service, exited <-chan struct{}) (int, error
 	diedAt := time.Time{}
 	for {
 		if pid, err := readPidfile(s.Pidfile(p)); err == nil && pid > 0 {
-			if info, err := readProc(pid); err == nil && !info.Zombie {
+			if info, err := proc.Read(pid); err == nil && !info.Zombie {
 				return pid, nil
 			}
 		}
@@ -510,7 +511,7 @@ func (p *Playpen) waitOwnPidfile(s *Service, exited <-chan struct{}) (int, error
 
 // watchStart waits service_start_secs and fails the start when the
 // process died meanwhile (§4.3), removing its pidfile and state.
-func (p *Playpen) watchStart(s *Service, pid int, info procInfo, exited <-chan struct{}) error {
+func (p *Playpen) watchStart(s *Service, pid int, info proc.Info, exited <-chan struct{}) error {
 	d := time.Duration(s.StartSecs * float64(time.Second))
 	if d <= 0 {
 		return nil
@@ -524,7 +525,7 @@ func (p *Playpen) watchStart(s *Service, pid int, info procInfo, exited <-chan s
 			return nil
 		}
 	}
-	o, err := claim(pid, info.StartTime)
+	o, err := proc.Claim(pid, info.StartTime)
 	if err != nil {
 		p.cleanStale(s)
 		return fmt.Errorf("exited within service_start_secs=%g%s", s.StartSecs, p.tail(s))
@@ -915,7 +916,7 @@ func (p *Playpen) quickStatus(name string) (Status, bool) {
 	if err != nil || pid != state.Pid {
 		return Status{}, false
 	}
-	if !looksRunning(pid, state.StartTime, filepath.Base(state.Argv0)) {
+	if !proc.LooksRunning(pid, state.StartTime, filepath.Base(state.Argv0)) {
 		return Status{}, false
 	}
 	t := state.StartedAt

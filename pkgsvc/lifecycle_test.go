@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +30,7 @@ func TestStartStatusStop(t *testing.T) {
 	if strings.TrimSpace(string(comm)) != "web" {
 		t.Errorf("comm = %q, want the run name", comm)
 	}
-	info, _ := readProc(pid)
+	info, _ := proc.Read(pid)
 	if info.Argv0 != filepath.Join(x.p.LinkDir, "web") {
 		t.Errorf("argv[0] = %q", info.Argv0)
 	}
@@ -149,7 +151,7 @@ func TestPidfileNamingAForeignProcess(t *testing.T) {
 	// another start time: the pid was reused.
 	x.reopen().Stop(bg, "web")
 	os.WriteFile(pidfile, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644)
-	info, _ := readProc(other.Process.Pid)
+	info, _ := proc.Read(other.Process.Pid)
 	writeState(filepath.Join(x.p.RunVar, "web.state"), &State{Pid: other.Process.Pid, StartTime: info.StartTime + 1, Argv0: info.Argv0})
 	if s, _ := x.reopen().Status(bg, "web"); s.State != StateDead {
 		t.Fatalf("reused pid: %s", s.State)
@@ -355,7 +357,7 @@ func countLinkProcs(link string) int {
 		if err != nil {
 			continue
 		}
-		if info, err := readProc(pid); err == nil && !info.Zombie && info.Argv0 == link {
+		if info, err := proc.Read(pid); err == nil && !info.Zombie && info.Argv0 == link {
 			n++
 		}
 	}
@@ -584,12 +586,12 @@ func TestLooksRunning(t *testing.T) {
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	pid := cmd.Process.Pid
-	var info procInfo
+	var info proc.Info
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		// comm is set at exec; wait until the child is the helper.
 		var err error
-		if info, err = readProcStat(pid); err == nil && info.Comm == filepath.Base(testBin)[:min(15, len(filepath.Base(testBin)))] {
+		if info, err = proc.ReadStat(pid); err == nil && info.Comm == filepath.Base(testBin)[:min(15, len(filepath.Base(testBin)))] {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -598,21 +600,21 @@ func TestLooksRunning(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	name := filepath.Base(testBin)
-	if !looksRunning(pid, info.StartTime, name) {
+	if !proc.LooksRunning(pid, info.StartTime, name) {
 		t.Fatalf("live helper not recognised: %+v", info)
 	}
-	if looksRunning(pid, info.StartTime+1, name) {
+	if proc.LooksRunning(pid, info.StartTime+1, name) {
 		t.Error("accepted another start time (a reused pid)")
 	}
-	if looksRunning(pid, info.StartTime, "other-name") {
+	if proc.LooksRunning(pid, info.StartTime, "other-name") {
 		t.Error("accepted another comm")
 	}
-	if looksRunning(pid, 0, name) || looksRunning(1, info.StartTime, name) {
+	if proc.LooksRunning(pid, 0, name) || proc.LooksRunning(1, info.StartTime, name) {
 		t.Error("accepted an unrecorded start time or pid 1")
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if looksRunning(pid, info.StartTime, name) {
+	if proc.LooksRunning(pid, info.StartTime, name) {
 		t.Error("accepted a process that is gone")
 	}
 }
@@ -623,7 +625,7 @@ func TestReadSmallLongFile(t *testing.T) {
 	want := strings.Repeat("0123456789abcdef", 700) // 11200 bytes
 	f := filepath.Join(t.TempDir(), "long")
 	os.WriteFile(f, []byte(want), 0o644)
-	got, err := readSmall(f)
+	got, err := fsio.ReadSnapshot(f)
 	if err != nil || string(got) != want {
 		t.Fatalf("read %d bytes of %d (%v)", len(got), len(want), err)
 	}

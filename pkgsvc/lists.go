@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"servicectl/pkgsvc/internal/fsio"
 	"strings"
-
-	"servicectl/hooks"
 )
 
 // ValidName checks a service, package or instance name (SPEC §1.8):
@@ -49,7 +48,7 @@ type listLine struct {
 // readList reads a list file (SPEC §1.4: `#` comments, blank lines
 // ignored). A missing file is an empty list.
 func readList(path string) ([]listLine, error) {
-	data, err := hooks.ReadFile(path)
+	data, err := fsio.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

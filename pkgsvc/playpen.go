@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/fsio"
 	"sort"
 	"strings"
 	"sync"
@@ -125,7 +126,7 @@ func Open(opts OpenOptions) (*Playpen, error) {
 }
 
 func firstLine(path string) (string, error) {
-	data, err := hooks.ReadFile(path)
+	data, err := fsio.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
@@ -250,7 +251,7 @@ func (p *Playpen) LoadConfigFiles() []string {
 		}
 	}
 	profDir := p.Path("ext", "etc", "profile")
-	ents, _ := hooks.ReadDir(profDir)
+	ents, _ := fsio.ReadDir(profDir)
 	profiles := make([]string, 0, len(ents))
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name, ".profile") {
@@ -377,7 +378,7 @@ func (p *Playpen) loadIndex() error {
 	p.indexDone = true
 	p.indexErr = func() error {
 		path := p.Path("ext", "etc", "installed-services")
-		data, err := hooks.ReadFile(path)
+		data, err := fsio.ReadFile(path)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return errf(ExitConfig, "", "%v", err)
 		}
@@ -405,7 +406,7 @@ func (p *Playpen) loadIndex() error {
 // InstalledPackages reads ext/etc/installed-packages.
 func (p *Playpen) InstalledPackages() ([]Package, error) {
 	path := p.Path("ext", "etc", "installed-packages")
-	data, err := hooks.ReadFile(path)
+	data, err := fsio.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, errf(ExitConfig, "", "%v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"servicectl/pkgsvc/internal/fsio"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,7 +168,7 @@ func (p *Playpen) listDir(dir string) map[string]bool {
 	p.mu.Unlock()
 	// Read without the lock: resolving in parallel is mostly this.
 	var m map[string]bool
-	if ents, err := hooks.ReadDir(dir); err == nil {
+	if ents, err := fsio.ReadDir(dir); err == nil {
 		m = make(map[string]bool, len(ents))
 		for _, e := range ents {
 			if e.Type == 0 || e.Type == os.ModeSymlink {
@@ -196,7 +197,7 @@ func (p *Playpen) primeDirs() {
 			continue
 		}
 		m := map[string]bool{}
-		if ents, err := hooks.ReadDir(parent); err == nil {
+		if ents, err := fsio.ReadDir(parent); err == nil {
 			for _, e := range ents {
 				m[e.Name] = true
 			}

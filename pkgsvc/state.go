@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"servicectl/pkgsvc/internal/fsio"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +34,7 @@ type State struct {
 }
 
 func readState(path string) (*State, error) {
-	data, err := readSmall(path)
+	data, err := fsio.ReadSnapshot(path)
 	if err != nil {
 		return nil, err
 	}
@@ -49,13 +50,13 @@ func writeState(path string, st *State) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(data, '\n'), 0o644, false)
+	return fsio.WriteAtomic(path, append(data, '\n'), 0o644, false)
 }
 
 // readPidfile returns the pid, or 0 and nil when there is no pidfile.
 // Garbage is an error that the caller treats as a stale pidfile.
 func readPidfile(path string) (int, error) {
-	data, err := readSmall(path)
+	data, err := fsio.ReadSnapshot(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -74,5 +75,5 @@ func readPidfile(path string) (int, error) {
 }
 
 func writePidfile(path string, pid int) error {
-	return writeFileAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
+	return fsio.WriteAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/fsio"
 	"sort"
 	"strings"
 	"time"
@@ -658,7 +659,7 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 	}
 	j := &Journal{Root: p.Root, Created: time.Now().UTC(), Plan: plan}
 	data, _ := json.MarshalIndent(j, "", "  ")
-	if err := writeFileAtomic(p.JournalPath(), append(data, '\n'), 0o644, true); err != nil {
+	if err := fsio.WriteAtomic(p.JournalPath(), append(data, '\n'), 0o644, true); err != nil {
 		return plan, err
 	}
 	var stops []string

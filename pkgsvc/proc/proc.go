@@ -1,22 +1,28 @@
-package pkgsvc
+// Package proc is servicectl's process identity (SPEC §4.7): it reads
+// /proc, claims a pid (pidfd first, then start time and argv[0] checked
+// against the record), and hands back a Handle through which every signal
+// and every wait goes, so nothing is ever sent to a bare number after
+// the check. The CLI and the supervisor use the same Handle: Done fires
+// when the process exits, whether servicectl started it or adopted it.
+package proc
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"servicectl/pkgsvc/internal/fsio"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"servicectl/hooks"
 )
 
-// procInfo is what identifies a process beyond its pid: the kernel's
+// Info is what identifies a process beyond its pid: the kernel's
 // start time (clock ticks since boot, /proc/PID/stat field 22) and argv[0].
-type procInfo struct {
+type Info struct {
 	StartTime uint64
 	Argv0     string
 	Argv1     string // for `#!` scripts the kernel puts the interpreter first and the script second
@@ -26,12 +32,12 @@ type procInfo struct {
 }
 
 // readProc reads a live process's identity; an error means it is gone.
-func readProc(pid int) (procInfo, error) {
-	info, err := readProcStat(pid)
+func Read(pid int) (Info, error) {
+	info, err := ReadStat(pid)
 	if err != nil {
 		return info, err
 	}
-	cmdline, err := readSmall("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	cmdline, err := fsio.ReadSnapshot("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
 		return info, err
 	}
@@ -44,9 +50,9 @@ func readProc(pid int) (procInfo, error) {
 }
 
 // readProcStat reads /proc/PID/stat only: state, group, start time, comm.
-func readProcStat(pid int) (procInfo, error) {
-	var info procInfo
-	stat, err := readSmall("/proc/" + strconv.Itoa(pid) + "/stat")
+func ReadStat(pid int) (Info, error) {
+	var info Info
+	stat, err := fsio.ReadSnapshot("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return info, err
 	}
@@ -76,11 +82,11 @@ func readProcStat(pid int) (procInfo, error) {
 // base name of the file executed (the linkfarm link, so the run name; the
 // kernel keeps 15 bytes). One file read instead of claim's pidfd and two;
 // anything short of a full match sends the caller to the careful path.
-func looksRunning(pid int, startTime uint64, execName string) bool {
+func LooksRunning(pid int, startTime uint64, execName string) bool {
 	if pid <= 1 || startTime == 0 || execName == "" {
 		return false
 	}
-	info, err := readProcStat(pid)
+	info, err := ReadStat(pid)
 	if err != nil || info.Zombie || info.StartTime != startTime {
 		return false
 	}
@@ -90,39 +96,42 @@ func looksRunning(pid int, startTime uint64, execName string) bool {
 	return info.Comm == execName
 }
 
-// ownedProc is a process verified to be the service's: a pidfd taken
+// Handle is a process verified to be the service's: a pidfd taken
 // before the check, so what is signalled is what was checked (SPEC §4.7).
-type ownedProc struct {
+type Handle struct {
 	Pid  int
-	fd   int
-	info procInfo
+	Info Info // as read when claimed
+
+	fd       int
+	doneOnce sync.Once
+	done     chan struct{}
 }
 
-// errNotOurs says a pid names no process of ours: gone, a zombie, or
+// NotOurs says a pid names no process of ours: gone, a zombie, or
 // somebody else's (start time or argv[0] differ).
-type errNotOurs struct{ why string }
+type NotOurs struct{ Why string }
 
-func (e *errNotOurs) Error() string { return e.why }
+func (e *NotOurs) Error() string { return e.Why }
 
 // claim opens a pidfd for pid and then verifies the process against the
 // expected start time (0: not recorded) and argv[0]. Every signal
 // servicectl sends goes through a claimed process.
-func claim(pid int, startTime uint64, argv0s ...string) (*ownedProc, error) {
+func Claim(pid int, startTime uint64, argv0s ...string) (*Handle, error) {
 	if pid <= 1 {
-		return nil, &errNotOurs{fmt.Sprintf("pid %d is never a service's", pid)}
+		return nil, &NotOurs{Why: fmt.Sprintf("pid %d is never a service's", pid)}
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return nil, &errNotOurs{fmt.Sprintf("pid %d is not running", pid)}
+		return nil, &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
 	}
-	info, err := readProc(pid)
+	info, err := Read(pid)
 	if err != nil || info.Zombie {
 		unix.Close(fd)
-		return nil, &errNotOurs{fmt.Sprintf("pid %d is not running", pid)}
+		return nil, &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
 	}
 	if startTime != 0 && info.StartTime != startTime {
 		unix.Close(fd)
-		return nil, &errNotOurs{fmt.Sprintf("pid %d was started at another time than the recorded one: the pid has been reused by another process", pid)}
+		return nil, &NotOurs{Why: fmt.Sprintf("pid %d was started at another time than the recorded one: the pid has been reused by another process", pid)}
 	}
 	match := len(argv0s) == 0
 	for _, a := range argv0s {
@@ -132,12 +141,12 @@ func claim(pid int, startTime uint64, argv0s ...string) (*ownedProc, error) {
 	}
 	if !match {
 		unix.Close(fd)
-		return nil, &errNotOurs{fmt.Sprintf("pid %d runs %q, not the service's program", pid, info.Argv0)}
+		return nil, &NotOurs{Why: fmt.Sprintf("pid %d runs %q, not the service's program", pid, info.Argv0)}
 	}
-	return &ownedProc{Pid: pid, fd: fd, info: info}, nil
+	return &Handle{Pid: pid, fd: fd, Info: info}, nil
 }
 
-func (o *ownedProc) Close() {
+func (o *Handle) Close() {
 	if o.fd >= 0 {
 		unix.Close(o.fd)
 		o.fd = -1
@@ -145,23 +154,36 @@ func (o *ownedProc) Close() {
 }
 
 // Alive reports whether the claimed process has not exited.
-func (o *ownedProc) Alive() bool {
+func (o *Handle) Alive() bool {
 	fds := []unix.PollFd{{Fd: int32(o.fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
 	return err == nil && n == 0
 }
 
 // Signal sends sig to the process through its pidfd and, when it leads
-// its own process group (we start every service with setsid), to the
-// whole group: the leader is alive, so its pgid cannot have been reused.
-func (o *ownedProc) Signal(sig syscall.Signal, group bool) error {
+// its own process group (every service is started with setsid), to the
+// whole group. Where the kernel has PIDFD_SIGNAL_PROCESS_GROUP (6.9+) the
+// group is signalled through the pidfd too; elsewhere through kill(-pgid),
+// which is safe because the leader is alive and claimed, so its pgid
+// cannot have been reused.
+func (o *Handle) Signal(sig syscall.Signal, group bool) error {
+	if group && o.Info.Pgrp == o.Pid {
+		err := unix.PidfdSendSignal(o.fd, sig, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP)
+		switch {
+		case err == nil, errors.Is(err, unix.ESRCH):
+			return nil
+		case !errors.Is(err, unix.EINVAL):
+			return fmt.Errorf("signal group %d: %w", o.Pid, err)
+		}
+		// An older kernel: the leader through its pidfd, then the group.
+	}
 	if err := unix.PidfdSendSignal(o.fd, sig, nil, 0); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return nil
 		}
 		return fmt.Errorf("signal pid %d: %w", o.Pid, err)
 	}
-	if group && o.info.Pgrp == o.Pid {
+	if group && o.Info.Pgrp == o.Pid {
 		if err := unix.Kill(-o.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("signal group %d: %w", o.Pid, err)
 		}
@@ -169,9 +191,40 @@ func (o *ownedProc) Signal(sig syscall.Signal, group bool) error {
 	return nil
 }
 
+// Done returns a channel closed when the process exits, whether it is
+// servicectl's child or an adopted pid: it waits on a duplicate of the
+// pidfd in the runtime's poller, so a supervisor watching hundreds of
+// services parks goroutines, not threads. The handle may be closed
+// meanwhile; Done keeps its own descriptor.
+func (o *Handle) Done() <-chan struct{} {
+	o.doneOnce.Do(func() {
+		o.done = make(chan struct{})
+		fd, err := unix.FcntlInt(uintptr(o.fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err == nil {
+			err = unix.SetNonblock(fd, true)
+		}
+		if err != nil {
+			close(o.done) // cannot watch: say so by reporting at once
+			return
+		}
+		f := os.NewFile(uintptr(fd), "pidfd")
+		go func() {
+			defer close(o.done)
+			defer f.Close()
+			if rc, err := f.SyscallConn(); err == nil {
+				rc.Read(func(fd uintptr) bool {
+					n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+					return n > 0 || err != nil && err != unix.EINTR
+				})
+			}
+		}()
+	})
+	return o.done
+}
+
 // Wait blocks until the process exits or d passes; it reports whether
 // the process is gone. It waits on the pidfd: no polling.
-func (o *ownedProc) Wait(d time.Duration) bool {
+func (o *Handle) Wait(d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
 		left := time.Until(deadline)
@@ -196,15 +249,11 @@ func (o *ownedProc) Wait(d time.Duration) bool {
 	}
 }
 
-// readSmall reads a pidfile, state file or /proc file in three system
-// calls (see hooks.ReadSnapshot): status reads three per service.
-func readSmall(path string) ([]byte, error) { return hooks.ReadSnapshot(path) }
-
-// watchExit returns a channel closed when our child proc exits, and reaps
+// WatchChild returns a channel closed when our child proc exits, and reaps
 // it then. It waits on a pidfd through the runtime's poller, so a start
 // of 200 services watched through service_start_secs parks 200 goroutines
 // instead of blocking 200 threads in wait4.
-func watchExit(proc *os.Process) <-chan struct{} {
+func WatchChild(proc *os.Process) <-chan struct{} {
 	ch := make(chan struct{})
 	fd, err := unix.PidfdOpen(proc.Pid, unix.PIDFD_NONBLOCK)
 	if err != nil {

@@ -1,4 +1,8 @@
-package pkgsvc
+// Package fsio is how servicectl reads and writes its files: whole small
+// files and directory listings in the fewest system calls (configs,
+// registries, pidfiles, /proc), and the one atomic writer of every
+// state, registry and journal file (SPEC §1.3).
+package fsio
 
 import (
 	"fmt"
@@ -10,12 +14,12 @@ import (
 
 var tmpSeq atomic.Uint64
 
-// writeFileAtomic is the one writer of pidfiles, state files, the journal
+// WriteAtomic is the one writer of pidfiles, state files, the journal
 // and registries: temp file, rename, so a reader sees the old file or the
 // new one and never half of either (SPEC §1.3). durable adds an fsync
 // before the rename for what must survive a machine crash (journal,
 // registries); pidfiles and state die with their processes and skip it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode, durable bool) error {
+func WriteAtomic(path string, data []byte, perm os.FileMode, durable bool) error {
 	dir := filepath.Dir(path)
 	tmp := filepath.Join(dir, "."+filepath.Base(path)+".tmp"+strconv.Itoa(os.Getpid())+"."+strconv.FormatUint(tmpSeq.Add(1), 10))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
