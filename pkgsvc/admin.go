@@ -16,7 +16,7 @@ import (
 func Init(dir, name string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return errf(ExitUsage, "", "%s: %v", dir, err)
+		return errf(KindUsage, "", "%s: %v", dir, err)
 	}
 	if name == "" {
 		name = filepath.Base(abs)
@@ -25,11 +25,11 @@ func Init(dir, name string) error {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(abs, "etc", "project-name")); err == nil {
-		return errf(ExitUsage, "", "%s is already a playpen (etc/project-name exists)", abs)
+		return errf(KindUsage, "", "%s is already a playpen (etc/project-name exists)", abs)
 	}
 	for _, d := range []string{"etc", "ext/etc", "ext/packages", "ext/services", "ext/bin", "services", "bin"} {
 		if err := os.MkdirAll(filepath.Join(abs, d), 0o755); err != nil {
-			return errf(ExitFailed, "", "%v", err)
+			return errf(KindFailed, "", "%v", err)
 		}
 	}
 	files := map[string]string{
@@ -44,7 +44,7 @@ func Init(dir, name string) error {
 			continue
 		}
 		if err := fsio.WriteAtomic(p, []byte(content), 0o644, true); err != nil {
-			return errf(ExitFailed, "", "%v", err)
+			return errf(KindFailed, "", "%v", err)
 		}
 	}
 	return nil
@@ -70,20 +70,20 @@ func (p *Playpen) NewService(name string) (Registered, error) {
 		for _, s := range svcs {
 			if s == name {
 				if found != nil {
-					return Registered{}, errf(ExitConfig, name, "listed by two installed packages, %s and %s", found.Name, pkgs[i].Name)
+					return Registered{}, errf(KindConfig, name, "listed by two installed packages, %s and %s", found.Name, pkgs[i].Name)
 				}
 				found = &pkgs[i]
 			}
 		}
 	}
 	if found == nil {
-		return Registered{}, errf(ExitUnknown, name, "no installed package lists it in its .services file (see ext/etc/installed-packages)")
+		return Registered{}, errf(KindUnknown, name, "no installed package lists it in its .services file (see ext/etc/installed-packages)")
 	}
 	reg := Registered{Service: name, Package: found.Name, Version: found.Version}
 	if err := p.installServiceFiles(reg); err != nil {
-		return reg, wrap(ExitFailed, name, err)
+		return reg, wrap(KindFailed, name, err)
 	}
-	return reg, wrap(ExitFailed, name, p.register(reg))
+	return reg, wrap(KindFailed, name, p.register(reg))
 }
 
 func (p *Playpen) servicesFile(pk Package) string {

@@ -31,13 +31,13 @@ func ParseDeps(path string, data []byte) ([]Dep, error) {
 	for _, l := range lines {
 		d := Dep{Name: l.Fields[0], Line: l.Line}
 		if err := ValidName("package", d.Name); err != nil {
-			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+			return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 		}
 		if len(l.Fields) > 1 {
 			d.Raw = strings.Join(l.Fields[1:], " ")
 			c, err := semver.NewConstraint(d.Raw)
 			if err != nil {
-				return nil, errf(ExitConfig, "", "%s:%d: constraint %q: %v", path, l.Line, d.Raw, err)
+				return nil, errf(KindConfig, "", "%s:%d: constraint %q: %v", path, l.Line, d.Raw, err)
 			}
 			d.Constraint = c
 		}
@@ -60,7 +60,7 @@ func (p *Playpen) PackageDeps(name, version string) ([]Dep, error) {
 		if os.IsNotExist(err) {
 			return nil, nil
 		}
-		return nil, errf(ExitConfig, "", "%v", err)
+		return nil, errf(KindConfig, "", "%v", err)
 	}
 	return ParseDeps(path, data)
 }
@@ -182,7 +182,7 @@ func (p *Playpen) checkRunNameAll(s *Service) error {
 		}
 	}
 	if err := linkfarm.Collisions(mine); err != nil {
-		return errf(ExitConfig, "", "%v", err)
+		return errf(KindConfig, "", "%v", err)
 	}
 	return nil
 }

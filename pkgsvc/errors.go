@@ -11,23 +11,32 @@ import (
 	"servicectl/hooks"
 )
 
-// Exit codes of SPEC §11, chosen once here and mapped by the command line.
+// Kind is what sort of failure an error is. The library says what went
+// wrong; each front end decides what that means to its caller: the
+// command line maps a Kind to an exit code of SPEC §11, the supervisor's
+// HTTP side to a status.
+type Kind int
+
+// The kinds of failure, in rising order of seriousness for Worst (SPEC
+// §4.8: unknown, then config, then failed, then usage, then not running).
 const (
-	ExitOK         = 0
-	ExitFailed     = 1
-	ExitUsage      = 2
-	ExitNotRunning = 3
-	ExitUnknown    = 4
-	ExitConfig     = 6
+	KindNone       Kind = iota // no failure
+	KindNotRunning             // a service that is not running (status, ping)
+	KindFailed                 // an operation failed: a start, a hook, a refused downgrade
+	KindUsage                  // bad arguments or playpen: a bad name, a template without instance
+	KindConfig                 // a configuration or environment that does not hold (exit 6)
+	KindUnknown                // a name that is no service
 )
 
-// Error carries the exit code a failure stands for and the service it is
-// about, so the command line prints `servicectl: SERVICE: ...` and exits
-// with the right code without guessing.
+// Error carries the kind of a failure and the service it is about, so a
+// front end prints `servicectl: SERVICE: ...` and answers without
+// guessing. Status, when set, is a program's own exit status that the
+// command should pass on (a self-test that exits 5, §4.9).
 type Error struct {
-	Code    int
+	Kind    Kind
 	Service string
 	Err     error
+	Status  int
 }
 
 func (e *Error) Error() string {
@@ -39,45 +48,42 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func errf(code int, service, format string, args ...any) *Error {
-	return &Error{Code: code, Service: service, Err: fmt.Errorf(format, args...)}
+func errf(kind Kind, service, format string, args ...any) *Error {
+	return &Error{Kind: kind, Service: service, Err: fmt.Errorf(format, args...)}
 }
 
-func wrap(code int, service string, err error) error {
+func wrap(kind Kind, service string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var pe *Error
 	if errors.As(err, &pe) {
 		if pe.Service == "" && service != "" {
-			return &Error{Code: pe.Code, Service: service, Err: pe.Err}
+			return &Error{Kind: pe.Kind, Service: service, Err: pe.Err, Status: pe.Status}
 		}
 		return err
 	}
-	return &Error{Code: code, Service: service, Err: err}
+	return &Error{Kind: kind, Service: service, Err: err}
 }
 
-// Code is the exit code for err: its own when it carries one, else 1.
-func Code(err error) int {
+// KindOf is the kind of err: its own when it carries one, else failed.
+func KindOf(err error) Kind {
 	if err == nil {
-		return ExitOK
+		return KindNone
 	}
 	var pe *Error
 	if errors.As(err, &pe) {
-		return pe.Code
+		return pe.Kind
 	}
-	return ExitFailed
+	return KindFailed
 }
 
-// WorstCode folds several results into one exit code: the most serious by
-// the order of SPEC §4.8 (unknown, then config, then failed, then usage,
-// then not running).
-func WorstCode(codes ...int) int {
-	rank := map[int]int{ExitOK: 0, ExitNotRunning: 1, ExitFailed: 2, ExitUsage: 3, ExitConfig: 4, ExitUnknown: 5}
-	best := ExitOK
-	for _, c := range codes {
-		if rank[c] > rank[best] {
-			best = c
+// Worst folds the kinds of several results into one: the most serious.
+func Worst(kinds ...Kind) Kind {
+	best := KindNone
+	for _, k := range kinds {
+		if k > best {
+			best = k
 		}
 	}
 	return best

@@ -185,17 +185,17 @@ func (p *Playpen) Start(ctx context.Context, name string, opts StartOptions) err
 		return err
 	}
 	if s.Template && s.Instance == "" {
-		return errf(ExitUsage, name, "is a template: start instances of it, e.g. `servicectl start %s@NAME`", name)
+		return errf(KindUsage, name, "is a template: start instances of it, e.g. `servicectl start %s@NAME`", name)
 	}
 	if err := p.EnsureDirs(); err != nil {
-		return wrap(ExitFailed, name, err)
+		return wrap(KindFailed, name, err)
 	}
 	unlock, err := p.lock(s)
 	if err != nil {
-		return wrap(ExitFailed, name, err)
+		return wrap(KindFailed, name, err)
 	}
 	defer unlock()
-	return wrap(ExitFailed, name, p.startLocked(ctx, s, opts))
+	return wrap(KindFailed, name, p.startLocked(ctx, s, opts))
 }
 
 func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions) error {
@@ -224,7 +224,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		for _, pr := range s.Typed.Problems {
 			msgs = append(msgs, pr.Error())
 		}
-		return errf(ExitConfig, "", "environment: %s", strings.Join(msgs, "; "))
+		return errf(KindConfig, "", "environment: %s", strings.Join(msgs, "; "))
 	}
 	if err := p.checkRunName(s); err != nil {
 		return err
@@ -369,7 +369,7 @@ func (p *Playpen) recorded(name string) (*Service, error) {
 // (status, ping, logs, stop) where start and restart refuse.
 func ConfigError(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Code == ExitConfig
+	return errors.As(err, &e) && e.Kind == KindConfig
 }
 
 // configErrText is a config error without the layers that say "config".
@@ -599,16 +599,16 @@ func (p *Playpen) stop(ctx context.Context, name string) (bool, error) {
 		p.warn(name, "its config does not evaluate (%s); stopping it as recorded at start (SIG%s, %gs), without hooks", configErrText(cerr), s.StopSigName, s.StopTimeout)
 	}
 	if err := p.EnsureDirs(); err != nil {
-		return false, wrap(ExitFailed, name, err)
+		return false, wrap(KindFailed, name, err)
 	}
 	unlock, err := p.lock(s)
 	if err != nil {
-		return false, wrap(ExitFailed, name, err)
+		return false, wrap(KindFailed, name, err)
 	}
 	defer unlock()
 	was := false
 	_, err = p.stopLockedWas(ctx, s, &was)
-	return was, wrap(ExitFailed, name, err)
+	return was, wrap(KindFailed, name, err)
 }
 
 // stopLocked returns the state the service was in and any failure.
@@ -689,17 +689,17 @@ func (p *Playpen) Restart(ctx context.Context, name string, opts RestartOptions)
 		return err
 	}
 	if s.Template && s.Instance == "" {
-		return errf(ExitUsage, name, "is a template: restart instances of it, e.g. `servicectl restart %s@NAME`", name)
+		return errf(KindUsage, name, "is a template: restart instances of it, e.g. `servicectl restart %s@NAME`", name)
 	}
 	if err := p.EnsureDirs(); err != nil {
-		return wrap(ExitFailed, name, err)
+		return wrap(KindFailed, name, err)
 	}
 	unlock, err := p.lock(s)
 	if err != nil {
-		return wrap(ExitFailed, name, err)
+		return wrap(KindFailed, name, err)
 	}
 	defer unlock()
-	return wrap(ExitFailed, name, p.restartLocked(ctx, s, opts))
+	return wrap(KindFailed, name, p.restartLocked(ctx, s, opts))
 }
 
 func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOptions) error {
@@ -755,14 +755,14 @@ func (p *Playpen) Reload(ctx context.Context, name string) error {
 		return err
 	}
 	if !s.HUP {
-		return errf(ExitFailed, name, "does not take SIGHUP (service_hup is not 1); use `servicectl restart %s`", name)
+		return errf(KindFailed, name, "does not take SIGHUP (service_hup is not 1); use `servicectl restart %s`", name)
 	}
 	st, o := p.probe(ctx, s)
 	if o == nil {
-		return errf(ExitNotRunning, name, "is %s; nothing to reload", st.State)
+		return errf(KindNotRunning, name, "is %s; nothing to reload", st.State)
 	}
 	defer o.Close()
-	return wrap(ExitFailed, name, o.Signal(syscall.SIGHUP, false))
+	return wrap(KindFailed, name, o.Signal(syscall.SIGHUP, false))
 }
 
 // Ping exits 0 when alive (§4.9): service_ping when set, else the pid
@@ -780,7 +780,7 @@ func (p *Playpen) Ping(ctx context.Context, name string) error {
 	}
 	if !s.Hooks["ping"].Empty() {
 		if err := p.runStep(ctx, s, "ping", s.Env); err != nil {
-			return errf(ExitNotRunning, name, "ping failed: %v", err)
+			return errf(KindNotRunning, name, "ping failed: %v", err)
 		}
 		return nil
 	}
@@ -789,7 +789,7 @@ func (p *Playpen) Ping(ctx context.Context, name string) error {
 		o.Close()
 		return nil
 	}
-	return errf(ExitNotRunning, name, "is %s", st.State)
+	return errf(KindNotRunning, name, "is %s", st.State)
 }
 
 // ErrNoTest says the service has no self-test; it counts as passed.
@@ -805,7 +805,7 @@ func (p *Playpen) Test(ctx context.Context, name string) error {
 		return ErrNoTest
 	}
 	if err := p.runStep(ctx, s, "test", s.Env); err != nil {
-		return &Error{Code: max(1, hooks.Status(err)), Service: name, Err: fmt.Errorf("test failed: %w", err)}
+		return &Error{Kind: KindFailed, Status: max(1, hooks.Status(err)), Service: name, Err: fmt.Errorf("test failed: %w", err)}
 	}
 	return nil
 }
@@ -881,7 +881,7 @@ func (p *Playpen) render(ctx context.Context, s *Service, env []string) error {
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	for _, f := range s.RenderFiles {
 		if err := hooks.SubConf(lookup, f); err != nil {
-			return errf(ExitConfig, "", "service_config_files: %v", err)
+			return errf(KindConfig, "", "service_config_files: %v", err)
 		}
 	}
 	return nil

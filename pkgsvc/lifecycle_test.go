@@ -135,7 +135,7 @@ func TestPidfileNamingAForeignProcess(t *testing.T) {
 	if s.State != StateDead {
 		t.Fatalf("status of a pidfile naming another process: %s", s.State)
 	}
-	if err := x.reopen().Ping(bg, "web"); Code(err) != ExitNotRunning {
+	if err := x.reopen().Ping(bg, "web"); KindOf(err) != KindNotRunning {
 		t.Fatalf("ping: %v", err)
 	}
 	if err := x.reopen().Stop(bg, "web"); err != nil {
@@ -195,23 +195,23 @@ func TestStartFailures(t *testing.T) {
 	))
 	cases := []struct {
 		name string
-		code int
+		code Kind
 		want []string
 	}{
-		{"dies", ExitFailed, []string{"dies", "exited within service_start_secs", "helper: failing on purpose"}},
-		{"missing", ExitFailed, []string{"/nonexistent/prog does not exist"}},
-		{"noexec", ExitFailed, []string{"not executable"}},
-		{"badvalue", ExitConfig, []string{`service_stop_timeout="ten"`, "services/badvalue/config"}},
-		{"syntax", ExitConfig, []string{"services/syntax/config:2"}},
-		{"tmpl", ExitUsage, []string{"template"}},
-		{"nosuch", ExitUnknown, []string{"unknown service"}},
-		{"../etc", ExitUsage, []string{"not valid"}},
-		{"a/b", ExitUsage, []string{"not valid"}},
+		{"dies", KindFailed, []string{"dies", "exited within service_start_secs", "helper: failing on purpose"}},
+		{"missing", KindFailed, []string{"/nonexistent/prog does not exist"}},
+		{"noexec", KindFailed, []string{"not executable"}},
+		{"badvalue", KindConfig, []string{`service_stop_timeout="ten"`, "services/badvalue/config"}},
+		{"syntax", KindConfig, []string{"services/syntax/config:2"}},
+		{"tmpl", KindUsage, []string{"template"}},
+		{"nosuch", KindUnknown, []string{"unknown service"}},
+		{"../etc", KindUsage, []string{"not valid"}},
+		{"a/b", KindUsage, []string{"not valid"}},
 	}
 	for _, c := range cases {
 		err := x.reopen().Start(bg, c.name, StartOptions{})
-		if Code(err) != c.code {
-			t.Errorf("%s: code %d (%v), want %d", c.name, Code(err), err, c.code)
+		if KindOf(err) != c.code {
+			t.Errorf("%s: code %d (%v), want %d", c.name, KindOf(err), err, c.code)
 			continue
 		}
 		for _, w := range c.want {
@@ -389,7 +389,7 @@ func TestDependencyOrderAndCycles(t *testing.T) {
 	}
 	rs = x.reopen().StartMany(bg, []string{"c1"}, ManyOptions{})
 	err := FirstError(rs)
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "c1 -> c2 -> c1") && !strings.Contains(err.Error(), "c2 -> c1 -> c2") {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "c1 -> c2 -> c1") && !strings.Contains(err.Error(), "c2 -> c1 -> c2") {
 		t.Fatalf("cycle: %v", err)
 	}
 	// --no-deps starts only what is named.
@@ -408,12 +408,12 @@ service_envar_WEB_PORT_type=port
 service_envar_WEB_PORT_description="HTTP port"
 `)))
 	err := x.p.Start(bg, "web", StartOptions{})
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "WEB_PORT is required") || !strings.Contains(err.Error(), "HTTP port") {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "WEB_PORT is required") || !strings.Contains(err.Error(), "HTTP port") {
 		t.Fatalf("missing: %v", err)
 	}
 	os.WriteFile(filepath.Join(x.root, "etc/project.conf"), []byte("PORT_PREFIX=8000\nWEB_PORT_OFFSET=70000\n"), 0o644)
 	err = x.reopen().Start(bg, "web", StartOptions{})
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), `WEB_PORT="78000"`) {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), `WEB_PORT="78000"`) {
 		t.Fatalf("bad: %v", err)
 	}
 	os.WriteFile(filepath.Join(x.root, "etc/project.conf"), []byte("PORT_PREFIX=8000\nWEB_PORT_OFFSET=80\n"), 0o644)
@@ -451,7 +451,7 @@ service_post_stop='echo post-stop-var >> "$PLAYPEN_ROOT/trace"'
 	// A failing pre-start aborts the start.
 	os.WriteFile(filepath.Join(x.root, "services/web/pre-start"), []byte("echo nope; exit 7\n"), 0o644)
 	err = x.reopen().Start(bg, "web", StartOptions{})
-	if Code(err) != ExitFailed || !strings.Contains(err.Error(), "pre-start failed") {
+	if KindOf(err) != KindFailed || !strings.Contains(err.Error(), "pre-start failed") {
 		t.Fatalf("pre-start failure: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(x.p.RunVar, "web.pid")); err == nil {
@@ -480,7 +480,7 @@ func TestInstances(t *testing.T) {
 	if len(errs) != 0 || len(sts) != 2 {
 		t.Fatalf("status of the template: %+v %v", sts, errs)
 	}
-	if err := x.reopen().Start(bg, "web", StartOptions{}); Code(err) != ExitUsage {
+	if err := x.reopen().Start(bg, "web", StartOptions{}); KindOf(err) != KindUsage {
 		t.Fatalf("template without instance: %v", err)
 	}
 }
@@ -508,14 +508,14 @@ func TestUnsafeStateDirectories(t *testing.T) {
 	os.MkdirAll(filepath.Join(x.root, "elsewhere"), 0o755)
 	os.Symlink(filepath.Join(x.root, "elsewhere"), filepath.Join(x.root, "var"))
 	err := x.p.Start(bg, "web", StartOptions{})
-	if Code(err) != ExitFailed || !strings.Contains(err.Error(), "symlink") {
+	if KindOf(err) != KindFailed || !strings.Contains(err.Error(), "symlink") {
 		t.Fatalf("symlinked LOCAL_VAR: %v", err)
 	}
 	os.Remove(filepath.Join(x.root, "var"))
 	os.MkdirAll(filepath.Join(x.root, "var"), 0o777)
 	os.Chmod(filepath.Join(x.root, "var"), 0o777)
 	err = x.reopen().Start(bg, "web", StartOptions{})
-	if Code(err) != ExitFailed || !strings.Contains(err.Error(), "writable by other users") {
+	if KindOf(err) != KindFailed || !strings.Contains(err.Error(), "writable by other users") {
 		t.Fatalf("world-writable LOCAL_VAR: %v", err)
 	}
 	os.Chmod(filepath.Join(x.root, "var"), 0o755)
@@ -524,7 +524,7 @@ func TestUnsafeStateDirectories(t *testing.T) {
 func TestRunNameCollision(t *testing.T) {
 	x := newTP(t, merge(project("a", "sleep", "service_run_name=same\n"), project("b", "sleep", "service_run_name=same\n")))
 	err := x.p.Start(bg, "a", StartOptions{})
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), `"same"`) {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), `"same"`) {
 		t.Fatalf("collision: %v", err)
 	}
 }
@@ -548,14 +548,15 @@ service_stop='rm -f "$PLAYPEN_ROOT/up"'
 	if err := x.reopen().Stop(bg, "ext"); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.reopen().Ping(bg, "ext"); Code(err) != ExitNotRunning {
+	if err := x.reopen().Ping(bg, "ext"); KindOf(err) != KindNotRunning {
 		t.Fatalf("ping after stop: %v", err)
 	}
 }
 
 func TestTestCommand(t *testing.T) {
 	x := newTP(t, merge(project("a", "sleep", "service_test='exit 5'\n"), project("b", "sleep", "")))
-	if err := x.p.Test(bg, "a"); Code(err) != 5 {
+	var e *Error
+	if err := x.p.Test(bg, "a"); !errors.As(err, &e) || e.Kind != KindFailed || e.Status != 5 {
 		t.Fatalf("test status %v", err)
 	}
 	if err := x.p.Test(bg, "b"); !errors.Is(err, ErrNoTest) {
@@ -644,7 +645,7 @@ func TestRunNameHolderKeepsIt(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(x.root, "services/b/config"), []byte("service_program="+testBin+"\nexport HELPER=sleep\nservice_run_name=same\n"), 0o644)
 	err := x.reopen().Start(bg, "b", StartOptions{})
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), `"same"`) {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), `"same"`) {
 		t.Fatalf("newcomer under a held name: %v", err)
 	}
 	if err := x.reopen().Restart(bg, "a", RestartOptions{}); err != nil {

@@ -19,7 +19,7 @@ func ValidName(kind, name string) error {
 		ok = alnum || i > 0 && (c == '.' || c == '_' || c == '-')
 	}
 	if !ok {
-		return errf(ExitUsage, "", "%s name %q is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.', '_' or '-')", kind, name)
+		return errf(KindUsage, "", "%s name %q is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.', '_' or '-')", kind, name)
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ func readList(path string) ([]listLine, error) {
 
 func parseList(path string, data []byte) ([]listLine, error) {
 	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return nil, errf(ExitConfig, "", "%s:%d: binary data in a list file", path, 1+bytes.Count(data[:i], []byte{'\n'}))
+		return nil, errf(KindConfig, "", "%s:%d: binary data in a list file", path, 1+bytes.Count(data[:i], []byte{'\n'}))
 	}
 	// The file is in memory already: split it in place (one string for
 	// the whole file, fields slicing it) rather than through a Scanner
@@ -98,16 +98,16 @@ func ParsePackages(path string, data []byte) ([]Package, error) {
 	out := make([]Package, 0, len(lines))
 	for _, l := range lines {
 		if len(l.Fields) != 2 {
-			return nil, errf(ExitConfig, "", "%s:%d: expected `NAME VERSION`, got %d fields", path, l.Line, len(l.Fields))
+			return nil, errf(KindConfig, "", "%s:%d: expected `NAME VERSION`, got %d fields", path, l.Line, len(l.Fields))
 		}
 		if err := ValidName("package", l.Fields[0]); err != nil {
-			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+			return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 		}
 		if _, err := ParseVersion(l.Fields[1]); err != nil {
-			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+			return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 		}
 		if prev, dup := seen[l.Fields[0]]; dup {
-			return nil, errf(ExitConfig, "", "%s:%d: package %s is already listed on line %d", path, l.Line, l.Fields[0], prev)
+			return nil, errf(KindConfig, "", "%s:%d: package %s is already listed on line %d", path, l.Line, l.Fields[0], prev)
 		}
 		seen[l.Fields[0]] = l.Line
 		out = append(out, Package{Name: l.Fields[0], Version: l.Fields[1]})
@@ -132,22 +132,22 @@ func ParseRegistered(path string, data []byte) ([]Registered, error) {
 	out := make([]Registered, 0, len(lines))
 	for _, l := range lines {
 		if len(l.Fields) != 3 {
-			return nil, errf(ExitConfig, "", "%s:%d: expected `SERVICE PACKAGE VERSION`, got %d fields", path, l.Line, len(l.Fields))
+			return nil, errf(KindConfig, "", "%s:%d: expected `SERVICE PACKAGE VERSION`, got %d fields", path, l.Line, len(l.Fields))
 		}
 		for i, kind := range []string{"service", "package"} {
 			if err := ValidName(kind, l.Fields[i]); err != nil {
-				return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+				return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 			}
 		}
 		// The services of a package share its version: check each once.
 		if !okVersions[l.Fields[2]] {
 			if _, err := ParseVersion(l.Fields[2]); err != nil {
-				return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+				return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 			}
 			okVersions[l.Fields[2]] = true
 		}
 		if prev, dup := seen[l.Fields[0]]; dup {
-			return nil, errf(ExitConfig, "", "%s:%d: service %s is already registered on line %d", path, l.Line, l.Fields[0], prev)
+			return nil, errf(KindConfig, "", "%s:%d: service %s is already registered on line %d", path, l.Line, l.Fields[0], prev)
 		}
 		seen[l.Fields[0]] = l.Line
 		out = append(out, Registered{Service: l.Fields[0], Package: l.Fields[1], Version: l.Fields[2]})
@@ -174,10 +174,10 @@ func readNames(path, kind string) ([]string, error) {
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
 		if len(l.Fields) != 1 {
-			return nil, errf(ExitConfig, "", "%s:%d: expected one %s name, got %d fields", path, l.Line, kind, len(l.Fields))
+			return nil, errf(KindConfig, "", "%s:%d: expected one %s name, got %d fields", path, l.Line, kind, len(l.Fields))
 		}
 		if err := ValidName(kind, l.Fields[0]); err != nil {
-			return nil, errf(ExitConfig, "", "%s:%d: %v", path, l.Line, err)
+			return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 		}
 		out = append(out, l.Fields[0])
 	}

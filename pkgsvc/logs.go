@@ -21,13 +21,13 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 		return err
 	}
 	if s.Template && s.Instance == "" {
-		return errf(ExitUsage, name, "is a template: its instances have the output (`servicectl logs %s@NAME`)", name)
+		return errf(KindUsage, name, "is a template: its instances have the output (`servicectl logs %s@NAME`)", name)
 	}
 	path := s.OutputFile(p)
 	if n > 0 {
 		lines, err := TailLines(path, n)
 		if err != nil && !os.IsNotExist(err) {
-			return wrap(ExitFailed, name, err)
+			return wrap(KindFailed, name, err)
 		}
 		for _, l := range lines {
 			fmt.Fprintln(w, l)
@@ -35,7 +35,7 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 	}
 	f, err := os.Open(path)
 	if err != nil && !os.IsNotExist(err) {
-		return wrap(ExitFailed, name, err)
+		return wrap(KindFailed, name, err)
 	}
 	var ino uint64
 	if f != nil {
@@ -47,7 +47,7 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 		}
 		ino = inode(f)
 	} else if !follow {
-		return errf(ExitFailed, name, "has no output yet (%s does not exist)", path)
+		return errf(KindFailed, name, "has no output yet (%s does not exist)", path)
 	}
 	if !follow {
 		return nil

@@ -68,9 +68,9 @@ func (p *Playpen) buildGraph(names []string, expand bool) (*graph, map[string]er
 		}
 	}
 	if cyc := g.cycle(); cyc != nil {
-		err := errf(ExitConfig, "", "dependency cycle: %s (check service_depends)", strings.Join(cyc, " -> "))
+		err := errf(KindConfig, "", "dependency cycle: %s (check service_depends)", strings.Join(cyc, " -> "))
 		for _, n := range cyc {
-			errs[n] = &Error{Code: ExitConfig, Service: n, Err: err.Err}
+			errs[n] = &Error{Kind: KindConfig, Service: n, Err: err.Err}
 		}
 	}
 	return g, errs
@@ -167,7 +167,7 @@ func (g *graph) run(ctx context.Context, jobs int, reverse bool, pre map[string]
 				berr := results[b]
 				mu.Unlock()
 				if berr != nil && !reverse {
-					err = errf(ExitFailed, n, "not started: dependency %s failed", b)
+					err = errf(KindFailed, n, "not started: dependency %s failed", b)
 					return
 				}
 			}
@@ -295,7 +295,7 @@ func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []e
 	if _, err := p.InstalledPackages(); err != nil {
 		// Staleness is read from it: say it cannot be read rather than
 		// guess (no service is then shown stale).
-		rerrs = append(rerrs, &Error{Code: ExitConfig, Err: fmt.Errorf("%w (no service is shown stale until it is fixed)", err)})
+		rerrs = append(rerrs, &Error{Kind: KindConfig, Err: fmt.Errorf("%w (no service is shown stale until it is fixed)", err)})
 	}
 	return res, rerrs
 }

@@ -66,7 +66,7 @@ func TestParseListsErrors(t *testing.T) {
 		} else {
 			_, err = ParseRegistered(c.name, []byte(c.data))
 		}
-		if err == nil || !strings.Contains(err.Error(), c.want) || Code(err) != ExitConfig {
+		if err == nil || !strings.Contains(err.Error(), c.want) || KindOf(err) != KindConfig {
 			t.Errorf("%q: %v, want %q with exit 6", c.data, err, c.want)
 		}
 	}
@@ -101,7 +101,7 @@ func TestDiscovery(t *testing.T) {
 		t.Fatalf("from env: %+v %v", p, err)
 	}
 	_, err = Open(OpenOptions{Cwd: t.TempDir()})
-	if Code(err) != ExitUsage || !strings.Contains(err.Error(), "servicectl init") {
+	if KindOf(err) != KindUsage || !strings.Contains(err.Error(), "servicectl init") {
 		t.Fatalf("no playpen: %v", err)
 	}
 }
@@ -185,7 +185,7 @@ func TestInitSkeleton(t *testing.T) {
 	if err != nil || p.Name != "proj" {
 		t.Fatalf("%+v %v", p, err)
 	}
-	if err := Init(dir, ""); Code(err) != ExitUsage {
+	if err := Init(dir, ""); KindOf(err) != KindUsage {
 		t.Fatalf("second init: %v", err)
 	}
 }

@@ -88,19 +88,19 @@ func Open(opts OpenOptions) (*Playpen, error) {
 			}
 			parent := filepath.Dir(dir)
 			if parent == dir {
-				return nil, errf(ExitUsage, "", "no playpen here: no etc/project-name in %s or above it; make one with `servicectl init DIR`, or pass --root DIR", opts.Cwd)
+				return nil, errf(KindUsage, "", "no playpen here: no etc/project-name in %s or above it; make one with `servicectl init DIR`, or pass --root DIR", opts.Cwd)
 			}
 			dir = parent
 		}
 	}
 	root, err := filepath.Abs(root)
 	if err != nil {
-		return nil, errf(ExitUsage, "", "playpen root %s: %v", root, err)
+		return nil, errf(KindUsage, "", "playpen root %s: %v", root, err)
 	}
 	nameFile := filepath.Join(root, "etc", "project-name")
 	name, err := firstLine(nameFile)
 	if err != nil {
-		return nil, errf(ExitUsage, "", "%s is not a playpen: %v; make one with `servicectl init %s`", root, err, root)
+		return nil, errf(KindUsage, "", "%s is not a playpen: %v; make one with `servicectl init %s`", root, err, root)
 	}
 	p := &Playpen{Root: root, Name: name, caller: env}
 	p.LocalVar = env["LOCAL_VAR"]
@@ -182,25 +182,25 @@ func ensureSafeDir(d string) error {
 	fi, err := os.Lstat(d)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return errf(ExitFailed, "", "cannot create %s: %v; check LOCAL_VAR/LOCAL_RUNVAR and permissions", d, err)
+			return errf(KindFailed, "", "cannot create %s: %v; check LOCAL_VAR/LOCAL_RUNVAR and permissions", d, err)
 		}
 		fi, err = os.Lstat(d)
 	}
 	if err != nil {
-		return errf(ExitFailed, "", "%s: %v", d, err)
+		return errf(KindFailed, "", "%s: %v", d, err)
 	}
 	if fi.Mode()&os.ModeSymlink != 0 {
-		return errf(ExitFailed, "", "%s is a symlink; servicectl keeps pidfiles only in a real directory (replace it with one)", d)
+		return errf(KindFailed, "", "%s is a symlink; servicectl keeps pidfiles only in a real directory (replace it with one)", d)
 	}
 	if !fi.IsDir() {
-		return errf(ExitFailed, "", "%s is not a directory", d)
+		return errf(KindFailed, "", "%s is not a directory", d)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	if fi.Mode().Perm()&0o022 != 0 {
-		return errf(ExitFailed, "", "%s is writable by other users (mode %v); run `chmod go-w %s`", d, fi.Mode().Perm(), d)
+		return errf(KindFailed, "", "%s is writable by other users (mode %v); run `chmod go-w %s`", d, fi.Mode().Perm(), d)
 	}
 	if int(st.Uid) != os.Geteuid() && st.Uid != 0 {
-		return errf(ExitFailed, "", "%s belongs to another user (uid %d); servicectl keeps its state only in its own directories", d, st.Uid)
+		return errf(KindFailed, "", "%s belongs to another user (uid %d); servicectl keeps its state only in its own directories", d, st.Uid)
 	}
 	return nil
 }
@@ -210,7 +210,7 @@ func (p *Playpen) inherited() (map[string]string, error) {
 	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "LANG": true, "TZ": true, "TERM": true}
 	names, err := readList(p.Path("etc", "unsanitized"))
 	if err != nil {
-		return nil, errf(ExitConfig, "", "%v", err)
+		return nil, errf(KindConfig, "", "%v", err)
 	}
 	for _, l := range names {
 		for _, f := range l.Fields {
@@ -299,7 +299,7 @@ func (p *Playpen) BaseEnv() ([]string, error) {
 	// to its pool for the first service's config.
 	vars, err := hooks.SourceOpts(hooks.Options{Env: mapEnv(inh), Dir: p.Root, Stderr: os.Stderr, Cache: &p.parsed}, p.LoadConfigFiles(), true)
 	if err != nil {
-		p.baseErr = errf(ExitConfig, "", "load-config: %v", err)
+		p.baseErr = errf(KindConfig, "", "load-config: %v", err)
 		return nil, p.baseErr
 	}
 	p.baseVars = vars
@@ -342,7 +342,7 @@ func (p *Playpen) DefaultSet() ([]string, error) {
 			}
 			for _, n := range names {
 				if _, _, err := SplitInstance(n); err != nil {
-					return nil, errf(ExitConfig, "", "%s: playpen_services: %v", p.Path("etc", "roles", p.Role, "config"), err)
+					return nil, errf(KindConfig, "", "%s: playpen_services: %v", p.Path("etc", "roles", p.Role, "config"), err)
 				}
 			}
 			return names, nil
@@ -380,7 +380,7 @@ func (p *Playpen) loadIndex() error {
 		path := p.Path("ext", "etc", "installed-services")
 		data, err := fsio.ReadFile(path)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return errf(ExitConfig, "", "%v", err)
+			return errf(KindConfig, "", "%v", err)
 		}
 		p.registered, err = ParseRegistered(path, data)
 		if err != nil {
@@ -408,7 +408,7 @@ func (p *Playpen) InstalledPackages() ([]Package, error) {
 	path := p.Path("ext", "etc", "installed-packages")
 	data, err := fsio.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, errf(ExitConfig, "", "%v", err)
+		return nil, errf(KindConfig, "", "%v", err)
 	}
 	return ParsePackages(path, data)
 }

@@ -113,7 +113,7 @@ func (p *Playpen) Lookup(full string) (base, instance string, reg Registered, pr
 	if p.projIndex[base] {
 		return base, instance, Registered{Service: base}, true, nil
 	}
-	err = errf(ExitUnknown, full, "unknown service: not in ext/etc/installed-services or etc/project-services (see `servicectl list --all`)")
+	err = errf(KindUnknown, full, "unknown service: not in ext/etc/installed-services or etc/project-services (see `servicectl list --all`)")
 	return
 }
 
@@ -280,7 +280,7 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 	}
 	env, err := p.BaseEnv()
 	if err != nil {
-		return nil, wrap(ExitConfig, full, err)
+		return nil, wrap(KindConfig, full, err)
 	}
 	s := &Service{Name: full, Base: base, Instance: instance, Package: reg.Package, Version: reg.Version, Project: project}
 	dirs := p.configDirs(base, reg.Version, project)
@@ -306,7 +306,7 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, &Error{Code: ExitConfig, Service: full, Err: fmt.Errorf("config: %w", err)}
+		return nil, &Error{Kind: KindConfig, Service: full, Err: fmt.Errorf("config: %w", err)}
 	}
 	if readErr != nil {
 		return nil, readErr
@@ -323,7 +323,7 @@ func (p *Playpen) configFiles(full, base string, dirs []string) ([]string, error
 		}
 	}
 	if len(files) == 0 {
-		return nil, errf(ExitConfig, full, "no config found (looked for %s); for a package service run `servicectl new-service %s`", filepath.Join(dirs[len(dirs)-1], "config"), base)
+		return nil, errf(KindConfig, full, "no config found (looked for %s); for a package service run `servicectl new-service %s`", filepath.Join(dirs[len(dirs)-1], "config"), base)
 	}
 	return files, nil
 }
@@ -357,7 +357,7 @@ func (p *Playpen) ServiceCommands(full string) ([]ConfigCommand, error) {
 	for _, f := range append(files, own...) {
 		cmds, err := hooks.Commands(f)
 		if err != nil {
-			return nil, &Error{Code: ExitConfig, Service: full, Err: fmt.Errorf("config: %w", err)}
+			return nil, &Error{Kind: KindConfig, Service: full, Err: fmt.Errorf("config: %w", err)}
 		}
 		out = append(out, cmds...)
 	}
@@ -368,10 +368,10 @@ func (p *Playpen) ServiceCommands(full string) ([]ConfigCommand, error) {
 // variables and the service environment.
 func (p *Playpen) fromVars(s *Service, dirs []string, svcEnv [][2]string, vars hooks.Vars) error {
 	if err := p.readBack(s, dirs, vars); err != nil {
-		return &Error{Code: ExitConfig, Service: s.Name, Err: err}
+		return &Error{Kind: KindConfig, Service: s.Name, Err: err}
 	}
 	if !s.Template && s.Instance != "" {
-		return errf(ExitUsage, s.Name, "%s is not a template (service_template=1), so it has no instances; use %s", s.Base, s.Base)
+		return errf(KindUsage, s.Name, "%s is not a template (service_template=1), so it has no instances; use %s", s.Base, s.Base)
 	}
 	for _, kv := range svcEnv {
 		vars.Set(kv[0], kv[1])

@@ -78,7 +78,7 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 	if o.FromFile != "" {
 		data, err := os.ReadFile(o.FromFile)
 		if err != nil {
-			return nil, errf(ExitUsage, "", "--from-file: %v", err)
+			return nil, errf(KindUsage, "", "--from-file: %v", err)
 		}
 		list, err := ParsePackages(o.FromFile, data)
 		if err != nil {
@@ -101,18 +101,18 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 	for _, a := range o.Set {
 		name, ver, ok := strings.Cut(a, "=")
 		if !ok {
-			return nil, errf(ExitUsage, "", "%q: expected PKG=VERSION (an empty VERSION removes the package)", a)
+			return nil, errf(KindUsage, "", "%q: expected PKG=VERSION (an empty VERSION removes the package)", a)
 		}
 		if err := ValidName("package", name); err != nil {
 			return nil, err
 		}
 		if ver != "" {
 			if _, err := ParseVersion(ver); err != nil {
-				return nil, errf(ExitConfig, "", "%s: %v", name, err)
+				return nil, errf(KindConfig, "", "%s: %v", name, err)
 			}
 		}
 		if prev, dup := given[name]; dup {
-			return nil, errf(ExitUsage, "", "%s is given twice (%s=%s and %s); name each package once", name, name, prev, a)
+			return nil, errf(KindUsage, "", "%s is given twice (%s=%s and %s); name each package once", name, name, prev, a)
 		}
 		given[name] = ver
 		if _, dup := want[name]; !dup {
@@ -126,7 +126,7 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 			continue
 		}
 		if want[name] == "" && old[name] == "" {
-			return nil, errf(ExitUsage, "", "%s is not installed, so it cannot be removed", name)
+			return nil, errf(KindUsage, "", "%s is not installed, so it cannot be removed", name)
 		}
 		out = append(out, Change{Package: name, Old: old[name], New: want[name]})
 	}
@@ -238,7 +238,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 		}
 		if c.Old != "" && c.New != "" {
 			if cmp, _ := CompareVersions(c.New, c.Old); cmp < 0 && !o.AllowDowngrade {
-				return nil, errf(ExitFailed, "", "%s %s -> %s is a downgrade; pass --allow-downgrade if you mean it", c.Package, c.Old, c.New)
+				return nil, errf(KindFailed, "", "%s %s -> %s is a downgrade; pass --allow-downgrade if you mean it", c.Package, c.Old, c.New)
 			}
 		}
 		for _, f := range append(p.packageFiles(c.Package, c.Old), p.packageFiles(c.Package, c.New)...) {
@@ -259,11 +259,11 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 	gNew, e2 := p.packageDepsAt(newSet)
 	if errs := append(e1, e2...); len(errs) > 0 {
 		sort.Strings(errs)
-		return nil, errf(ExitConfig, "", "%s", strings.Join(errs, "; "))
+		return nil, errf(KindConfig, "", "%s", strings.Join(errs, "; "))
 	}
 	for _, g := range []*depGraph{gOld, gNew} {
 		if cyc := g.cycle(); cyc != nil {
-			return nil, errf(ExitConfig, "", "package dependency cycle: %s (check the .deps files)", strings.Join(cyc, " -> "))
+			return nil, errf(KindConfig, "", "package dependency cycle: %s (check the .deps files)", strings.Join(cyc, " -> "))
 		}
 	}
 	for name, ds := range gNew.deps {
@@ -342,7 +342,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 			pkgHit := !project && affectedPkg(reg.Package)
 			switch {
 			case isRunning && pkgHit:
-				return nil, &Error{Code: ExitConfig, Service: n, Err: fmt.Errorf("its config does not evaluate (%s), and this change reaches its package %s: its policies decide whether it is stopped or restarted, so nothing is planned; fix the config first", why, reg.Package)}
+				return nil, &Error{Kind: KindConfig, Service: n, Err: fmt.Errorf("its config does not evaluate (%s), and this change reaches its package %s: its policies decide whether it is stopped or restarted, so nothing is planned; fix the config first", why, reg.Package)}
 			case pkgHit:
 				plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: its config does not evaluate (%s): cannot tell whether a change of %s would stop or restart it (it is not running, so an upgrade leaves it stopped)", n, why, reg.Package))
 			case len(files) > 0:
@@ -597,7 +597,7 @@ func (p *Playpen) ReadJournal() (*Journal, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, errf(ExitFailed, "", "%v", err)
+		return nil, errf(KindFailed, "", "%v", err)
 	}
 	return ParseJournal(p.JournalPath(), data, p.Root)
 }
@@ -612,19 +612,19 @@ func ParseJournal(path string, data []byte, root string) (*Journal, error) {
 		if err != nil {
 			why = err.Error()
 		}
-		return nil, errf(ExitConfig, "", "%s is corrupt (%s); inspect it, then remove it to start over", path, why)
+		return nil, errf(KindConfig, "", "%s is corrupt (%s); inspect it, then remove it to start over", path, why)
 	}
 	if j.Root != root {
-		return nil, errf(ExitConfig, "", "%s belongs to the playpen %s, not %s; remove it", path, j.Root, root)
+		return nil, errf(KindConfig, "", "%s belongs to the playpen %s, not %s; remove it", path, j.Root, root)
 	}
 	for _, a := range j.Plan.Actions {
 		if _, _, err := SplitInstance(a.Service); err != nil {
-			return nil, errf(ExitConfig, "", "%s is corrupt: %v", path, err)
+			return nil, errf(KindConfig, "", "%s is corrupt: %v", path, err)
 		}
 	}
 	for _, n := range j.Plan.Running {
 		if _, _, err := SplitInstance(n); err != nil {
-			return nil, errf(ExitConfig, "", "%s is corrupt: %v", path, err)
+			return nil, errf(KindConfig, "", "%s is corrupt: %v", path, err)
 		}
 	}
 	return &j, nil
@@ -645,14 +645,14 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 	}
 	defer unlock()
 	if pending, _ := p.JournalPending(); pending {
-		return nil, errf(ExitFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", p.JournalPath())
+		return nil, errf(KindFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", p.JournalPath())
 	}
 	plan, err := p.PlanUpgrade(ctx, o.PlanOptions)
 	if err != nil {
 		return nil, err
 	}
 	if len(plan.Errors) > 0 && !o.Force {
-		return plan, errf(ExitFailed, "", "the upgrade would break dependencies (nothing was stopped; --force to go on):\n  %s", strings.Join(plan.Errors, "\n  "))
+		return plan, errf(KindFailed, "", "the upgrade would break dependencies (nothing was stopped; --force to go on):\n  %s", strings.Join(plan.Errors, "\n  "))
 	}
 	if err := p.validateNew(plan); err != nil {
 		return plan, err
@@ -695,7 +695,7 @@ func (p *Playpen) validateNew(plan *Plan) error {
 		}
 	}
 	if len(errs) > 0 {
-		return errf(ExitConfig, "", "the new version does not validate; nothing was stopped:\n  %s", strings.Join(errs, "\n  "))
+		return errf(KindConfig, "", "the new version does not validate; nothing was stopped:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return nil
 }
@@ -1010,7 +1010,7 @@ func (p *Playpen) Why(ctx context.Context, target string) (*Plan, error) {
 				}
 			}
 		} else {
-			return nil, errf(ExitUnknown, "", "%s is neither an installed package nor a file path (see ext/etc/installed-packages)", target)
+			return nil, errf(KindUnknown, "", "%s is neither an installed package nor a file path (see ext/etc/installed-packages)", target)
 		}
 	}
 	plan, err := p.planChanges(ctx, changes, o)

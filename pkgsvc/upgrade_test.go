@@ -93,7 +93,7 @@ start-after worker lib service_stop_on_dep_upgrade
 		t.Fatalf("files:\n%s", got)
 	}
 	// A downgrade is refused unless allowed.
-	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=0.9"}}); Code(err) != ExitFailed || !strings.Contains(err.Error(), "downgrade") {
+	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=0.9"}}); KindOf(err) != KindFailed || !strings.Contains(err.Error(), "downgrade") {
 		t.Fatalf("downgrade: %v", err)
 	}
 	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=0.9"}, AllowDowngrade: true}); err != nil {
@@ -209,14 +209,14 @@ func TestValidateBeforeStop(t *testing.T) {
 		os.WriteFile(filepath.Join(x.root, rel), []byte(strings.ReplaceAll(c, "@BIN@", testBin)), 0o644)
 	}
 	_, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "config:7") || !strings.Contains(err.Error(), "nothing was stopped") {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "config:7") || !strings.Contains(err.Error(), "nothing was stopped") {
 		t.Fatalf("syntax error in the new version: %v", err)
 	}
 	// Fixed syntax, but the new version needs a variable nobody set.
 	files["ext/packages/db-1.1.0/db-1.1.0.config"] = strings.Replace(files["ext/packages/db-1.1.0/db-1.1.0.config"], "\nif then\n", "", 1)
 	os.WriteFile(filepath.Join(x.root, "ext/packages/db-1.1.0/db-1.1.0.config"), []byte(strings.ReplaceAll(files["ext/packages/db-1.1.0/db-1.1.0.config"], "@BIN@", testBin)), 0o644)
 	_, err = x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "DB_PORT is required") {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "DB_PORT is required") {
 		t.Fatalf("typed env of the new version: %v", err)
 	}
 	if s, _ := x.reopen().Status(bg, "db"); s.State != StateRunning {
@@ -235,7 +235,7 @@ func TestJournalChecks(t *testing.T) {
 		{`{"playpen_root":"/p"}`, "corrupt"},
 	} {
 		_, err := ParseJournal("j", []byte(c.data), "/p")
-		if Code(err) != ExitConfig || !strings.Contains(err.Error(), c.want) {
+		if KindOf(err) != KindConfig || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v", c.data, err)
 		}
 	}
@@ -256,15 +256,15 @@ func TestPlanRefusesBrokenDeps(t *testing.T) {
 	x := upgradePlaypen(t)
 	os.WriteFile(filepath.Join(x.root, "ext/packages/lib-1.0.0/lib-1.0.0.deps"), []byte("app\n"), 0o644)
 	_, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=1.0.1"}})
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "cycle") {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "cycle") {
 		t.Fatalf("cycle: %v", err)
 	}
 	os.WriteFile(filepath.Join(x.root, "ext/packages/lib-1.0.0/lib-1.0.0.deps"), []byte("\nzlib >>= 1\n"), 0o644)
 	_, err = x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.0.1"}}})
-	if Code(err) != ExitConfig || !strings.Contains(err.Error(), "lib-1.0.0.deps:2") {
+	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "lib-1.0.0.deps:2") {
 		t.Fatalf("bad constraint: %v", err)
 	}
-	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=1.x"}}); Code(err) != ExitConfig {
+	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=1.x"}}); KindOf(err) != KindConfig {
 		t.Fatalf("bad version: %v", err)
 	}
 }

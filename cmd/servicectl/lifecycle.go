@@ -151,14 +151,14 @@ func newStatus(g *globals) *cobra.Command {
 			var codes []int
 			for _, e := range errs {
 				fmt.Fprintf(g.stderr, "servicectl: %v\n", e)
-				codes = append(codes, pkgsvc.Code(e))
+				codes = append(codes, exitCode(e))
 			}
 			for _, st := range sts {
 				switch st.State {
 				case pkgsvc.StateDead, pkgsvc.StateFailed:
-					codes = append(codes, pkgsvc.ExitFailed)
+					codes = append(codes, exitFailed)
 				case pkgsvc.StateStopped:
-					codes = append(codes, pkgsvc.ExitNotRunning)
+					codes = append(codes, exitNotRunning)
 				}
 			}
 			code := statusCode(codes)
@@ -178,12 +178,12 @@ func statusCode(codes []int) int {
 	best := 0
 	for _, c := range codes {
 		switch {
-		case c == pkgsvc.ExitUnknown:
+		case c == exitUnknown:
 			return c
-		case c == pkgsvc.ExitNotRunning && best == 0:
+		case c == exitNotRunning && best == 0:
 			best = c
-		case c != pkgsvc.ExitNotRunning && c != 0:
-			if best == 0 || best == pkgsvc.ExitNotRunning {
+		case c != exitNotRunning && c != 0:
+			if best == 0 || best == exitNotRunning {
 				best = c
 			}
 		}
@@ -287,7 +287,7 @@ func newTest(g *globals) *cobra.Command {
 				// a test that exits 5 makes `test` exit 5.
 				for _, r := range rs {
 					if r.Err != nil {
-						return &multiErr{code: pkgsvc.Code(r.Err)}
+						return &multiErr{code: exitCode(r.Err)}
 					}
 				}
 			}

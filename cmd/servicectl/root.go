@@ -64,14 +64,14 @@ func (g *globals) report(err error) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(g.stderr, "servicectl: %v\n", ue.error)
-		return pkgsvc.ExitUsage
+		return exitUsage
 	}
 	var se silentExit
 	if errors.As(err, &se) {
 		return int(se)
 	}
 	fmt.Fprintf(g.stderr, "servicectl: %v\n", err)
-	return pkgsvc.Code(err)
+	return exitCode(err)
 }
 
 // silentExit is an exit code whose message was already printed.
@@ -162,17 +162,17 @@ func (g *globals) selection(args []string) (*pkgsvc.Playpen, []string, error) {
 
 // fold prints each failure and returns the exit code for the lot.
 func (g *globals) fold(rs []pkgsvc.Result) error {
-	var codes []int
+	var errs []error
 	for _, r := range rs {
 		if r.Err != nil {
 			fmt.Fprintf(g.stderr, "servicectl: %v\n", r.Err)
-			codes = append(codes, pkgsvc.Code(r.Err))
+			errs = append(errs, r.Err)
 		}
 	}
-	if len(codes) == 0 {
+	if len(errs) == 0 {
 		return nil
 	}
-	return &multiErr{code: pkgsvc.WorstCode(codes...)}
+	return &multiErr{code: worstExit(errs)}
 }
 
 func (g *globals) printJSON(v any) error {

@@ -342,7 +342,7 @@ func newEnv(g *globals) *cobra.Command {
 				return err
 			}
 			if check && bad {
-				return silentExit(pkgsvc.ExitConfig)
+				return silentExit(exitConfig)
 			}
 			return nil
 		},

@@ -133,7 +133,7 @@ func newUpgrade(g *globals) *cobra.Command {
 				return postErr
 			}
 			if cmdErr != nil {
-				return &pkgsvc.Error{Code: pkgsvc.ExitFailed, Err: fmt.Errorf("upgrade command %s: %w (post ran; services are up)", command[0], cmdErr)}
+				return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: fmt.Errorf("upgrade command %s: %w (post ran; services are up)", command[0], cmdErr)}
 			}
 			return nil
 		},
@@ -196,7 +196,7 @@ func (g *globals) printPlan(p *pkgsvc.Plan) error {
 		g.printPlanTo(p, false)
 	}
 	if len(p.Errors) > 0 {
-		return &pkgsvc.Error{Code: pkgsvc.ExitConfig, Err: fmt.Errorf("the plan breaks %d dependency constraint(s) (listed above); change the versions or the .deps files", len(p.Errors))}
+		return &pkgsvc.Error{Kind: pkgsvc.KindConfig, Err: fmt.Errorf("the plan breaks %d dependency constraint(s) (listed above); change the versions or the .deps files", len(p.Errors))}
 	}
 	return nil
 }
