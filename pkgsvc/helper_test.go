@@ -54,6 +54,19 @@ func helper(mode string) {
 				os.Exit(0)
 			}
 		}
+	case "report-want":
+		// On TERM, write what the state file says the user wants: a stop
+		// must have recorded "down" before signalling.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		st, _ := readState(filepath.Join(os.Getenv("LOCAL_RUNVAR"), os.Getenv("SERVICE_NAME")+".state"))
+		want := "no state"
+		if st != nil {
+			want = st.Want
+		}
+		os.WriteFile(os.Getenv("HELPER_OUT"), []byte(want), 0o644)
+		os.Exit(0)
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		select {}

@@ -108,3 +108,51 @@ func TestWrapperThatExecs(t *testing.T) {
 	}
 	waitGone(t, pid)
 }
+
+// TestStopRecordsIntentFirst: the state file says "up" while the service
+// runs and "down" before the stop's first signal reaches it, so a death
+// can be told from a requested stop.
+func TestStopRecordsIntentFirst(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "want")
+	x := newTP(t, merge(project("w", "report-want", "export HELPER_OUT="+out+"\n")))
+	if err := x.p.Start(bg, "w", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := readState(filepath.Join(x.p.RunVar, "w.state")); st == nil || st.Want != WantUp {
+		t.Fatalf("state after start: %+v", st)
+	}
+	if err := x.reopen().Stop(bg, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); string(got) != WantDown {
+		t.Errorf("the service saw want=%q when signalled, want %q", got, WantDown)
+	}
+}
+
+// TestFailedVerdictShownUntilStart (§4.8, §9.2): a service the supervisor
+// gave up on shows `failed`; a start clears it.
+func TestFailedVerdictShownUntilStart(t *testing.T) {
+	x := newTP(t, merge(project("f", "sleep", "")))
+	if err := x.p.Start(bg, "f", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pid := x.pid("f")
+	stf := filepath.Join(x.p.RunVar, "f.state")
+	st, _ := readState(stf)
+	if o, err := proc.Claim(pid, st.StartTime); err == nil {
+		o.Signal(9, true)
+		o.Close()
+	}
+	waitGone(t, pid)
+	st.Failed, st.Crashes = true, 6
+	writeState(stf, st)
+	if got, _ := x.reopen().Status(bg, "f"); got.State != StateFailed {
+		t.Fatalf("status of a failed service: %s", got.State)
+	}
+	if err := x.reopen().Start(bg, "f", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := x.reopen().Status(bg, "f"); got.State != StateRunning {
+		t.Errorf("after start: %s", got.State)
+	}
+}

@@ -77,11 +77,32 @@ func (s *Service) argv0s() []string {
 
 // probe finds out whether s runs, verifying the pidfile's claim (§4.7).
 // When running, the claimed process is returned open; the caller closes it.
-func (p *Playpen) probe(ctx context.Context, s *Service) (Status, *proc.Handle) {
-	st := Status{Service: s.Name, Package: s.Package, Version: s.Version, State: StateStopped, RunName: s.RunName}
+func (p *Playpen) probe(ctx context.Context, s *Service) (st Status, o *proc.Handle) {
+	return p.probeWith(ctx, s, true)
+}
+
+// probeState is probe without running user code: a service_no_pidfile
+// service counts as running while its state file (written at start,
+// removed by stop) says it was started. What plans use, so that planning
+// only reads (issue 12).
+func (p *Playpen) probeState(ctx context.Context, s *Service) (Status, *proc.Handle) {
+	return p.probeWith(ctx, s, false)
+}
+
+func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Status, o *proc.Handle) {
+	st = Status{Service: s.Name, Package: s.Package, Version: s.Version, State: StateStopped, RunName: s.RunName}
 	state, serr := readState(s.StateFile(p))
 	if state != nil {
 		st.Restarts, st.Upgraded = state.Restarts, state.Upgraded
+	}
+	if s.NoPidfile && !ping {
+		if state != nil && state.Want != WantDown {
+			st.State = StateRunning
+			t := state.StartedAt
+			st.StartedAt = &t
+			st.Stale = p.stale(s, state)
+		}
+		return st, nil
 	}
 	if s.NoPidfile {
 		if err := p.runStep(ctx, s, "ping", s.Env); err == nil {
@@ -94,6 +115,12 @@ func (p *Playpen) probe(ctx context.Context, s *Service) (Status, *proc.Handle) 
 		}
 		return st, nil
 	}
+	defer func() {
+		// The supervisor gave up on it (§9.2): failed, until a start.
+		if st.State != StateRunning && state != nil && state.Failed {
+			st.State = StateFailed
+		}
+	}()
 	pid, err := readPidfile(s.Pidfile(p))
 	if err != nil {
 		st.State, st.Detail = StateDead, err.Error()
@@ -102,7 +129,6 @@ func (p *Playpen) probe(ctx context.Context, s *Service) (Status, *proc.Handle) 
 	if pid == 0 {
 		return st, nil
 	}
-	var o *proc.Handle
 	switch {
 	case state != nil && state.Pid == pid:
 		o, err = proc.Claim(pid, state.StartTime, state.Argv0)
@@ -334,7 +360,19 @@ func (p *Playpen) newState(s *Service, pid int, info proc.Info, opts StartOption
 		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
 		Restarts: opts.restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
 		StopSignal: s.StopSigName, StopTimeout: s.StopTimeout, OwnPidfile: s.OwnPidfile,
+		Want: WantUp,
 	}
+}
+
+// markWanted records the user's intent in the state file of the process
+// it describes (see State.Want); stop calls it before any signal.
+func (p *Playpen) markWanted(s *Service, pid int, want string) {
+	st, err := readState(s.StateFile(p))
+	if err != nil || st.Pid != pid || st.Want == want {
+		return
+	}
+	st.Want = want
+	writeState(s.StateFile(p), st)
 }
 
 // recorded is what servicectl knows of a service without reading its
@@ -632,6 +670,9 @@ func (p *Playpen) stopLockedWas(ctx context.Context, s *Service, was *bool) (*St
 	}
 	if o != nil {
 		defer o.Close()
+	}
+	if o != nil {
+		p.markWanted(s, o.Pid, WantDown)
 	}
 	var errs []error
 	if err := p.runStep(ctx, s, "pre-stop", s.Env); err != nil {

@@ -204,3 +204,31 @@ func planProperty(t *testing.T, r *rand.Rand) {
 		t.Logf("upgrade %v files %v\nplan:\n%s", set, withFiles, actions(plan))
 	}
 }
+
+// TestPlanRunsNoUserCode: planning reads state; it never runs a hook
+// (here the service_ping of a service_no_pidfile service).
+func TestPlanRunsNoUserCode(t *testing.T) {
+	dir := t.TempDir()
+	marker, up := filepath.Join(dir, "pinged"), filepath.Join(dir, "up")
+	files := merge(pkgFiles("np", "1.0", []string{"np"}, "",
+		"service_no_pidfile=1\nservice_start='touch "+up+"'\nservice_stop='rm -f "+up+"'\nservice_ping='touch "+marker+"; test -e "+up+"'\n"))
+	files["ext/etc/installed-packages"] = "np 1.0\n"
+	x := newTP(t, files)
+	if _, err := x.p.NewService("np"); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.reopen().Start(bg, "np", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(marker)
+	plan, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"np=1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("upgrade plan ran service_ping")
+	}
+	if len(plan.Running) != 1 || plan.Running[0] != "np" {
+		t.Errorf("a started no-pidfile service is not planned as running: %v", plan.Running)
+	}
+}

@@ -31,7 +31,22 @@ type State struct {
 	StopSignal  string  `json:"stop_signal,omitempty"`
 	StopTimeout float64 `json:"stop_timeout,omitempty"`
 	OwnPidfile  bool    `json:"own_pidfile,omitempty"`
+	// Want is the user's intent: "up" from a start, "down" written by a
+	// stop before it signals, so whoever sees the process die (the
+	// supervisor) tells a requested stop from a crash without guessing.
+	Want string `json:"want,omitempty"`
+	// Failed is the supervisor's verdict (§9.2): it gave up restarting
+	// the service after Crashes crashes; status shows `failed` until a
+	// start.
+	Failed  bool `json:"failed,omitempty"`
+	Crashes int  `json:"crashes,omitempty"`
 }
+
+// Intents of State.Want.
+const (
+	WantUp   = "up"
+	WantDown = "down"
+)
 
 func readState(path string) (*State, error) {
 	data, err := fsio.ReadSnapshot(path)

@@ -330,7 +330,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 		}
 		isRunning := false
 		if rerr == nil {
-			st, o := p.probe(ctx, s)
+			st, o := p.probeState(ctx, s)
 			if o != nil {
 				o.Close()
 			}
