@@ -151,8 +151,9 @@ func (p *Playpen) checkRunName(s *Service) error {
 }
 
 func (p *Playpen) checkRunNameAll(s *Service) error {
+	sn := p.c()
 	p.mu.Lock()
-	owners := p.runNames
+	owners := sn.runNames
 	p.mu.Unlock()
 	if owners == nil {
 		owners = map[string]string{}
@@ -172,7 +173,7 @@ func (p *Playpen) checkRunNameAll(s *Service) error {
 			owners[n] = o.RunName
 		}
 		p.mu.Lock()
-		p.runNames = owners
+		sn.runNames = owners
 		p.mu.Unlock()
 	}
 	mine := map[string]string{s.Name: s.RunName}
@@ -200,8 +201,9 @@ func sortedKeys[V any](m map[string]V) []string {
 // installedMap is installed-packages as name → version, read once per
 // Playpen (Invalidate drops it).
 func (p *Playpen) installedMap() map[string]string {
+	sn := p.c()
 	p.mu.Lock()
-	m := p.installed
+	m := sn.installed
 	p.mu.Unlock()
 	if m != nil {
 		return m
@@ -218,7 +220,7 @@ func (p *Playpen) installedMap() map[string]string {
 		m[pk.Name] = pk.Version
 	}
 	p.mu.Lock()
-	p.installed = m
+	sn.installed = m
 	p.mu.Unlock()
 	return m
 }

@@ -1,12 +1,16 @@
 package pkgsvc
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"servicectl/pkgsvc/proc"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // impostor runs the test binary's sleep helper through path (a linkfarm
@@ -155,4 +159,82 @@ func TestFailedVerdictShownUntilStart(t *testing.T) {
 	if got, _ := x.reopen().Status(bg, "f"); got.State != StateRunning {
 		t.Errorf("after start: %s", got.State)
 	}
+}
+
+// TestReloadWhileResolvingAndStarting: Invalidate (a reload after files
+// changed) while other goroutines resolve every service, read status and
+// start and stop one; under -race nothing may touch what another reads,
+// and every resolve sees either the old files or the new ones.
+func TestReloadWhileResolvingAndStarting(t *testing.T) {
+	files := map[string]string{}
+	var names []string
+	for i := 0; i < 12; i++ {
+		n := fmt.Sprintf("s%02d", i)
+		names = append(names, n)
+		for k, v := range project(n, "sleep", "export X=old\n") {
+			files[k] = v
+		}
+	}
+	x := newTP(t, merge(files))
+	p := x.p
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				defs, errs := p.ResolveAll(names)
+				for i, err := range errs {
+					if err != nil {
+						t.Errorf("resolve %s: %v", names[i], err)
+						return
+					}
+					if v := envValue(defs[i].Env, "X"); v != "old" && v != "new" {
+						t.Errorf("%s: X=%q", names[i], v)
+					}
+				}
+				p.StatusMany(bg, names)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 3; i++ {
+			if err := p.Start(bg, "s00", StartOptions{}); err != nil {
+				t.Error(err)
+			}
+			if err := p.Stop(bg, "s00"); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	for i := 0; i < 50; i++ {
+		if i == 25 {
+			os.WriteFile(filepath.Join(x.root, "services/s03/config"), []byte(strings.ReplaceAll(files["services/s03/config"], "@BIN@", testBin)+"export X=new\n"), 0o644)
+		}
+		p.Invalidate()
+		time.Sleep(time.Millisecond) // let the readers interleave; not a synchronisation
+	}
+	close(done)
+	wg.Wait()
+	p.Invalidate()
+	if s, err := p.Resolve("s03"); err != nil || envValue(s.Env, "X") != "new" {
+		t.Errorf("after the reload, s03 has X=%q (%v), want new", envValue(s.Env, "X"), err)
+	}
+}
+
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"servicectl/hooks"
@@ -33,30 +34,50 @@ type Playpen struct {
 	// Log receives progress lines (one per finished service); nil drops them.
 	Log func(service, msg string)
 
-	mu          sync.Mutex
-	base        []string // load-config environment (§2.2), KEY=VALUE
-	baseMap     map[string]string
-	baseVars    map[string]hooks.Var
-	baseEnv     *hooks.Environ
-	parsed      hooks.Cache
-	extServices string // overrides ext/services (validation of new versions)
-	baseErr     error
-	baseDone    bool
-	registered  []Registered
-	regIndex    map[string]Registered
-	project     []string
-	projIndex   map[string]bool
-	indexErr    error
-	indexDone   bool
-	defs        map[string]*Service
-	defErrs     map[string]error         // a config that failed fails once per command, not at every look (issue 10)
-	resolving   map[string]chan struct{} // configs being evaluated now, closed when done
-	dirsDone    bool
-	runNames    map[string]string
-	dirs        map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
-	progs       map[string]progFound       // resolveProgram cache
-	pkgSvcs     map[string][]string
-	installed   map[string]string
+	mu          sync.Mutex // guards the lazy filling of the snapshot's fields
+	extServices string     // overrides ext/services (validation of new versions)
+	snap        atomic.Pointer[snapshot]
+}
+
+// snapshot is everything a Playpen has read from disk: the load-config
+// environment, the registries, resolved definitions, listings and parsed
+// scripts. It is filled lazily (under Playpen.mu) and never emptied:
+// Invalidate puts a fresh one in place atomically, so a goroutine still
+// resolving on the old one finishes on a consistent view while new
+// calls read the files afresh (a long-running supervisor reloads
+// definitions this way while others read them).
+type snapshot struct {
+	base       []string // load-config environment (§2.2), KEY=VALUE
+	baseMap    map[string]string
+	baseVars   map[string]hooks.Var
+	baseEnv    *hooks.Environ
+	parsed     hooks.Cache
+	baseErr    error
+	baseDone   bool
+	registered []Registered
+	regIndex   map[string]Registered
+	project    []string
+	projIndex  map[string]bool
+	indexErr   error
+	indexDone  bool
+	defs       map[string]*Service
+	defErrs    map[string]error         // a config that failed fails once per command, not at every look (issue 10)
+	resolving  map[string]chan struct{} // configs being evaluated now, closed when done
+	dirsDone   bool
+	runNames   map[string]string
+	dirs       map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
+	progs      map[string]progFound       // resolveProgram cache
+	pkgSvcs    map[string][]string
+	installed  map[string]string
+}
+
+// c is the current snapshot.
+func (p *Playpen) c() *snapshot {
+	if s := p.snap.Load(); s != nil {
+		return s
+	}
+	p.snap.CompareAndSwap(nil, &snapshot{})
+	return p.snap.Load()
 }
 
 // OpenOptions say where to look for the playpen.
@@ -149,9 +170,10 @@ func (p *Playpen) warn(service, format string, args ...any) {
 // refuses any that is a symlink or writable by another user (SPEC §1.2):
 // a directory where pidfiles live must not be someone else's to edit.
 func (p *Playpen) EnsureDirs() error {
+	sn := p.c()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.dirsDone {
+	if sn.dirsDone {
 		return nil
 	}
 	for _, d := range []string{p.LocalVar, p.RunVar, p.LinkDir} {
@@ -159,7 +181,7 @@ func (p *Playpen) EnsureDirs() error {
 			return err
 		}
 	}
-	p.dirsDone = true
+	sn.dirsDone = true
 	return nil
 }
 
@@ -284,36 +306,50 @@ func isFile(path string) bool {
 // environment plus everything the profiles, defaults, project config and
 // role config set, all exported.
 func (p *Playpen) BaseEnv() ([]string, error) {
+	return p.baseEnvOf(p.c())
+}
+
+// baseValue is one variable of the load-config environment (of one
+// snapshot: once baseEnvOf returned, its fields are only read).
+func (p *Playpen) baseValue(name string) string {
+	sn := p.c()
+	if _, err := p.baseEnvOf(sn); err != nil {
+		return ""
+	}
+	return sn.baseMap[name]
+}
+
+func (p *Playpen) baseEnvOf(sn *snapshot) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.baseDone {
-		return p.base, p.baseErr
+	if sn.baseDone {
+		return sn.base, sn.baseErr
 	}
-	p.baseDone = true
+	sn.baseDone = true
 	inh, err := p.inherited()
 	if err != nil {
-		p.baseErr = err
+		sn.baseErr = err
 		return nil, err
 	}
 	// Under the playpen's parse cache: the interpreter session goes back
 	// to its pool for the first service's config.
-	vars, err := hooks.SourceOpts(hooks.Options{Env: mapEnv(inh), Dir: p.Root, Stderr: os.Stderr, Cache: &p.parsed}, p.LoadConfigFiles(), true)
+	vars, err := hooks.SourceOpts(hooks.Options{Env: mapEnv(inh), Dir: p.Root, Stderr: os.Stderr, Cache: &sn.parsed}, p.LoadConfigFiles(), true)
 	if err != nil {
-		p.baseErr = errf(KindConfig, "", "load-config: %v", err)
-		return nil, p.baseErr
+		sn.baseErr = errf(KindConfig, "", "load-config: %v", err)
+		return nil, sn.baseErr
 	}
-	p.baseVars = vars
-	p.baseMap = map[string]string{}
+	sn.baseVars = vars
+	sn.baseMap = map[string]string{}
 	for k, v := range vars {
 		if v.Exported && !v.IsArray {
-			p.baseMap[k] = v.Value
+			sn.baseMap[k] = v.Value
 		}
 	}
 	if t := p.caller["PLAYPEN_TAG"]; t != "" {
-		p.baseMap["PLAYPEN_TAG"] = t // over whatever load-config set (§4.2)
+		sn.baseMap["PLAYPEN_TAG"] = t // over whatever load-config set (§4.2)
 	}
-	p.base = mapEnv(p.baseMap)
-	return p.base, nil
+	sn.base = mapEnv(sn.baseMap)
+	return sn.base, nil
 }
 
 func mapEnv(m map[string]string) []string {
@@ -328,14 +364,15 @@ func mapEnv(m map[string]string) []string {
 // DefaultSet is the services commands act on when given none (SPEC §2.3):
 // the role's playpen_services, else every installed and project service.
 func (p *Playpen) DefaultSet() ([]string, error) {
-	if _, err := p.BaseEnv(); err != nil {
+	sn := p.c()
+	if _, err := p.baseEnvOf(sn); err != nil {
 		return nil, err
 	}
 	if p.Role != "" && !isDir(p.Path("etc", "roles", p.Role)) {
 		p.warn("role "+p.Role, "no etc/roles/%s/ in this playpen, so the role selects every service (a typo in PLAYPEN_ROLE or etc/role?)", p.Role)
 	}
 	if p.Role != "" {
-		if v, ok := p.baseVars["playpen_services"]; ok {
+		if v, ok := sn.baseVars["playpen_services"]; ok {
 			names := v.List
 			if !v.IsArray {
 				names = strings.Fields(v.Value)
@@ -353,15 +390,16 @@ func (p *Playpen) DefaultSet() ([]string, error) {
 
 // AllServices lists every registered and project service, in name order.
 func (p *Playpen) AllServices() ([]string, error) {
-	if err := p.loadIndex(); err != nil {
+	sn := p.c()
+	if err := p.loadIndexOf(sn); err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, r := range p.registered {
+	for _, r := range sn.registered {
 		out = append(out, r.Service)
 	}
-	for _, n := range p.project {
-		if _, dup := p.regIndex[n]; !dup {
+	for _, n := range sn.project {
+		if _, dup := sn.regIndex[n]; !dup {
 			out = append(out, n)
 		}
 	}
@@ -369,38 +407,42 @@ func (p *Playpen) AllServices() ([]string, error) {
 	return out, nil
 }
 
-func (p *Playpen) loadIndex() error {
+func (p *Playpen) loadIndex() error { return p.loadIndexOf(p.c()) }
+
+// loadIndexOf fills the registries of one snapshot; once it returned,
+// their fields are only read.
+func (p *Playpen) loadIndexOf(sn *snapshot) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.indexDone {
-		return p.indexErr
+	if sn.indexDone {
+		return sn.indexErr
 	}
-	p.indexDone = true
-	p.indexErr = func() error {
+	sn.indexDone = true
+	sn.indexErr = func() error {
 		path := p.Path("ext", "etc", "installed-services")
 		data, err := fsio.ReadFile(path)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return errf(KindConfig, "", "%v", err)
 		}
-		p.registered, err = ParseRegistered(path, data)
+		sn.registered, err = ParseRegistered(path, data)
 		if err != nil {
 			return err
 		}
-		p.regIndex = map[string]Registered{}
-		for _, r := range p.registered {
-			p.regIndex[r.Service] = r
+		sn.regIndex = map[string]Registered{}
+		for _, r := range sn.registered {
+			sn.regIndex[r.Service] = r
 		}
-		p.project, err = readNames(p.Path("etc", "project-services"), "service")
+		sn.project, err = readNames(p.Path("etc", "project-services"), "service")
 		if err != nil {
 			return err
 		}
-		p.projIndex = map[string]bool{}
-		for _, n := range p.project {
-			p.projIndex[n] = true
+		sn.projIndex = map[string]bool{}
+		for _, n := range sn.project {
+			sn.projIndex[n] = true
 		}
 		return nil
 	}()
-	return p.indexErr
+	return sn.indexErr
 }
 
 // InstalledPackages reads ext/etc/installed-packages.
@@ -415,10 +457,11 @@ func (p *Playpen) InstalledPackages() ([]Package, error) {
 
 // Registered returns the installed-services registry.
 func (p *Playpen) Registered() ([]Registered, error) {
-	if err := p.loadIndex(); err != nil {
+	sn := p.c()
+	if err := p.loadIndexOf(sn); err != nil {
 		return nil, err
 	}
-	return p.registered, nil
+	return sn.registered, nil
 }
 
 func readDirNames(dir string) ([]string, error) {
@@ -437,10 +480,5 @@ func readDirNames(dir string) ([]string, error) {
 // reads it afresh: after a package manager changed ext/, or in a
 // long-running process.
 func (p *Playpen) Invalidate() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.baseDone, p.base, p.baseMap, p.baseVars, p.baseErr, p.baseEnv = false, nil, nil, nil, nil, nil
-	p.indexDone, p.indexErr, p.registered, p.regIndex, p.project, p.projIndex = false, nil, nil, nil, nil, nil
-	p.defs, p.defErrs, p.runNames, p.dirs, p.pkgSvcs, p.installed, p.progs = nil, nil, nil, nil, nil, nil, nil
-	p.parsed = hooks.Cache{}
+	p.snap.Store(&snapshot{})
 }

@@ -100,17 +100,18 @@ func (s *Service) LockFile(p *Playpen) string   { return filepath.Join(p.RunVar,
 // Lookup finds a service by name without reading its config: its package,
 // version and whether it is a project service. An unknown name is exit 4.
 func (p *Playpen) Lookup(full string) (base, instance string, reg Registered, project bool, err error) {
+	sn := p.c()
 	base, instance, err = SplitInstance(full)
 	if err != nil {
 		return
 	}
-	if err = p.loadIndex(); err != nil {
+	if err = p.loadIndexOf(sn); err != nil {
 		return
 	}
-	if r, ok := p.regIndex[base]; ok {
+	if r, ok := sn.regIndex[base]; ok {
 		return base, instance, r, false, nil
 	}
-	if p.projIndex[base] {
+	if sn.projIndex[base] {
 		return base, instance, Registered{Service: base}, true, nil
 	}
 	err = errf(KindUnknown, full, "unknown service: not in ext/etc/installed-services or etc/project-services (see `servicectl list --all`)")
@@ -149,19 +150,20 @@ var hookVars = func() (out []struct{ step, varName string }) {
 
 // listDir returns the regular files (or links) of dir by name, cached.
 func (p *Playpen) listDir(dir string) map[string]bool {
+	sn := p.c()
 	p.mu.Lock()
-	if m, ok := p.dirs[dir]; ok {
+	if m, ok := sn.dirs[dir]; ok {
 		p.mu.Unlock()
 		return m
 	}
-	if p.dirs == nil {
-		p.dirs = map[string]map[string]bool{}
+	if sn.dirs == nil {
+		sn.dirs = map[string]map[string]bool{}
 	}
 	// Only look inside directories that the parent lists: most of the
 	// candidate directories do not exist.
 	parent, base := filepath.Dir(dir), filepath.Base(dir)
-	if pm, ok := p.dirs[parent+"/"]; ok && !pm[base] {
-		p.dirs[dir] = nil
+	if pm, ok := sn.dirs[parent+"/"]; ok && !pm[base] {
+		sn.dirs[dir] = nil
 		p.mu.Unlock()
 		return nil
 	}
@@ -177,7 +179,7 @@ func (p *Playpen) listDir(dir string) map[string]bool {
 		}
 	}
 	p.mu.Lock()
-	p.dirs[dir] = m
+	sn.dirs[dir] = m
 	p.mu.Unlock()
 	return m
 }
@@ -187,13 +189,14 @@ func (p *Playpen) listDir(dir string) map[string]bool {
 // does not list costs nothing. One service is cheaper without it (its
 // few candidates fail to open faster than a parent of 1,000 is listed).
 func (p *Playpen) primeDirs() {
+	sn := p.c()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.dirs == nil {
-		p.dirs = map[string]map[string]bool{}
+	if sn.dirs == nil {
+		sn.dirs = map[string]map[string]bool{}
 	}
 	for _, parent := range []string{p.Path("services"), p.extServicesDir()} {
-		if _, ok := p.dirs[parent+"/"]; ok {
+		if _, ok := sn.dirs[parent+"/"]; ok {
 			continue
 		}
 		m := map[string]bool{}
@@ -202,7 +205,7 @@ func (p *Playpen) primeDirs() {
 				m[e.Name] = true
 			}
 		}
-		p.dirs[parent+"/"] = m
+		sn.dirs[parent+"/"] = m
 	}
 }
 
@@ -220,50 +223,51 @@ func (p *Playpen) Resolve(full string) (*Service, error) {
 // (in name order when resolving in parallel); fresh says this call did
 // the work.
 func (p *Playpen) resolveCached(full string) (*Service, bool, error) {
+	sn := p.c()
 	p.mu.Lock()
-	if s, ok := p.defs[full]; ok {
+	if s, ok := sn.defs[full]; ok {
 		p.mu.Unlock()
 		return s, false, nil
 	}
-	if err, ok := p.defErrs[full]; ok {
+	if err, ok := sn.defErrs[full]; ok {
 		p.mu.Unlock()
 		return nil, false, err
 	}
-	if c, ok := p.resolving[full]; ok {
+	if c, ok := sn.resolving[full]; ok {
 		// Another goroutine is evaluating this config: wait for it, so
 		// that a config runs once per command (issue 10).
 		p.mu.Unlock()
 		<-c
 		return p.resolveCached(full)
 	}
-	if p.resolving == nil {
-		p.resolving = map[string]chan struct{}{}
+	if sn.resolving == nil {
+		sn.resolving = map[string]chan struct{}{}
 	}
 	done := make(chan struct{})
-	p.resolving[full] = done
+	sn.resolving[full] = done
 	p.mu.Unlock()
 
 	s, err := p.resolve(full)
 
 	p.mu.Lock()
 	defer func() {
-		delete(p.resolving, full)
+		delete(sn.resolving, full)
 		p.mu.Unlock()
 		close(done)
 	}()
 	if err != nil {
 		// Kept, so a config is evaluated once per command even when it
 		// fails: a slow or side-effecting one must not run again.
-		if p.defErrs == nil {
-			p.defErrs = map[string]error{}
+		if sn.defErrs == nil {
+			sn.defErrs = map[string]error{}
 		}
-		p.defErrs[full] = err
+		sn.defErrs[full] = err
 		return nil, false, err
 	}
-	if p.defs == nil {
-		p.defs = map[string]*Service{}
+	if sn.defs == nil {
+		sn.defs = map[string]*Service{}
 	}
-	p.defs[full] = s
+	sn.defs[full] = s
 	return s, true, nil
 }
 
@@ -301,7 +305,7 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 		over = append(over, kv[0]+"="+kv[1])
 	}
 	var readErr error
-	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: os.Stderr, Cache: &p.parsed}, s.ConfigFiles, false, func(vars hooks.Vars) error {
+	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: os.Stderr, Cache: &p.c().parsed}, s.ConfigFiles, false, func(vars hooks.Vars) error {
 		readErr = p.fromVars(s, dirs, svcEnv[:], vars)
 		return nil
 	})
@@ -606,7 +610,7 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 	if err := ValidName("run", runBase); err != nil {
 		r.bad("service_run_name", runBase, "not a valid name")
 	}
-	s.RunName = linkfarm.RunName(runBase, s.Instance, p.baseMap["PLAYPEN_TAG"])
+	s.RunName = linkfarm.RunName(runBase, s.Instance, p.baseValue("PLAYPEN_TAG"))
 
 	prog := r.str("service_program", "")
 	custom := s.Hooks["start"]
@@ -679,18 +683,19 @@ type progFound struct {
 // resolveProgram finds prog once per Playpen: many services run the same
 // program.
 func (p *Playpen) resolveProgram(prog string) (string, error) {
+	sn := p.c()
 	p.mu.Lock()
-	f, ok := p.progs[prog]
+	f, ok := sn.progs[prog]
 	p.mu.Unlock()
 	if ok {
 		return f.path, f.err
 	}
 	path, err := p.findProgram(prog)
 	p.mu.Lock()
-	if p.progs == nil {
-		p.progs = map[string]progFound{}
+	if sn.progs == nil {
+		sn.progs = map[string]progFound{}
 	}
-	p.progs[prog] = progFound{path, err}
+	sn.progs[prog] = progFound{path, err}
 	p.mu.Unlock()
 	return path, err
 }
@@ -752,9 +757,10 @@ func (p *Playpen) classpath(vars hooks.Vars) string {
 
 // packageServices reads a package's .services list, once per Playpen.
 func (p *Playpen) packageServices(pkg, version string) ([]string, error) {
+	sn := p.c()
 	key := pkg + "-" + version
 	p.mu.Lock()
-	if l, ok := p.pkgSvcs[key]; ok {
+	if l, ok := sn.pkgSvcs[key]; ok {
 		p.mu.Unlock()
 		return l, nil
 	}
@@ -764,22 +770,23 @@ func (p *Playpen) packageServices(pkg, version string) ([]string, error) {
 		return nil, err
 	}
 	p.mu.Lock()
-	if p.pkgSvcs == nil {
-		p.pkgSvcs = map[string][]string{}
+	if sn.pkgSvcs == nil {
+		sn.pkgSvcs = map[string][]string{}
 	}
-	p.pkgSvcs[key] = l
+	sn.pkgSvcs[key] = l
 	p.mu.Unlock()
 	return l, nil
 }
 
 // baseEnviron prepares the load-config environment once for all configs.
 func (p *Playpen) baseEnviron(env []string) *hooks.Environ {
+	sn := p.c()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.baseEnv == nil {
-		p.baseEnv = hooks.NewEnviron(env)
+	if sn.baseEnv == nil {
+		sn.baseEnv = hooks.NewEnviron(env)
 	}
-	return p.baseEnv
+	return sn.baseEnv
 }
 
 // warm resolves names in parallel into the cache, so that a loop calling

@@ -710,6 +710,7 @@ func (p *Playpen) validateCandidate(reg Registered) error {
 	defer os.RemoveAll(scratch)
 	q := p.shallow()
 	q.extServices = scratch
+	qs := q.c()
 	from, err := q.installServiceFilesFrom(reg, filepath.Join(scratch, reg.Service+"-"+reg.Version))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", reg.Service, reg.Version, err)
@@ -721,9 +722,9 @@ func (p *Playpen) validateCandidate(reg Registered) error {
 		}
 		return msg
 	}
-	q.regIndex = map[string]Registered{reg.Service: reg}
-	q.projIndex = map[string]bool{}
-	q.indexDone = true
+	qs.regIndex = map[string]Registered{reg.Service: reg}
+	qs.projIndex = map[string]bool{}
+	qs.indexDone = true
 	s, err := q.resolve(reg.Service)
 	if err != nil {
 		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, real(err.Error()))
