@@ -1,6 +1,7 @@
 package pkgsvc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -237,4 +238,57 @@ func envValue(env []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestServiceLifecycleForASupervisor: StartService hands back the
+// process, whose Done fires when StopService ends it; StopService says
+// how; an already running service is reported as such; a lock another
+// holds gives up with the context.
+func TestServiceLifecycleForASupervisor(t *testing.T) {
+	x := newTP(t, merge(project("a", "sleep", ""), project("stubborn", "ignore-term", "service_stop_timeout=0.2\n")))
+	s, _ := x.p.Resolve("a")
+	r, err := x.p.StartService(bg, s, StartOptions{})
+	if err != nil || r.Proc == nil || r.AlreadyRunning {
+		t.Fatalf("start: %+v %v", r, err)
+	}
+	defer r.Proc.Close()
+	if r.Proc.Pid != x.pid("a") {
+		t.Errorf("handle pid %d, pidfile %d", r.Proc.Pid, x.pid("a"))
+	}
+	again, err := x.p.StartService(bg, s, StartOptions{})
+	if err != nil || !again.AlreadyRunning || again.Proc == nil || again.Proc.Pid != r.Proc.Pid {
+		t.Errorf("second start: %+v %v", again, err)
+	}
+	again.Proc.Close()
+	how, err := x.p.StopService(bg, s)
+	if err != nil || !how.WasRunning || how.How != "signal TERM" {
+		t.Errorf("stop: %+v %v", how, err)
+	}
+	select {
+	case <-r.Proc.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done did not fire after the stop")
+	}
+	if how, _ := x.p.StopService(bg, s); how.WasRunning {
+		t.Error("a second stop says it was running")
+	}
+
+	st, _ := x.p.Resolve("stubborn")
+	if _, err := x.p.StartService(bg, st, StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if how, err := x.p.StopService(bg, st); err != nil || how.How != "SIGKILL after 0.2s" {
+		t.Errorf("stubborn stop: %+v %v", how, err)
+	}
+
+	unlock, err := x.p.lock(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
+	defer cancel()
+	if _, err := x.p.StartService(ctx, s, StartOptions{}); err == nil || !strings.Contains(err.Error(), "waiting for the lock") {
+		t.Errorf("start while another holds the lock: %v", err)
+	}
+	unlock()
 }

@@ -46,6 +46,36 @@ type Status struct {
 	Detail      string `json:"detail,omitempty"`
 }
 
+// lockCtx is lock that gives up when ctx ends: a supervisor must not
+// hang on a service another command holds. It tries without blocking and
+// then waits on the lock in a goroutine that lets go of it if nobody
+// wants it any more.
+func (p *Playpen) lockCtx(ctx context.Context, s *Service) (func(), error) {
+	if ctx.Done() == nil {
+		return p.lock(s)
+	}
+	type result struct {
+		unlock func()
+		err    error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		u, err := p.lock(s)
+		ch <- result{u, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.unlock, r.err
+	case <-ctx.Done():
+		go func() { // release it if it comes
+			if r := <-ch; r.err == nil {
+				r.unlock()
+			}
+		}()
+		return nil, fmt.Errorf("waiting for the lock of %s: %w", s.Name, ctx.Err())
+	}
+}
+
 // lock takes the service's flock (SPEC §4.10); the returned func releases
 // it. The kernel drops it if servicectl dies, so no lock outlives us.
 func (p *Playpen) lock(s *Service) (func(), error) {
@@ -204,24 +234,67 @@ type StartOptions struct {
 	outcome *string
 }
 
-// Start starts one service (SPEC §4.3). Already running is success.
+// Start starts one service (SPEC §4.3). Already running is success. It
+// is StartService for a name, for the command line.
 func (p *Playpen) Start(ctx context.Context, name string, opts StartOptions) error {
 	s, err := p.Resolve(name)
 	if err != nil {
 		return err
 	}
+	r, err := p.StartService(ctx, s, opts)
+	if r != nil && r.Proc != nil {
+		r.Proc.Close()
+	}
+	return err
+}
+
+// Started is what a start gives a caller that watches the service (the
+// supervisor): the process, claimed, whose Done fires when it exits —
+// servicectl's child or a pid it found already running.
+type Started struct {
+	Proc           *proc.Handle // nil for a service_no_pidfile service
+	AlreadyRunning bool
+}
+
+// StartService starts a resolved service under its lock (SPEC §4.3) and
+// returns a handle on its process; the caller closes it.
+func (p *Playpen) StartService(ctx context.Context, s *Service, opts StartOptions) (*Started, error) {
+	name := s.Name
 	if s.Template && s.Instance == "" {
-		return errf(KindUsage, name, "is a template: start instances of it, e.g. `servicectl start %s@NAME`", name)
+		return nil, errf(KindUsage, name, "is a template: start instances of it, e.g. `servicectl start %s@NAME`", name)
 	}
 	if err := p.EnsureDirs(); err != nil {
-		return wrap(KindFailed, name, err)
+		return nil, wrap(KindFailed, name, err)
 	}
-	unlock, err := p.lock(s)
+	unlock, err := p.lockCtx(ctx, s)
 	if err != nil {
-		return wrap(KindFailed, name, err)
+		return nil, wrap(KindFailed, name, err)
 	}
 	defer unlock()
-	return wrap(KindFailed, name, p.startLocked(ctx, s, opts))
+	outcome := ""
+	if opts.outcome == nil {
+		opts.outcome = &outcome
+	}
+	if err := p.startLocked(ctx, s, opts); err != nil {
+		return nil, wrap(KindFailed, name, err)
+	}
+	r := &Started{AlreadyRunning: *opts.outcome == "already running"}
+	if !s.NoPidfile {
+		if st, err := readState(s.StateFile(p)); err == nil && st.Pid > 0 {
+			if h, err := proc.Claim(st.Pid, st.StartTime, st.Argv0); err == nil {
+				r.Proc = h
+			}
+		}
+	}
+	return r, nil
+}
+
+// Stopped is how a stop ended.
+type Stopped struct {
+	WasRunning bool
+	// How: "signal TERM" (or the configured signal), "stop command",
+	// "SIGKILL after 10s" when the first way did not end it in time.
+	How string
 }
 
 func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions) error {
@@ -627,6 +700,22 @@ func (p *Playpen) Stop(ctx context.Context, name string) error {
 	return err
 }
 
+// StopService stops a resolved service under its lock (SPEC §4.4) and
+// says how it ended.
+func (p *Playpen) StopService(ctx context.Context, s *Service) (Stopped, error) {
+	if err := p.EnsureDirs(); err != nil {
+		return Stopped{}, wrap(KindFailed, s.Name, err)
+	}
+	unlock, err := p.lockCtx(ctx, s)
+	if err != nil {
+		return Stopped{}, wrap(KindFailed, s.Name, err)
+	}
+	defer unlock()
+	var r Stopped
+	_, err = p.stopLockedHow(ctx, s, &r)
+	return r, wrap(KindFailed, s.Name, err)
+}
+
 // stop is Stop that also says whether the service was running.
 func (p *Playpen) stop(ctx context.Context, name string) (bool, error) {
 	s, cerr, err := p.resolveOrRecorded(name)
@@ -636,27 +725,20 @@ func (p *Playpen) stop(ctx context.Context, name string) (bool, error) {
 	if cerr != nil {
 		p.warn(name, "its config does not evaluate (%s); stopping it as recorded at start (SIG%s, %gs), without hooks", configErrText(cerr), s.StopSigName, s.StopTimeout)
 	}
-	if err := p.EnsureDirs(); err != nil {
-		return false, wrap(KindFailed, name, err)
-	}
-	unlock, err := p.lock(s)
-	if err != nil {
-		return false, wrap(KindFailed, name, err)
-	}
-	defer unlock()
-	was := false
-	_, err = p.stopLockedWas(ctx, s, &was)
-	return was, wrap(KindFailed, name, err)
+	r, err := p.StopService(ctx, s)
+	return r.WasRunning, err
 }
 
 // stopLocked returns the state the service was in and any failure.
 func (p *Playpen) stopLocked(ctx context.Context, s *Service) (*State, error) {
-	return p.stopLockedWas(ctx, s, nil)
+	return p.stopLockedHow(ctx, s, nil)
 }
 
-// stopLockedWas is stopLocked; was, when set, learns whether the service
-// was running.
-func (p *Playpen) stopLockedWas(ctx context.Context, s *Service, was *bool) (*State, error) {
+// stopLockedHow is stopLocked; how, when set, learns how it ended.
+func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (*State, error) {
+	if how == nil {
+		how = &Stopped{}
+	}
 	st, o := p.probe(ctx, s)
 	old, _ := readState(s.StateFile(p))
 	if st.State != StateRunning {
@@ -665,9 +747,7 @@ func (p *Playpen) stopLockedWas(ctx context.Context, s *Service, was *bool) (*St
 		}
 		return nil, nil
 	}
-	if was != nil {
-		*was = true
-	}
+	how.WasRunning = true
 	if o != nil {
 		defer o.Close()
 	}
@@ -680,18 +760,22 @@ func (p *Playpen) stopLockedWas(ctx context.Context, s *Service, was *bool) (*St
 	}
 	timeout := time.Duration(s.StopTimeout * float64(time.Second))
 	if h := s.Hooks["stop"]; !h.Empty() {
+		how.How = "stop command"
 		if err := p.runStep(ctx, s, "stop", s.Env); err != nil {
 			errs = append(errs, fmt.Errorf("stop command failed: %w", err))
 		}
 		if o != nil && !o.Wait(timeout) {
+			how.How = fmt.Sprintf("SIGKILL after %gs", s.StopTimeout)
 			o.Signal(syscall.SIGKILL, true)
 			o.Wait(5 * time.Second)
 		}
 	} else if o != nil {
+		how.How = "signal " + s.StopSigName
 		if err := o.Signal(s.StopSignal, true); err != nil {
 			errs = append(errs, err)
 		}
 		if !o.Wait(timeout) {
+			how.How = fmt.Sprintf("SIGKILL after %gs", s.StopTimeout)
 			p.warn(s.Name, "did not stop within %gs of SIG%s; sending SIGKILL", s.StopTimeout, s.StopSigName)
 			o.Signal(syscall.SIGKILL, true)
 			if !o.Wait(5 * time.Second) {
@@ -735,7 +819,7 @@ func (p *Playpen) Restart(ctx context.Context, name string, opts RestartOptions)
 	if err := p.EnsureDirs(); err != nil {
 		return wrap(KindFailed, name, err)
 	}
-	unlock, err := p.lock(s)
+	unlock, err := p.lockCtx(ctx, s)
 	if err != nil {
 		return wrap(KindFailed, name, err)
 	}

@@ -3,6 +3,7 @@ package pkgsvc
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,6 +34,11 @@ type Playpen struct {
 	Warn func(service, msg string)
 	// Log receives progress lines (one per finished service); nil drops them.
 	Log func(service, msg string)
+	// Stderr receives what configs and load-config files write to their
+	// stderr while they are evaluated; nil: the process's stderr. (A
+	// config session is reused between services only on the process's
+	// stderr, see hooks.SourceVars.)
+	Stderr io.Writer
 
 	mu          sync.Mutex // guards the lazy filling of the snapshot's fields
 	extServices string     // overrides ext/services (validation of new versions)
@@ -69,6 +75,14 @@ type snapshot struct {
 	progs      map[string]progFound       // resolveProgram cache
 	pkgSvcs    map[string][]string
 	installed  map[string]string
+}
+
+// configStderr is where evaluated configs write their stderr.
+func (p *Playpen) configStderr() io.Writer {
+	if p.Stderr != nil {
+		return p.Stderr
+	}
+	return os.Stderr
 }
 
 // c is the current snapshot.
@@ -333,7 +347,7 @@ func (p *Playpen) baseEnvOf(sn *snapshot) ([]string, error) {
 	}
 	// Under the playpen's parse cache: the interpreter session goes back
 	// to its pool for the first service's config.
-	vars, err := hooks.SourceOpts(hooks.Options{Env: mapEnv(inh), Dir: p.Root, Stderr: os.Stderr, Cache: &sn.parsed}, p.LoadConfigFiles(), true)
+	vars, err := hooks.SourceOpts(hooks.Options{Env: mapEnv(inh), Dir: p.Root, Stderr: p.configStderr(), Cache: &sn.parsed}, p.LoadConfigFiles(), true)
 	if err != nil {
 		sn.baseErr = errf(KindConfig, "", "load-config: %v", err)
 		return nil, sn.baseErr

@@ -305,7 +305,7 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 		over = append(over, kv[0]+"="+kv[1])
 	}
 	var readErr error
-	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: os.Stderr, Cache: &p.c().parsed}, s.ConfigFiles, false, func(vars hooks.Vars) error {
+	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: p.configStderr(), Cache: &p.c().parsed}, s.ConfigFiles, false, func(vars hooks.Vars) error {
 		readErr = p.fromVars(s, dirs, svcEnv[:], vars)
 		return nil
 	})
@@ -334,6 +334,12 @@ func (p *Playpen) configFiles(full, base string, dirs []string) ([]string, error
 
 // ConfigCommand is a command a configuration file may run (hooks.Command).
 type ConfigCommand = hooks.Command
+
+// ServiceCommandsReport is the JSON shape of `show --commands`.
+type ServiceCommandsReport struct {
+	Service  string          `json:"service"`
+	Commands []ConfigCommand `json:"commands"`
+}
 
 // Rel shows a path inside the playpen relative to its root.
 func (p *Playpen) Rel(path string) string {
@@ -832,5 +838,5 @@ func (p *Playpen) extServicesDir() string {
 // caches, for evaluating a variant (a new package version) in isolation.
 func (p *Playpen) shallow() *Playpen {
 	return &Playpen{Root: p.Root, Name: p.Name, LocalVar: p.LocalVar, RunVar: p.RunVar, LinkDir: p.LinkDir,
-		Role: p.Role, caller: p.caller, Warn: p.Warn, Log: p.Log}
+		Role: p.Role, caller: p.caller, Warn: p.Warn, Log: p.Log, Stderr: p.Stderr}
 }

@@ -52,6 +52,29 @@ type Plan struct {
 	Running  []string `json:"running"` // services running when planned
 }
 
+// PlanReport is the JSON shape of a plan (SPEC §8.1), the same for
+// `upgrade plan --json` and the supervisor's API.
+type PlanReport struct {
+	Actions  []Action `json:"actions"`
+	Errors   []string `json:"errors"`
+	Warnings []string `json:"warnings"`
+}
+
+// Report is the plan as `upgrade plan --json` prints it.
+func (p *Plan) Report() PlanReport {
+	r := PlanReport{Actions: p.Actions, Errors: p.Errors, Warnings: p.Warnings}
+	if r.Actions == nil {
+		r.Actions = []Action{}
+	}
+	if r.Errors == nil {
+		r.Errors = []string{}
+	}
+	if r.Warnings == nil {
+		r.Warnings = []string{}
+	}
+	return r
+}
+
 // PlanOptions select what changes.
 type PlanOptions struct {
 	Set            []string // PKG=VERSION; empty VERSION removes

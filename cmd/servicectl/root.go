@@ -129,6 +129,10 @@ func (g *globals) playpen() (*pkgsvc.Playpen, error) {
 		defer g.mu.Unlock()
 		fmt.Fprintf(g.stderr, "servicectl: %s: warning: %s\n", service, msg)
 	}
+	if g.stderr != io.Writer(os.Stderr) {
+		// Configs evaluated in parallel write here too: one at a time.
+		pp.Stderr = lockedWriter{&g.mu, g.stderr}
+	}
 	pp.Log = func(service, msg string) {
 		if g.quiet {
 			return
@@ -278,4 +282,16 @@ func (g *globals) completeWhy(cmd *cobra.Command, args []string, toComplete stri
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// lockedWriter serialises writes from goroutines that share a writer.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

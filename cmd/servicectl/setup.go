@@ -170,10 +170,7 @@ func newShow(g *globals) *cobra.Command {
 // showCommands prints what `show --commands` promises: the commands the
 // configuration of each service may run, read without evaluating it.
 func showCommands(g *globals, pp *pkgsvc.Playpen, names []string) error {
-	type entry struct {
-		Service  string                 `json:"service"`
-		Commands []pkgsvc.ConfigCommand `json:"commands"`
-	}
+	type entry = pkgsvc.ServiceCommandsReport
 	var rs []pkgsvc.Result
 	list := []entry{}
 	for _, n := range names {
@@ -182,7 +179,7 @@ func showCommands(g *globals, pp *pkgsvc.Playpen, names []string) error {
 		if err != nil {
 			continue
 		}
-		list = append(list, entry{n, cmds})
+		list = append(list, entry{Service: n, Commands: cmds})
 	}
 	if g.json {
 		if err := g.printJSON(list); err != nil {

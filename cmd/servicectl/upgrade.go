@@ -185,11 +185,7 @@ func newWhy(g *globals) *cobra.Command {
 func (g *globals) printPlan(p *pkgsvc.Plan) error {
 	g.printWarnings(p)
 	if g.json {
-		if err := g.printJSON(struct {
-			Actions  []pkgsvc.Action `json:"actions"`
-			Errors   []string        `json:"errors"`
-			Warnings []string        `json:"warnings"`
-		}{p.Actions, p.Errors, p.Warnings}); err != nil {
+		if err := g.printJSON(p.Report()); err != nil {
 			return err
 		}
 	} else {
