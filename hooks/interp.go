@@ -130,6 +130,10 @@ func parseBytes(name string, data []byte) (*syntax.File, error) {
 // stat to revalidate. A nil *Cache falls back to the process-wide cache
 // that checks modification times.
 type Cache struct {
+	// ReadFile reads a script; nil: os.ReadFile. servicectl gives its
+	// leaner reader (open, read, close: a thousand configs a command).
+	ReadFile func(path string) ([]byte, error)
+
 	mu       sync.Mutex
 	files    map[string]cached
 	dirs     map[string]bool           // working directories already checked
@@ -208,7 +212,11 @@ func (c *Cache) parse(path string) (*conformed, error) {
 	if ok {
 		return e.file, e.err
 	}
-	data, err := os.ReadFile(path)
+	read := os.ReadFile
+	if c.ReadFile != nil {
+		read = c.ReadFile
+	}
+	data, err := read(path)
 	if err != nil {
 		return nil, err
 	}

@@ -90,8 +90,12 @@ func (p *Playpen) c() *snapshot {
 	if s := p.snap.Load(); s != nil {
 		return s
 	}
-	p.snap.CompareAndSwap(nil, &snapshot{})
+	p.snap.CompareAndSwap(nil, newSnapshot())
 	return p.snap.Load()
+}
+
+func newSnapshot() *snapshot {
+	return &snapshot{parsed: hooks.Cache{ReadFile: fsio.ReadFile}}
 }
 
 // OpenOptions say where to look for the playpen.
@@ -494,5 +498,5 @@ func readDirNames(dir string) ([]string, error) {
 // reads it afresh: after a package manager changed ext/, or in a
 // long-running process.
 func (p *Playpen) Invalidate() {
-	p.snap.Store(&snapshot{})
+	p.snap.Store(newSnapshot())
 }
