@@ -367,6 +367,9 @@ type Options struct {
 	Stderr io.Writer // nil: discarded
 	Args   []string  // positional parameters ($1...)
 	Cache  *Cache    // optional parse cache
+	// Ctx, when set, ends a config's evaluation early (a caller that
+	// gave up); ConfigTimeout bounds it in any case.
+	Ctx context.Context
 }
 
 // NewSession starts an interpreter with exactly opts.Env as environment.
@@ -681,7 +684,11 @@ func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) er
 			return err
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ConfigTimeout)
+	parent := opts.Ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, ConfigTimeout)
 	defer cancel()
 	for _, f := range files {
 		if err := IgnoreStatus(s.source(ctx, f, allExport, false)); err != nil {

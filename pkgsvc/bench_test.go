@@ -75,12 +75,12 @@ func openBench(tb testing.TB, root string) *Playpen {
 func BenchmarkResolveOne(b *testing.B) {
 	root := genPlaypen(b, 10)
 	p := openBench(b, root)
-	if _, err := p.resolve("svc0003"); err != nil {
+	if _, err := p.resolve(bg, "svc0003"); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := p.resolve("svc0003"); err != nil {
+		if _, err := p.resolve(bg, "svc0003"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -155,7 +155,7 @@ func BenchmarkShowJSONCLI1000(b *testing.B) {
 func BenchmarkVersusSh(b *testing.B) {
 	root := genPlaypen(b, 10)
 	p := openBench(b, root)
-	s, err := p.resolve("svc0003")
+	s, err := p.resolve(bg, "svc0003")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -182,13 +182,13 @@ func BenchmarkVersusSh(b *testing.B) {
 		}
 		t1 := time.Now()
 		for i := 0; i < k; i++ {
-			if _, err := openBench(b, root).resolve("svc0003"); err != nil {
+			if _, err := openBench(b, root).resolve(bg, "svc0003"); err != nil {
 				b.Fatal(err)
 			}
 		}
 		t2 := time.Now()
 		for i := 0; i < k; i++ {
-			if _, err := p.resolve("svc0003"); err != nil {
+			if _, err := p.resolve(bg, "svc0003"); err != nil {
 				b.Fatal(err)
 			}
 		}

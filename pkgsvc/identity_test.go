@@ -292,3 +292,19 @@ func TestServiceLifecycleForASupervisor(t *testing.T) {
 	}
 	unlock()
 }
+
+// TestResolveEndsWithItsContext: config evaluation stops when the caller
+// gives up, before its own 5 s bound.
+func TestResolveEndsWithItsContext(t *testing.T) {
+	x := newTP(t, merge(project("loop", "sleep", "while :; do :; done\n")))
+	ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := x.p.ResolveContext(ctx, "loop")
+	if err == nil {
+		t.Fatal("a config that never ends resolved")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v: the context did not end it", d)
+	}
+}

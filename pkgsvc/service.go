@@ -1,6 +1,7 @@
 package pkgsvc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -212,7 +213,13 @@ func (p *Playpen) primeDirs() {
 // Resolve reads a service's definition (SPEC §3) and its typed environment
 // (§6). It starts nothing; results are cached for the Playpen's life.
 func (p *Playpen) Resolve(full string) (*Service, error) {
-	s, fresh, err := p.resolveCached(full)
+	return p.ResolveContext(context.Background(), full)
+}
+
+// ResolveContext is Resolve whose config evaluation ends when ctx does
+// (a supervisor shutting down, an HTTP client gone).
+func (p *Playpen) ResolveContext(ctx context.Context, full string) (*Service, error) {
+	s, fresh, err := p.resolveCached(ctx, full)
 	if fresh {
 		p.warnAll(s)
 	}
@@ -222,7 +229,7 @@ func (p *Playpen) Resolve(full string) (*Service, error) {
 // resolveCached is Resolve without the warnings, which the caller prints
 // (in name order when resolving in parallel); fresh says this call did
 // the work.
-func (p *Playpen) resolveCached(full string) (*Service, bool, error) {
+func (p *Playpen) resolveCached(ctx context.Context, full string) (*Service, bool, error) {
 	sn := p.c()
 	p.mu.Lock()
 	if s, ok := sn.defs[full]; ok {
@@ -238,7 +245,7 @@ func (p *Playpen) resolveCached(full string) (*Service, bool, error) {
 		// that a config runs once per command (issue 10).
 		p.mu.Unlock()
 		<-c
-		return p.resolveCached(full)
+		return p.resolveCached(ctx, full)
 	}
 	if sn.resolving == nil {
 		sn.resolving = map[string]chan struct{}{}
@@ -247,7 +254,7 @@ func (p *Playpen) resolveCached(full string) (*Service, bool, error) {
 	sn.resolving[full] = done
 	p.mu.Unlock()
 
-	s, err := p.resolve(full)
+	s, err := p.resolve(ctx, full)
 
 	p.mu.Lock()
 	defer func() {
@@ -277,7 +284,7 @@ func (p *Playpen) warnAll(s *Service) {
 	}
 }
 
-func (p *Playpen) resolve(full string) (*Service, error) {
+func (p *Playpen) resolve(ctx context.Context, full string) (*Service, error) {
 	base, instance, reg, project, err := p.Lookup(full)
 	if err != nil {
 		return nil, err
@@ -305,7 +312,7 @@ func (p *Playpen) resolve(full string) (*Service, error) {
 		over = append(over, kv[0]+"="+kv[1])
 	}
 	var readErr error
-	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: p.configStderr(), Cache: &p.c().parsed}, s.ConfigFiles, false, func(vars hooks.Vars) error {
+	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: p.configStderr(), Cache: &p.c().parsed, Ctx: ctx}, s.ConfigFiles, false, func(vars hooks.Vars) error {
 		readErr = p.fromVars(s, dirs, svcEnv[:], vars)
 		return nil
 	})
@@ -816,7 +823,7 @@ func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
 	fresh := make([]bool, len(names))
 	// Twice the cores: a cold resolve waits on reading its directory and
 	// files about as long as it computes.
-	parallelFor(len(names), 2*runtime.GOMAXPROCS(0), func(i int) { defs[i], fresh[i], errs[i] = p.resolveCached(names[i]) })
+	parallelFor(len(names), 2*runtime.GOMAXPROCS(0), func(i int) { defs[i], fresh[i], errs[i] = p.resolveCached(context.Background(), names[i]) })
 	for i, s := range defs {
 		if fresh[i] {
 			p.warnAll(s)

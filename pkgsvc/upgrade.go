@@ -748,7 +748,7 @@ func (p *Playpen) validateCandidate(reg Registered) error {
 	qs.regIndex = map[string]Registered{reg.Service: reg}
 	qs.projIndex = map[string]bool{}
 	qs.indexDone = true
-	s, err := q.resolve(reg.Service)
+	s, err := q.resolve(context.Background(), reg.Service)
 	if err != nil {
 		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, real(err.Error()))
 	}
