@@ -8,7 +8,7 @@ import (
 
 // TestImportRules fences the layering: dependencies point one way,
 //
-//	cmd → pkgsvc → {pkgsvc/proc, hooks, linkfarm, envtypes} → pkgsvc/internal/fsio
+//	cmd → pkgsvc/supervise → pkgsvc → {pkgsvc/proc, hooks, linkfarm, envtypes} → pkgsvc/internal/fsio
 //
 // and each third-party module has one home (golang.org/x/sys, the system
 // calls the standard library leaves out, counts as standard library). A
@@ -26,7 +26,8 @@ func TestImportRules(t *testing.T) {
 		"servicectl/pkgsvc/proc":          {"servicectl/pkgsvc/internal/fsio"},
 		"servicectl/hooks":                {"mvdan.cc/sh/"},
 		"servicectl/pkgsvc":               {"servicectl/pkgsvc/proc", "servicectl/pkgsvc/internal/fsio", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
-		"servicectl/cmd/servicectl":       {"servicectl/pkgsvc", "github.com/spf13/cobra"},
+		"servicectl/pkgsvc/supervise":     {"servicectl/pkgsvc", "servicectl/pkgsvc/proc"},
+		"servicectl/cmd/servicectl":       {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "github.com/spf13/cobra"},
 		"servicectl/examples/hello":       {},
 	}
 	seen := 0

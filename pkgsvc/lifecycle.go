@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/fsio"
 	"servicectl/pkgsvc/proc"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -228,7 +231,15 @@ type StartOptions struct {
 	// is written, before the service_start_secs watch: a parallel caller
 	// frees its job slot there.
 	Launched func()
-	restarts int
+	// Restarts is the count the new state file records (a restart's or
+	// the supervisor's revival's).
+	Restarts int
+	// Revive, when set, is the pid of a process that died without a stop
+	// being asked: the start happens only if, under the service's lock,
+	// the state file still names that pid and wants the service up.
+	// Otherwise (a stop or another start came first) it is
+	// ErrNotWanted. What the supervisor restarts a crashed service with.
+	Revive int
 	// outcome, when set, receives what happened when it was not a start
 	// ("already running"), so progress lines tell the truth.
 	outcome *string
@@ -297,7 +308,17 @@ type Stopped struct {
 	How string
 }
 
+// ErrNotWanted says a revival did not happen: the service was stopped or
+// started again meanwhile (see StartOptions.Revive).
+var ErrNotWanted = errors.New("no longer wanted up: it was stopped or started again meanwhile")
+
 func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions) error {
+	if opts.Revive != 0 {
+		st, err := readState(s.StateFile(p))
+		if err != nil || st.Pid != opts.Revive || st.Want == WantDown || st.Failed {
+			return ErrNotWanted
+		}
+	}
 	launched := func() {
 		if opts.Launched != nil {
 			opts.Launched()
@@ -392,7 +413,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		return err
 	}
 	launched()
-	if err := p.watchStart(s, pid, info, exited); err != nil {
+	if err := p.watchStart(s, pid, info, exited, opts.Revive != 0); err != nil {
 		return err
 	}
 	p.followExec(s, pid, info)
@@ -431,7 +452,7 @@ func (p *Playpen) newState(s *Service, pid int, info proc.Info, opts StartOption
 	return &State{
 		Pid: pid, StartTime: info.StartTime, Argv0: info.Argv0, RunName: s.RunName,
 		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
-		Restarts: opts.restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
+		Restarts: opts.Restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
 		StopSignal: s.StopSigName, StopTimeout: s.StopTimeout, OwnPidfile: s.OwnPidfile,
 		Want: WantUp,
 	}
@@ -446,6 +467,57 @@ func (p *Playpen) markWanted(s *Service, pid int, want string) {
 	}
 	st.Want = want
 	writeState(s.StateFile(p), st)
+}
+
+// ServiceState is the state file of a service, as the supervisor reads
+// it: nil and no error when there is none (never started, or stopped).
+func (p *Playpen) ServiceState(name string) (*State, error) {
+	st, err := readState(filepath.Join(p.RunVar, name+".state"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return st, err
+}
+
+// StateNames lists the services that have a state file: those started
+// and not stopped since, the supervisor's candidates.
+func (p *Playpen) StateNames() ([]string, error) {
+	ents, err := fsio.ReadDir(p.RunVar)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if n, ok := strings.CutSuffix(e.Name, ".state"); ok && !strings.HasPrefix(n, ".") {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// MarkFailed records the supervisor's verdict (§9.2) under the service's
+// lock, if the state file still names the dead pid: status then shows
+// `failed` until a start.
+func (p *Playpen) MarkFailed(ctx context.Context, name string, pid, crashes int) error {
+	s, err := p.recorded(name)
+	if err != nil {
+		return err
+	}
+	unlock, err := p.lockCtx(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := readState(s.StateFile(p))
+	if err != nil || st.Pid != pid || st.Want == WantDown {
+		return ErrNotWanted
+	}
+	st.Failed, st.Crashes = true, crashes
+	return writeState(s.StateFile(p), st)
 }
 
 // recorded is what servicectl knows of a service without reading its
@@ -622,7 +694,14 @@ func (p *Playpen) waitOwnPidfile(s *Service, exited <-chan struct{}) (int, error
 
 // watchStart waits service_start_secs and fails the start when the
 // process died meanwhile (§4.3), removing its pidfile and state.
-func (p *Playpen) watchStart(s *Service, pid int, info proc.Info, exited <-chan struct{}) error {
+func (p *Playpen) watchStart(s *Service, pid int, info proc.Info, exited <-chan struct{}, keepState bool) error {
+	clean := func() {
+		// A revival keeps the record of the process that died at once:
+		// the supervisor counts it as a crash and revives it again.
+		if !keepState {
+			p.cleanStale(s)
+		}
+	}
 	d := time.Duration(s.StartSecs * float64(time.Second))
 	if d <= 0 {
 		return nil
@@ -630,7 +709,7 @@ func (p *Playpen) watchStart(s *Service, pid int, info proc.Info, exited <-chan 
 	if exited != nil {
 		select {
 		case <-exited:
-			p.cleanStale(s)
+			clean()
 			return fmt.Errorf("exited within service_start_secs=%g%s", s.StartSecs, p.tail(s))
 		case <-time.After(d):
 			return nil
@@ -638,12 +717,12 @@ func (p *Playpen) watchStart(s *Service, pid int, info proc.Info, exited <-chan 
 	}
 	o, err := proc.Claim(pid, info.StartTime)
 	if err != nil {
-		p.cleanStale(s)
+		clean()
 		return fmt.Errorf("exited within service_start_secs=%g%s", s.StartSecs, p.tail(s))
 	}
 	defer o.Close()
 	if o.Wait(d) {
-		p.cleanStale(s)
+		clean()
 		return fmt.Errorf("exited within service_start_secs=%g%s", s.StartSecs, p.tail(s))
 	}
 	return nil
@@ -870,7 +949,7 @@ func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOpt
 	if old != nil {
 		restarts = old.Restarts + 1
 	}
-	return p.startLocked(ctx, s, StartOptions{Upgraded: opts.Upgraded, Launched: opts.Launched, restarts: restarts})
+	return p.startLocked(ctx, s, StartOptions{Upgraded: opts.Upgraded, Launched: opts.Launched, Restarts: restarts})
 }
 
 // Reload sends SIGHUP to a service that takes it (service_hup=1, §4.5).

@@ -103,7 +103,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.AddCommand(
 		newInit(g), newNewService(g), newList(g), newShow(g), newEnv(g),
 		newStart(g), newStop(g), newRestart(g), newReload(g), newStatus(g),
-		newPing(g), newTest(g), newLogs(g), newUpgrade(g), newWhy(g),
+		newPing(g), newTest(g), newLogs(g), newUpgrade(g), newWhy(g), newDaemon(g),
 	)
 	for _, c := range root.Commands() {
 		c.Flags().SetInterspersed(true)
@@ -294,4 +294,10 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+func (g *globals) stderrf(format string, a ...any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fmt.Fprintf(g.stderr, format, a...)
 }

@@ -103,6 +103,7 @@ type Handle struct {
 	Info Info // as read when claimed
 
 	fd       int
+	fdMu     sync.Mutex // Close and Done may meet from two goroutines
 	doneOnce sync.Once
 	done     chan struct{}
 }
@@ -147,6 +148,8 @@ func Claim(pid int, startTime uint64, argv0s ...string) (*Handle, error) {
 }
 
 func (o *Handle) Close() {
+	o.fdMu.Lock()
+	defer o.fdMu.Unlock()
 	if o.fd >= 0 {
 		unix.Close(o.fd)
 		o.fd = -1
@@ -199,7 +202,12 @@ func (o *Handle) Signal(sig syscall.Signal, group bool) error {
 func (o *Handle) Done() <-chan struct{} {
 	o.doneOnce.Do(func() {
 		o.done = make(chan struct{})
-		fd, err := unix.FcntlInt(uintptr(o.fd), unix.F_DUPFD_CLOEXEC, 0)
+		o.fdMu.Lock()
+		fd, err := -1, error(unix.EBADF)
+		if o.fd >= 0 {
+			fd, err = unix.FcntlInt(uintptr(o.fd), unix.F_DUPFD_CLOEXEC, 0)
+		}
+		o.fdMu.Unlock()
 		if err == nil {
 			err = unix.SetNonblock(fd, true)
 		}

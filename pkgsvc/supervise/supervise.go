@@ -1,0 +1,380 @@
+// Package supervise is servicectl's resident supervisor (SPEC §9.1,
+// §9.2): it watches every service that was started, learns of a death at
+// once through the process's pidfd, tells a crash from a stop by the
+// state file's intent, and restarts crashed services with runit's rule
+// (at once after a run of 1 s or more) and a doubling backoff otherwise,
+// marking a crash loop `failed`. It never owns the services: they run in
+// sessions of their own, so killing the supervisor (even with SIGKILL)
+// leaves them running, and the next one adopts them from their state
+// files. Services started, restarted or stopped by the command line are
+// picked up (or released) from the run directory's changes (inotify).
+//
+// It does supervision only, as s6-supervise does; the HTTP side and the
+// file watcher of §9.3–§9.4 are to live in packages of their own.
+package supervise
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/proc"
+)
+
+// The timings of SPEC §9.2 and §12.
+const (
+	steadyRun    = time.Second // a run this long resets the backoff: restart at once
+	firstBackoff = 100 * time.Millisecond
+	maxBackoff   = 30 * time.Second
+	crashWindow  = 60 * time.Second // more than maxCrashes crashes in it: failed
+	maxCrashes   = 5
+)
+
+// ErrRunning says another supervisor already watches the playpen.
+var ErrRunning = errors.New("a supervisor already runs for this playpen")
+
+// Supervisor watches one playpen's services.
+type Supervisor struct {
+	p   *pkgsvc.Playpen
+	log *slog.Logger
+
+	mu      sync.Mutex
+	watched map[string]*entry
+	ctx     context.Context
+	wg      sync.WaitGroup
+}
+
+// entry is what the supervisor knows of one service.
+type entry struct {
+	pid     int
+	h       *proc.Handle
+	crashes []time.Time // within crashWindow
+	backoff time.Duration
+	revival *time.Timer
+	failed  bool
+	dead    int // the last pid whose death was handled (one crash, one revival)
+}
+
+// New makes a supervisor for p, logging to log.
+func New(p *pkgsvc.Playpen, log *slog.Logger) *Supervisor {
+	return &Supervisor{p: p, log: log, watched: map[string]*entry{}}
+}
+
+// Run supervises until ctx ends; the services keep running after it. It
+// fails at once with ErrRunning when another supervisor holds the
+// playpen.
+func (s *Supervisor) Run(ctx context.Context) error {
+	if err := s.p.EnsureDirs(); err != nil {
+		return err
+	}
+	unlock, err := s.lockPlaypen()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s.ctx = ctx
+	events, err := s.watchRunDir(ctx)
+	if err != nil {
+		s.log.Warn("cannot watch the run directory; services started by the command line are picked up at the next death or restart", "err", err)
+	}
+	names, err := s.p.StateNames()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		s.consider(n, true)
+	}
+	s.log.Info("supervising", "playpen", s.p.Root, "services", len(names))
+	for {
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+			return nil
+		case n, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			s.consider(n, false)
+		}
+	}
+}
+
+// lockPlaypen takes $LOCAL_RUNVAR/daemon.lock for the life of the
+// supervisor (the kernel drops it if the process dies) and writes its
+// pid beside it.
+func (s *Supervisor) lockPlaypen() (func(), error) {
+	path := filepath.Join(s.p.RunVar, "daemon.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("daemon lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		pid, _ := os.ReadFile(filepath.Join(s.p.RunVar, "daemon.pid"))
+		return nil, fmt.Errorf("%w (pid %s; %s is locked)", ErrRunning, strings.TrimSpace(string(pid)), path)
+	}
+	pidFile := filepath.Join(s.p.RunVar, "daemon.pid")
+	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	return func() {
+		os.Remove(pidFile)
+		f.Close()
+	}, nil
+}
+
+// consider reads a service's state file and acts: adopt a new pid,
+// release a stopped service, revive one that died while nobody watched.
+func (s *Supervisor) consider(name string, atStart bool) {
+	st, err := s.p.ServiceState(name)
+	s.mu.Lock()
+	e := s.watched[name]
+	if e == nil {
+		e = &entry{}
+		s.watched[name] = e
+	}
+	s.mu.Unlock()
+	switch {
+	case err != nil:
+		s.log.Warn("unreadable state file", "service", name, "err", err)
+		return
+	case st == nil:
+		s.release(name, e, "stopped")
+		return
+	case st.NoPidfile:
+		return // its aliveness is its service_ping: not supervised by pid
+	case st.Failed:
+		s.release(name, e, "failed")
+		return
+	}
+	s.mu.Lock()
+	same := e.pid == st.Pid && e.h != nil
+	s.mu.Unlock()
+	if same || st.Want == pkgsvc.WantDown {
+		return
+	}
+	h, err := proc.Claim(st.Pid, st.StartTime, st.Argv0)
+	if err != nil {
+		// Wanted up and dead: it died while no supervisor ran (§9.1), or
+		// before this one could watch it. Bring it back.
+		if atStart {
+			s.log.Info("found dead at start", "service", name, "pid", st.Pid, "why", err)
+		}
+		s.crashed(name, st, time.Now())
+		return
+	}
+	s.mu.Lock()
+	if e.h != nil {
+		e.h.Close()
+	}
+	e.pid, e.h, e.failed = st.Pid, h, false
+	s.mu.Unlock()
+	s.log.Info("watching", "service", name, "pid", st.Pid)
+	done := h.Done() // before anyone may close h
+	s.wg.Add(1)
+	go s.await(name, h, done, st)
+}
+
+// release stops watching a service (stopped, failed, or gone).
+func (s *Supervisor) release(name string, e *entry, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.h != nil {
+		e.h.Close()
+		e.h, e.pid = nil, 0
+		s.log.Info("released", "service", name, "why", why)
+	}
+	if e.revival != nil {
+		e.revival.Stop()
+		e.revival = nil
+	}
+}
+
+// await waits for the watched process to end and decides what its end
+// was.
+func (s *Supervisor) await(name string, h *proc.Handle, done <-chan struct{}, at *pkgsvc.State) {
+	defer s.wg.Done()
+	select {
+	case <-done:
+	case <-s.ctx.Done():
+		return
+	}
+	died := time.Now()
+	st, _ := s.p.ServiceState(name)
+	switch {
+	case st == nil || st.Want == pkgsvc.WantDown:
+		s.log.Info("stopped as asked", "service", name, "pid", h.Pid)
+		s.mu.Lock()
+		if e := s.watched[name]; e != nil && e.pid == h.Pid {
+			e.h.Close()
+			e.h, e.pid = nil, 0
+		}
+		s.mu.Unlock()
+	case st.Pid != h.Pid:
+		// Restarted by someone else: the new pid arrives as an event.
+	default:
+		s.log.Warn("died without a stop being asked", "service", name, "pid", h.Pid, "ran", died.Sub(at.StartedAt).Round(time.Millisecond))
+		s.crashed(name, st, died)
+	}
+}
+
+// crashed applies §9.2 to a service whose process died unasked.
+func (s *Supervisor) crashed(name string, st *pkgsvc.State, died time.Time) {
+	s.mu.Lock()
+	e := s.watched[name]
+	if e.dead == st.Pid {
+		s.mu.Unlock()
+		return // this death is being handled already
+	}
+	e.dead = st.Pid
+	if e.h != nil && e.pid == st.Pid {
+		e.h.Close()
+		e.h = nil
+	}
+	recent := e.crashes[:0]
+	for _, t := range e.crashes {
+		if died.Sub(t) < crashWindow {
+			recent = append(recent, t)
+		}
+	}
+	e.crashes = append(recent, died)
+	n := len(e.crashes)
+	ran := died.Sub(st.StartedAt)
+	var delay time.Duration
+	if ran < steadyRun {
+		if e.backoff == 0 {
+			e.backoff = firstBackoff
+		} else {
+			e.backoff = min(2*e.backoff, maxBackoff)
+		}
+		delay = e.backoff
+	} else {
+		e.backoff = 0
+	}
+	s.mu.Unlock()
+	if def, err := s.p.ResolveContext(s.ctx, name); err == nil && !def.Policies.RestartOnCrash {
+		s.log.Info("not restarting: service_restart_on_crash=0", "service", name)
+		return
+	}
+	if n > maxCrashes {
+		if err := s.p.MarkFailed(s.ctx, name, st.Pid, n); err != nil && !errors.Is(err, pkgsvc.ErrNotWanted) {
+			s.log.Error("cannot record the failed verdict", "service", name, "err", err)
+		}
+		s.mu.Lock()
+		e.failed = true
+		s.mu.Unlock()
+		s.log.Error("failed: crashed too often; left alone until `servicectl start`", "service", name, "crashes", n, "within", crashWindow)
+		return
+	}
+	revive := func() { s.revive(name, st) }
+	if delay == 0 {
+		go revive()
+		return
+	}
+	s.log.Info("restarting after a backoff", "service", name, "in", delay)
+	s.mu.Lock()
+	e.revival = time.AfterFunc(delay, revive)
+	s.mu.Unlock()
+}
+
+// revive starts a crashed service again, unless it was stopped or
+// started again meanwhile.
+func (s *Supervisor) revive(name string, st *pkgsvc.State) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	def, err := s.p.ResolveContext(s.ctx, name)
+	if err != nil {
+		s.log.Error("cannot restart: its definition does not resolve", "service", name, "err", err)
+		return
+	}
+	r, err := s.p.StartService(s.ctx, def, pkgsvc.StartOptions{Revive: st.Pid, Restarts: st.Restarts + 1})
+	switch {
+	case errors.Is(err, pkgsvc.ErrNotWanted):
+		s.log.Info("not restarted: stopped or started meanwhile", "service", name)
+		return
+	case err != nil:
+		// A start that fails (exits within service_start_secs) is
+		// another crash: the revival kept its record, so it counts as
+		// one and a service that cannot start ends failed, not looping.
+		s.log.Warn("restart failed", "service", name, "err", err)
+		if again, _ := s.p.ServiceState(name); again != nil && again.Pid != st.Pid {
+			s.crashed(name, again, time.Now())
+		}
+		return
+	}
+	s.log.Info("restarted", "service", name, "pid", r.Proc.Pid, "restarts", st.Restarts+1)
+	r.Proc.Close()
+	s.consider(name, false)
+}
+
+// shutdown stops watching; the services keep running.
+func (s *Supervisor) shutdown() {
+	s.mu.Lock()
+	for _, e := range s.watched {
+		if e.revival != nil {
+			e.revival.Stop()
+		}
+		if e.h != nil {
+			e.h.Close()
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.log.Info("stopped supervising; the services keep running")
+}
+
+// watchRunDir reports the names of services whose state file appeared,
+// changed (every state file is renamed into place) or went away.
+func (s *Supervisor) watchRunDir(ctx context.Context) (<-chan string, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := unix.InotifyAddWatch(fd, s.p.RunVar, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_DELETE|unix.IN_MOVED_FROM); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "inotify")
+	out := make(chan string, 64)
+	go func() {
+		<-ctx.Done()
+		f.Close()
+	}()
+	go func() {
+		defer close(out)
+		buf := make([]byte, 64*1024)
+		for {
+			n, err := f.Read(buf) // parks in the runtime poller
+			if err != nil {
+				return
+			}
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				// struct inotify_event: wd, mask, cookie, len, then name.
+				nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
+				raw := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+nameLen]
+				off += unix.SizeofInotifyEvent + nameLen
+				name := strings.TrimRight(string(raw), "\x00")
+				if svc, ok := strings.CutSuffix(name, ".state"); ok && !strings.HasPrefix(svc, ".") {
+					select {
+					case out <- svc:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,283 @@
+package supervise
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"servicectl/pkgsvc"
+)
+
+var bg = context.Background()
+
+// TestMain lets the test binary be a supervisor process of its own, so a
+// test can SIGKILL one.
+func TestMain(m *testing.M) {
+	pkgsvc.ExecTrampoline()
+	if root := os.Getenv("SUPERVISE_TEST_DAEMON"); root != "" {
+		p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: os.Environ()})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		ctx, cancel := context.WithTimeout(bg, 2*time.Minute) // never outlives a failed test for long
+		defer cancel()
+		if err := New(p, slog.New(slog.NewTextHandler(os.Stderr, nil))).Run(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// playpen writes project services (name → config body) in a temp dir.
+func playpen(t *testing.T, services map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	var names []string
+	for n, cfg := range services {
+		names = append(names, n)
+		os.MkdirAll(filepath.Join(root, "services", n), 0o755)
+		os.WriteFile(filepath.Join(root, "services", n, "config"), []byte(cfg), 0o644)
+	}
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/project-name"), []byte("sup\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/project-services"), []byte(strings.Join(names, "\n")+"\n"), 0o644)
+	t.Cleanup(func() {
+		p := open(t, root)
+		p.StopMany(bg, names, pkgsvc.ManyOptions{})
+	})
+	return root
+}
+
+func open(t *testing.T, root string) *pkgsvc.Playpen {
+	t.Helper()
+	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// logBuf collects a supervisor's log for conditions to wait on.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// supervise runs a supervisor in this process until the test ends.
+func supervise(t *testing.T, root string) *logBuf {
+	t.Helper()
+	lb := &logBuf{}
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() { done <- New(open(t, root), slog.New(slog.NewTextHandler(lb, nil))).Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("supervisor: %v", err)
+		}
+	})
+	waitFor(t, "the supervisor to start", func() bool { return lb.count("msg=supervising") == 1 })
+	return lb
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func status(t *testing.T, root, name string) pkgsvc.Status {
+	t.Helper()
+	st, _ := open(t, root).Status(bg, name)
+	return st
+}
+
+func kill9(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const longRun = "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.1\n"
+
+// TestCrashIsRestartedStopIsNot: kill -9 brings the service back at once
+// (it ran over 1 s... or after 100 ms when it did not); a stop through
+// the command line is never taken for a crash; a CLI restart is adopted.
+func TestCrashIsRestartedStopIsNot(t *testing.T) {
+	root := playpen(t, map[string]string{"a": longRun})
+	lb := supervise(t, root)
+	if err := open(t, root).Start(bg, "a", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := 0
+	waitFor(t, "a to be watched", func() bool { first = status(t, root, "a").Pid; return lb.count("msg=watching service=a") == 1 })
+	kill9(t, first)
+	waitFor(t, "a to run again", func() bool {
+		st := status(t, root, "a")
+		return st.State == pkgsvc.StateRunning && st.Pid != first
+	})
+	if st := status(t, root, "a"); st.Restarts != 1 {
+		t.Errorf("restarts %d, want 1", st.Restarts)
+	}
+	// A restart through the command line: adopted, not a crash.
+	if err := open(t, root).Restart(bg, "a", pkgsvc.RestartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	third := status(t, root, "a").Pid
+	waitFor(t, "the restarted a to be watched", func() bool { return lb.count(fmt.Sprintf("msg=watching service=a pid=%d", third)) == 1 })
+	if n := lb.count("died without a stop"); n != 1 {
+		t.Errorf("%d crashes logged, want 1 (the restart is not one)", n)
+	}
+	// A stop: released, never revived.
+	if err := open(t, root).Stop(bg, "a"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stop to be seen", func() bool { return lb.count("msg=\"stopped as asked\" service=a") >= 1 })
+	if st := status(t, root, "a"); st.State != pkgsvc.StateStopped {
+		t.Errorf("after stop: %s", st.State)
+	}
+	if n := lb.count("died without a stop"); n != 1 {
+		t.Errorf("the stop was taken for a crash:\n%s", lb.b.String())
+	}
+}
+
+// TestCrashLoopEndsFailed (§9.2, §12): a service that dies after 0.2 s
+// is restarted after 100, 200, 400, 800, 1600 ms and marked failed at
+// its sixth crash, having been started exactly six times; a start
+// clears the verdict.
+func TestCrashLoopEndsFailed(t *testing.T) {
+	root := playpen(t, map[string]string{"flaky": "service_program=sleep\nservice_flags=0.2\nservice_start_secs=0.05\n"})
+	lb := supervise(t, root)
+	began := time.Now()
+	if err := open(t, root).Start(bg, "flaky", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failed verdict", func() bool { return status(t, root, "flaky").State == pkgsvc.StateFailed })
+	took := time.Since(began)
+	st, _ := open(t, root).ServiceState("flaky")
+	if st.Restarts != 5 || st.Crashes != 6 {
+		t.Errorf("restarts %d crashes %d, want 5 and 6 (six starts)", st.Restarts, st.Crashes)
+	}
+	if n := lb.count("msg=restarted"); n != 5 {
+		t.Errorf("%d restarts logged, want 5", n)
+	}
+	// 6 runs of 0.2 s and backoffs 0.1+0.2+0.4+0.8+1.6 s: about 4.3 s.
+	if took < 3*time.Second {
+		t.Errorf("failed after %v: the backoff did not hold", took)
+	}
+	if err := open(t, root).Start(bg, "flaky", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, root, "flaky"); st.State != pkgsvc.StateRunning {
+		t.Errorf("start after failed: %s", st.State)
+	}
+}
+
+// daemon is a supervisor run as a process of its own (the test binary).
+type daemon struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once reaped
+	log    *logBuf
+}
+
+func daemonProc(t *testing.T, root string) *daemon {
+	t.Helper()
+	d := &daemon{exited: make(chan struct{}), log: &logBuf{}}
+	d.cmd = exec.Command(os.Args[0])
+	d.cmd.Env = append(os.Environ(), "SUPERVISE_TEST_DAEMON="+root)
+	d.cmd.Stderr = d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() { d.cmd.Process.Kill(); <-d.exited })
+	return d
+}
+
+// TestDaemonKilledServicesLive: SIGKILL of the supervisor leaves the
+// services running; one killed while no supervisor runs is restarted by
+// the next, which adopts the others and still catches a crash.
+func TestDaemonKilledServicesLive(t *testing.T) {
+	root := playpen(t, map[string]string{"a": longRun, "b": longRun})
+	p := open(t, root)
+	if err := pkgsvc.FirstError(p.StartMany(bg, []string{"a", "b"}, pkgsvc.ManyOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	a0, b0 := status(t, root, "a").Pid, status(t, root, "b").Pid
+	d := daemonProc(t, root)
+	waitFor(t, "the first supervisor", func() bool { return d.log.count("msg=supervising") == 1 })
+	d.cmd.Process.Kill()
+	<-d.exited
+	if status(t, root, "a").Pid != a0 || status(t, root, "b").Pid != b0 {
+		t.Fatal("killing the supervisor touched the services")
+	}
+	kill9(t, b0) // while no supervisor runs
+	waitFor(t, "b to die", func() bool { return status(t, root, "b").State != pkgsvc.StateRunning })
+	lb2 := daemonProc(t, root).log
+	waitFor(t, "b to be revived", func() bool {
+		st := status(t, root, "b")
+		return st.State == pkgsvc.StateRunning && st.Pid != b0
+	})
+	if status(t, root, "a").Pid != a0 {
+		t.Error("a was restarted instead of adopted")
+	}
+	waitFor(t, "a to be adopted", func() bool { return lb2.count(fmt.Sprintf("msg=watching service=a pid=%d", a0)) == 1 })
+	kill9(t, a0)
+	waitFor(t, "a to be revived by the new supervisor", func() bool {
+		st := status(t, root, "a")
+		return st.State == pkgsvc.StateRunning && st.Pid != a0
+	})
+}
+
+// TestOneSupervisorPerPlaypen: of two started at once, one runs and the
+// other exits 1 saying so.
+func TestOneSupervisorPerPlaypen(t *testing.T) {
+	root := playpen(t, map[string]string{"a": longRun})
+	d1, d2 := daemonProc(t, root), daemonProc(t, root)
+	var loser *daemon
+	select {
+	case <-d1.exited:
+		loser = d1
+	case <-d2.exited:
+		loser = d2
+	case <-time.After(20 * time.Second):
+		t.Fatal("both supervisors run")
+	}
+	if code := loser.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("the second supervisor exited %d, want 1", code)
+	}
+	if loser.log.count("already runs") != 1 {
+		t.Errorf("the loser did not say why: %s", loser.log.b.String())
+	}
+}
