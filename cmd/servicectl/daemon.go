@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/dashboard"
 	"servicectl/pkgsvc/supervise"
 )
 
@@ -32,16 +39,24 @@ One daemon per playpen. Logs go to stderr.`,
 			debug.SetGCPercent(100)
 			debug.SetMemoryLimit(-1)
 			log := slog.New(slog.NewTextHandler(g.stderr, nil))
-			if httpAddr != "" {
-				log.Warn("the HTTP API and dashboard (§9.4) are not built yet: serving none", "http", httpAddr)
-			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			err = supervise.New(pp, log).Run(ctx)
-			if errors.Is(err, supervise.ErrRunning) {
-				return silentFail(g, err)
+			sup := supervise.New(pp, log)
+			if err := sup.Lock(); err != nil {
+				if errors.Is(err, supervise.ErrRunning) {
+					return silentFail(g, err)
+				}
+				return err
 			}
-			return err
+			if httpAddr != "" {
+				stop, err := serveDashboard(ctx, pp, httpAddr, log)
+				if err != nil {
+					sup.Unlock()
+					return err
+				}
+				defer stop()
+			}
+			return sup.Run(ctx)
 		},
 	}
 	c.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8470", "address of the dashboard and API ('' for none)")
@@ -52,4 +67,29 @@ One daemon per playpen. Logs go to stderr.`,
 func silentFail(g *globals, err error) error {
 	g.stderrf("servicectl: %v\n", err)
 	return silentExit(exitFailed)
+}
+
+// serveDashboard starts the HTTP side (§9.4) on addr and prints the URL
+// that carries the token; the returned func shuts it down.
+func serveDashboard(ctx context.Context, pp *pkgsvc.Playpen, addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w (pass --http '' for no dashboard)", addr, err)
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		log.Warn("the dashboard listens beyond loopback: anyone who can reach it can read the playpen's state", "addr", ln.Addr().String())
+	}
+	tok, err := dashboard.NewToken(pp)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("daemon token: %w", err)
+	}
+	srv := &http.Server{Handler: dashboard.New(pp, tok), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("dashboard", "url", "http://"+ln.Addr().String()+"/?token="+tok, "token_file", dashboard.TokenFile(pp))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}, nil
 }

@@ -54,6 +54,7 @@ type Supervisor struct {
 	watched map[string]*entry
 	ctx     context.Context
 	wg      sync.WaitGroup
+	unlock  func()
 }
 
 // entry is what the supervisor knows of one service.
@@ -76,14 +77,12 @@ func New(p *pkgsvc.Playpen, log *slog.Logger) *Supervisor {
 // fails at once with ErrRunning when another supervisor holds the
 // playpen.
 func (s *Supervisor) Run(ctx context.Context) error {
-	if err := s.p.EnsureDirs(); err != nil {
-		return err
+	if s.unlock == nil {
+		if err := s.Lock(); err != nil {
+			return err
+		}
 	}
-	unlock, err := s.lockPlaypen()
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	defer s.Unlock()
 	s.ctx = ctx
 	events, err := s.watchRunDir(ctx)
 	if err != nil {
@@ -109,6 +108,29 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			}
 			s.consider(n, false)
 		}
+	}
+}
+
+// Lock makes this the playpen's one supervisor (ErrRunning when another
+// is), before Run: a caller that serves more (the dashboard) takes it
+// first so that a second daemon touches nothing.
+func (s *Supervisor) Lock() error {
+	if err := s.p.EnsureDirs(); err != nil {
+		return err
+	}
+	unlock, err := s.lockPlaypen()
+	if err != nil {
+		return err
+	}
+	s.unlock = unlock
+	return nil
+}
+
+// Unlock lets another supervisor take the playpen.
+func (s *Supervisor) Unlock() {
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
 	}
 }
 

@@ -1,0 +1,332 @@
+// Package dashboard is the supervisor's HTTP side (SPEC §9.4): the JSON
+// API, a small server-rendered page with a little embedded JavaScript,
+// and Prometheus metrics. Reading needs nothing; every change needs the
+// daemon's token, and cross-site requests are refused. It holds no state
+// of its own: every answer is read from the playpen, as the command line
+// reads it, so the page, the API and `servicectl status` agree.
+package dashboard
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"servicectl/pkgsvc"
+)
+
+//go:embed index.html
+var indexHTML string
+
+var page = template.Must(template.New("index").Parse(indexHTML))
+
+// TokenFile is where the daemon's token lives, mode 0600 (§9.4).
+func TokenFile(p *pkgsvc.Playpen) string { return filepath.Join(p.RunVar, "daemon.token") }
+
+// NewToken makes a random token and writes it to TokenFile.
+func NewToken(p *pkgsvc.Playpen) (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(b)
+	path := TokenFile(p)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return "", err
+	}
+	return tok, os.Rename(tmp, path)
+}
+
+// Server serves one playpen's dashboard and API.
+type Server struct {
+	p     *pkgsvc.Playpen
+	token string
+	mu    sync.Mutex // one change at a time; reads go in parallel
+}
+
+// New makes the handler for p, accepting changes made with token.
+func New(p *pkgsvc.Playpen, token string) http.Handler {
+	s := &Server{p: p, token: token}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /api/services", s.list)
+	mux.HandleFunc("GET /api/services/{name}", s.one)
+	mux.HandleFunc("POST /api/services/{name}/{verb}", s.change)
+	mux.HandleFunc("GET /api/services/{name}/logs", s.logs)
+	mux.HandleFunc("GET /api/env", s.env)
+	mux.HandleFunc("GET /api/upgrade/plan", s.plan)
+	mux.HandleFunc("GET /metrics", s.metrics)
+	// net/http's protection refuses a cross-site change (403) by
+	// Sec-Fetch-Site or Origin, before the token is even looked at.
+	return http.NewCrossOriginProtection().Handler(mux)
+}
+
+func (s *Server) fresh() *pkgsvc.Playpen {
+	s.p.Invalidate() // configs may have changed since the last request
+	return s.p
+}
+
+// authorised compares the token in constant time: Authorization: Bearer,
+// or the cookie that opening the daemon's URL sets.
+func (s *Server) authorised(r *http.Request) bool {
+	got := ""
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		got = strings.TrimPrefix(h, "Bearer ")
+	} else if c, err := r.Cookie("servicectl_token"); err == nil {
+		got = c.Value
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// httpStatus is the status for a library error kind.
+func httpStatus(err error) int {
+	switch pkgsvc.KindOf(err) {
+	case pkgsvc.KindUnknown:
+		return http.StatusNotFound
+	case pkgsvc.KindUsage:
+		return http.StatusBadRequest
+	case pkgsvc.KindConfig:
+		return http.StatusUnprocessableEntity
+	case pkgsvc.KindNotRunning:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func fail(w http.ResponseWriter, err error) {
+	http.Error(w, err.Error(), httpStatus(err))
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	if tok := r.URL.Query().Get("token"); tok != "" {
+		// The URL the daemon prints: keep the token in a cookie that
+		// only this origin sends, and drop it from the address bar.
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
+			http.Error(w, "wrong token", http.StatusUnauthorized)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "servicectl_token", Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	page.Execute(w, map[string]string{"Project": s.p.Name, "Root": s.p.Root})
+}
+
+// names are the services the page lists: every service, and the running
+// instances of templates (status --all).
+func names(p *pkgsvc.Playpen) ([]string, error) {
+	return p.AllServices()
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	p := s.fresh()
+	ns, err := names(p)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	sts, _ := p.StatusMany(r.Context(), ns)
+	if sts == nil {
+		sts = []pkgsvc.Status{}
+	}
+	writeJSON(w, sts)
+}
+
+func (s *Server) one(w http.ResponseWriter, r *http.Request) {
+	st, err := s.fresh().Status(r.Context(), r.PathValue("name"))
+	if st.State == "" && err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, st)
+}
+
+func (s *Server) change(w http.ResponseWriter, r *http.Request) {
+	if !s.authorised(r) {
+		http.Error(w, "a change needs the daemon's token (Authorization: Bearer, or open the URL the daemon printed)", http.StatusUnauthorized)
+		return
+	}
+	name, verb := r.PathValue("name"), r.PathValue("verb")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.fresh()
+	ctx := r.Context()
+	var err error
+	switch verb {
+	case "start":
+		err = pkgsvc.FirstError(p.StartMany(ctx, []string{name}, pkgsvc.ManyOptions{}))
+	case "stop":
+		err = p.Stop(ctx, name)
+	case "restart":
+		err = p.Restart(ctx, name, pkgsvc.RestartOptions{})
+	default:
+		http.Error(w, "unknown action "+verb+" (start, stop or restart)", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	st, _ := p.Status(ctx, name)
+	writeJSON(w, st)
+}
+
+// sseWriter turns lines into server-sent events, flushing each.
+type sseWriter struct {
+	w   http.ResponseWriter
+	f   http.Flusher
+	buf bytes.Buffer
+}
+
+func (s *sseWriter) Write(b []byte) (int, error) {
+	s.buf.Write(b)
+	for {
+		line, err := s.buf.ReadString('\n')
+		if err != nil {
+			s.buf.WriteString(line) // an unfinished line waits
+			break
+		}
+		if _, err := fmt.Fprintf(s.w, "data: %s\n\n", strings.TrimSuffix(line, "\n")); err != nil {
+			return 0, err
+		}
+	}
+	s.f.Flush()
+	return len(b), nil
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	n := 200
+	if v, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil && v >= 0 {
+		n = v
+	}
+	if r.URL.Query().Get("follow") != "1" {
+		var b bytes.Buffer
+		if err := s.p.Logs(r.Context(), name, n, false, &b); err != nil {
+			fail(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(b.Bytes())
+		return
+	}
+	f, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	f.Flush()
+	err := s.p.Logs(r.Context(), name, n, true, &sseWriter{w: w, f: f})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(w, "event: error\ndata: %s\n\n", err)
+		f.Flush()
+	}
+}
+
+func (s *Server) env(w http.ResponseWriter, r *http.Request) {
+	p := s.fresh()
+	ns, err := names(p)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	es, err := p.EnvReport(ns)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, es)
+}
+
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+	var set []string
+	for k, vs := range r.URL.Query() {
+		for _, v := range vs {
+			set = append(set, k+"="+v)
+		}
+	}
+	sort.Strings(set)
+	plan, err := s.fresh().PlanUpgrade(r.Context(), pkgsvc.PlanOptions{Set: set})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, plan.Report())
+}
+
+// metrics serves Prometheus text: up, restarts, uptime and crashes per
+// service.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	p := s.fresh()
+	ns, err := names(p)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	sts, _ := p.StatusMany(r.Context(), ns)
+	bw := bufio.NewWriter(w)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	fmt.Fprintln(bw, "# HELP servicectl_up 1 when the service runs.\n# TYPE servicectl_up gauge")
+	for _, st := range sts {
+		up := 0
+		if st.State == pkgsvc.StateRunning {
+			up = 1
+		}
+		fmt.Fprintf(bw, "servicectl_up{service=%q,state=%q} %d\n", st.Service, st.State, up)
+	}
+	fmt.Fprintln(bw, "# HELP servicectl_restarts Restarts recorded since the service was first started.\n# TYPE servicectl_restarts gauge")
+	for _, st := range sts {
+		fmt.Fprintf(bw, "servicectl_restarts{service=%q} %d\n", st.Service, st.Restarts)
+	}
+	fmt.Fprintln(bw, "# HELP servicectl_uptime_seconds Seconds since the service started.\n# TYPE servicectl_uptime_seconds gauge")
+	now := time.Now()
+	for _, st := range sts {
+		up := 0.0
+		if st.State == pkgsvc.StateRunning && st.StartedAt != nil {
+			up = now.Sub(*st.StartedAt).Seconds()
+		}
+		fmt.Fprintf(bw, "servicectl_uptime_seconds{service=%q} %.3f\n", st.Service, up)
+	}
+	fmt.Fprintln(bw, "# HELP servicectl_crashes Crashes counted by the supervisor when it gave up (failed).\n# TYPE servicectl_crashes gauge")
+	for _, st := range sts {
+		n := 0
+		if rec, _ := p.ServiceState(st.Service); rec != nil {
+			n = rec.Crashes
+		}
+		fmt.Fprintf(bw, "servicectl_crashes{service=%q} %d\n", st.Service, n)
+	}
+	bw.Flush()
+}
+
+var _ io.Writer = (*sseWriter)(nil)

@@ -1,0 +1,191 @@
+package dashboard
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"servicectl/pkgsvc"
+)
+
+var bg = context.Background()
+
+func TestMain(m *testing.M) {
+	pkgsvc.ExecTrampoline()
+	os.Exit(m.Run())
+}
+
+// server starts the API over a playpen with two services, web running.
+func server(t *testing.T) (*httptest.Server, *pkgsvc.Playpen, string) {
+	t.Helper()
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	for rel, c := range map[string]string{
+		"etc/project-name":     "dash\n",
+		"etc/project-services": "web\nidle\n",
+		"services/web/config":  "service_program=sh\nservice_flags=(-c 'echo ready; exec sleep 1000')\nservice_start_secs=0.1\n",
+		"services/idle/config": "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.1\n",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
+		os.WriteFile(filepath.Join(root, rel), []byte(c), 0o644)
+	}
+	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(bg, "web", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.StopMany(bg, []string{"web", "idle"}, pkgsvc.ManyOptions{}) })
+	tok, err := NewToken(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(p, tok))
+	t.Cleanup(srv.Close)
+	return srv, p, tok
+}
+
+func do(t *testing.T, method, url string, hdr map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAPI(t *testing.T) {
+	srv, p, tok := server(t)
+	if fi, err := os.Stat(TokenFile(p)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file: %v %v", fi.Mode(), err)
+	}
+	code, body := do(t, "GET", srv.URL+"/api/services", nil)
+	var sts []pkgsvc.Status
+	if err := json.Unmarshal([]byte(body), &sts); code != 200 || err != nil || len(sts) != 2 {
+		t.Fatalf("list: %d %v %s", code, err, body)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + tok}
+	for _, c := range []struct {
+		hdr  map[string]string
+		want int
+	}{
+		{nil, 401},
+		{map[string]string{"Authorization": "Bearer nope"}, 401},
+		{map[string]string{"Authorization": "Bearer " + tok, "Origin": "http://evil.example"}, 403},
+		{map[string]string{"Authorization": "Bearer " + tok, "Sec-Fetch-Site": "cross-site"}, 403},
+	} {
+		if code, body := do(t, "POST", srv.URL+"/api/services/idle/start", c.hdr); code != c.want {
+			t.Errorf("POST with %v: %d %s, want %d", c.hdr, code, body, c.want)
+		}
+	}
+	if st, _ := p.Status(bg, "idle"); st.State != pkgsvc.StateStopped {
+		t.Fatal("a refused request changed something")
+	}
+	code, body = do(t, "POST", srv.URL+"/api/services/idle/start", map[string]string{"Authorization": "Bearer " + tok, "Sec-Fetch-Site": "same-origin"})
+	var st pkgsvc.Status
+	if json.Unmarshal([]byte(body), &st); code != 200 || st.State != pkgsvc.StateRunning {
+		t.Errorf("start: %d %s", code, body)
+	}
+	code, body = do(t, "POST", srv.URL+"/api/services/idle/stop", auth)
+	if json.Unmarshal([]byte(body), &st); code != 200 || st.State != pkgsvc.StateStopped {
+		t.Errorf("stop answers %d %s, want state stopped", code, body)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/api/services/nosuch/start", auth); code != 404 {
+		t.Errorf("unknown service: %d", code)
+	}
+	if code, body := do(t, "GET", srv.URL+"/api/services/web", nil); code != 200 || !strings.Contains(body, `"state": "running"`) {
+		t.Errorf("one: %d %s", code, body)
+	}
+	if code, body := do(t, "GET", srv.URL+"/metrics", nil); code != 200 || !strings.Contains(body, `servicectl_up{service="web",state="running"} 1`) || !strings.Contains(body, "servicectl_uptime_seconds") {
+		t.Errorf("metrics: %d %s", code, body)
+	}
+	if code, body := do(t, "GET", srv.URL+"/api/env", nil); code != 200 || !strings.Contains(body, `"missing": []`) {
+		t.Errorf("env: %d %s", code, body)
+	}
+	if code, body := do(t, "GET", srv.URL+"/api/upgrade/plan", nil); code != 200 || !strings.Contains(body, `"actions": []`) {
+		t.Errorf("plan: %d %s", code, body)
+	}
+	if code, body := do(t, "GET", srv.URL+"/api/services/web/logs", nil); code != 200 || !strings.Contains(body, "ready") {
+		t.Errorf("logs: %d %q", code, body)
+	}
+}
+
+// TestTokenURLSetsCookie: the URL the daemon prints logs the browser in;
+// its requests then carry the token as a same-origin cookie.
+func TestTokenURLSetsCookie(t *testing.T) {
+	srv, _, tok := server(t)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(srv.URL + "/?token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "servicectl_token" {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != 303 || cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("token URL: %d %+v", resp.StatusCode, cookie)
+	}
+	code, _ := do(t, "POST", srv.URL+"/api/services/idle/restart", map[string]string{"Cookie": "servicectl_token=" + tok, "Origin": srv.URL})
+	if code != 200 {
+		t.Errorf("same-origin request with the cookie: %d", code)
+	}
+	if code, _ := do(t, "GET", srv.URL+"/?token=wrong", nil); code != 401 {
+		t.Errorf("a wrong token URL: %d", code)
+	}
+	if code, body := do(t, "GET", srv.URL+"/", nil); code != 200 || !strings.Contains(body, "<title>servicectl — dash</title>") {
+		t.Errorf("page: %d", code)
+	}
+}
+
+// TestLogsFollow: a line written after the request arrives as a
+// server-sent event.
+func TestLogsFollow(t *testing.T) {
+	srv, p, _ := server(t)
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/services/web/logs?follow=1&n=1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	r := bufio.NewReader(resp.Body)
+	line, _ := r.ReadString('\n')
+	if line != "data: ready\n" {
+		t.Fatalf("first event %q", line)
+	}
+	f, _ := os.OpenFile(filepath.Join(p.RunVar, "web.output"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("a new line\n")
+	f.Close()
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the new line never came: %v", err)
+		}
+		if line == "data: a new line\n" {
+			return
+		}
+	}
+}
