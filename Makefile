@@ -26,10 +26,11 @@ test: tools vet
 	$(GO) test -race -count=1 $(PKGS)
 	$(MAKE) --no-print-directory fuzz
 
-# What the tests compare against: dash (configs mean what dash makes of
-# them, SPEC §3.2). Installed when missing; needs root and Debian's apt.
+# What the tests run against: dash (configs mean what dash makes of them,
+# SPEC §3.2) and Chromium (the dashboard test). Installed when missing;
+# needs root and Debian's apt.
 tools:
-	@missing=""; for t in dash; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in dash chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

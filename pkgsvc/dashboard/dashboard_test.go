@@ -31,7 +31,7 @@ func server(t *testing.T) (*httptest.Server, *pkgsvc.Playpen, string) {
 	for rel, c := range map[string]string{
 		"etc/project-name":     "dash\n",
 		"etc/project-services": "web\nidle\n",
-		"services/web/config":  "service_program=sh\nservice_flags=(-c 'echo ready; exec sleep 1000')\nservice_start_secs=0.1\n",
+		"services/web/config":  "service_program=sh\nservice_flags=(-c 'trap \"echo stopping; exit 0\" TERM; echo ready; while :; do sleep 0.2; done')\nservice_start_secs=0.1\n",
 		"services/idle/config": "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.1\n",
 	} {
 		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
