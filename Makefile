@@ -55,6 +55,7 @@ demo: build
 	@GO="$(GO)" BIN="$(BIN)" DEMO="$(DEMO)" sh scripts/demo.sh
 
 demo-stop:
+	@if [ -s $(DEMO)/daemon.pid ]; then kill $$(cat $(DEMO)/daemon.pid) 2>/dev/null; rm -f $(DEMO)/daemon.pid; fi
 	@if [ -x $(BIN) ] && [ -d $(DEMO) ]; then $(BIN) --root $(DEMO) stop; else echo "no demo running"; fi
 
 # Speed and memory figures (Go benchmarks; see README "Performance").

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -98,4 +100,52 @@ func inode(f *os.File) uint64 {
 		return st.Ino
 	}
 	return 0
+}
+
+// RotateOutput rotates a service's output file once it has reached
+// maxBytes (§9.2): NAME.output.1 is the newest old file, keep of them are
+// kept. Services write their output file directly (it is their stdout),
+// so the rotation copies it and then truncates it in place; the program
+// goes on appending at the start (O_APPEND). Lines written between the
+// copy and the truncation are lost — the price of copy-truncate, as with
+// logrotate's copytruncate. It reports whether it rotated.
+func (p *Playpen) RotateOutput(name string, maxBytes int64, keep int) (bool, error) {
+	path := filepath.Join(p.RunVar, name+".output")
+	fi, err := os.Stat(path)
+	if err != nil || maxBytes <= 0 || fi.Size() < maxBytes {
+		return false, nil
+	}
+	old := func(i int) string { return path + "." + strconv.Itoa(i) }
+	if keep > 0 {
+		os.Remove(old(keep))
+		for i := keep - 1; i >= 1; i-- {
+			os.Rename(old(i), old(i+1))
+		}
+		src, err := os.Open(path)
+		if err != nil {
+			return false, err
+		}
+		tmp := old(1) + ".tmp"
+		dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			src.Close()
+			return false, err
+		}
+		_, err = io.Copy(dst, src)
+		src.Close()
+		if cerr := dst.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, old(1))
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return false, fmt.Errorf("rotate %s: %w", path, err)
+		}
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		return false, fmt.Errorf("rotate %s: %w", path, err)
+	}
+	return true, nil
 }

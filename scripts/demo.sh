@@ -5,6 +5,7 @@
 set -eu
 : "${GO:=go}" "${BIN:=bin/servicectl}" "${DEMO:=_demo/playpen}"
 SC="$(pwd)/$BIN"
+if [ -s "$DEMO/daemon.pid" ]; then kill "$(cat "$DEMO/daemon.pid")" 2>/dev/null || true; fi
 if [ -d "$DEMO" ] && [ -x "$SC" ]; then "$SC" --root "$DEMO" --quiet stop 2>/dev/null || true; fi
 rm -rf "$DEMO"
 mkdir -p "$(dirname "$DEMO")"
@@ -42,4 +43,16 @@ step "$SC" status
 printf '\n\033[1m$ curl http://127.0.0.1:%s/\033[0m\n' "$port"
 if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; fi
 step "$SC" logs cache-a -n 2
-printf '\nThe services keep running. Stop them with: make demo-stop\n'
+
+# The supervisor and its dashboard (SPEC §9): crash restart, live page.
+"$SC" daemon --http 127.0.0.1:0 </dev/null >daemon.log 2>&1 &
+echo $! >daemon.pid
+i=0; until grep -q 'msg=dashboard' daemon.log 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done
+url=$(sed -n 's/.*msg=dashboard url="\{0,1\}\([^ "]*\).*/\1/p' daemon.log)
+printf '\n\033[1m$ servicectl daemon &\033[0m   # supervises; dashboard: %s\n' "$url"
+pid=$("$SC" --json status worker | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+printf '\n\033[1m$ kill -9 %s\033[0m   # worker crashes; the daemon brings it back\n' "$pid"
+kill -9 "$pid"
+i=0; until "$SC" ping worker 2>/dev/null && [ "$("$SC" --json status worker | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')" != "$pid" ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done
+step "$SC" status worker
+printf '\nThe services keep running, supervised; the dashboard is at %s\nStop everything with: make demo-stop\n' "$url"

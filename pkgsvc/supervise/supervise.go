@@ -66,6 +66,10 @@ type entry struct {
 	revival *time.Timer
 	failed  bool
 	dead    int // the last pid whose death was handled (one crash, one revival)
+
+	sizeCheck    time.Time // last look at the output file's size
+	checkPending bool
+	stopPing     context.CancelFunc
 }
 
 // New makes a supervisor for p, logging to log.
@@ -101,12 +105,16 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			s.shutdown()
 			return nil
-		case n, ok := <-events:
+		case ev, ok := <-events:
 			if !ok {
 				events = nil
 				continue
 			}
-			s.consider(n, false)
+			if ev.output {
+				s.outputGrew(ev.name)
+			} else {
+				s.consider(ev.name, false)
+			}
 		}
 	}
 }
@@ -206,12 +214,27 @@ func (s *Supervisor) consider(name string, atStart bool) {
 	done := h.Done() // before anyone may close h
 	s.wg.Add(1)
 	go s.await(name, h, done, st)
+	if def, err := s.p.ResolveContext(s.ctx, name); err == nil && def.PingInterval > 0 {
+		pctx, cancel := context.WithCancel(s.ctx)
+		s.mu.Lock()
+		if e.stopPing != nil {
+			e.stopPing()
+		}
+		e.stopPing = cancel
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.pinger(pctx, name, time.Duration(def.PingInterval*float64(time.Second)))
+	}
 }
 
 // release stops watching a service (stopped, failed, or gone).
 func (s *Supervisor) release(name string, e *entry, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e.stopPing != nil {
+		e.stopPing()
+		e.stopPing = nil
+	}
 	if e.h != nil {
 		e.h.Close()
 		e.h, e.pid = nil, 0
@@ -357,19 +380,27 @@ func (s *Supervisor) shutdown() {
 	s.log.Info("stopped supervising; the services keep running")
 }
 
-// watchRunDir reports the names of services whose state file appeared,
-// changed (every state file is renamed into place) or went away.
-func (s *Supervisor) watchRunDir(ctx context.Context) (<-chan string, error) {
+// runDirEvent is a change in the run directory: a service's state file
+// (appeared, replaced, removed) or its output file (written to).
+type runDirEvent struct {
+	name   string
+	output bool
+}
+
+// watchRunDir reports changes of state files (every state file is
+// renamed into place) and writes to output files, through inotify: the
+// supervisor wakes for what happens, never on a timer.
+func (s *Supervisor) watchRunDir(ctx context.Context) (<-chan runDirEvent, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := unix.InotifyAddWatch(fd, s.p.RunVar, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_DELETE|unix.IN_MOVED_FROM); err != nil {
+	if _, err := unix.InotifyAddWatch(fd, s.p.RunVar, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MODIFY); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), "inotify")
-	out := make(chan string, 64)
+	out := make(chan runDirEvent, 256)
 	go func() {
 		<-ctx.Done()
 		f.Close()
@@ -384,19 +415,99 @@ func (s *Supervisor) watchRunDir(ctx context.Context) (<-chan string, error) {
 			}
 			for off := 0; off+unix.SizeofInotifyEvent <= n; {
 				// struct inotify_event: wd, mask, cookie, len, then name.
+				mask := binary.NativeEndian.Uint32(buf[off+4:])
 				nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
 				raw := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+nameLen]
 				off += unix.SizeofInotifyEvent + nameLen
 				name := strings.TrimRight(string(raw), "\x00")
-				if svc, ok := strings.CutSuffix(name, ".state"); ok && !strings.HasPrefix(svc, ".") {
-					select {
-					case out <- svc:
-					case <-ctx.Done():
-						return
-					}
+				if strings.HasPrefix(name, ".") {
+					continue
+				}
+				var ev runDirEvent
+				if svc, ok := strings.CutSuffix(name, ".state"); ok && mask&unix.IN_MODIFY == 0 {
+					ev = runDirEvent{name: svc}
+				} else if svc, ok := strings.CutSuffix(name, ".output"); ok && mask&unix.IN_MODIFY != 0 {
+					ev = runDirEvent{name: svc, output: true}
+				} else {
+					continue
+				}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
 				}
 			}
 		}
 	}()
 	return out, nil
+}
+
+// outputGrew rotates a service's output file when it reached
+// service_log_max_bytes, looking at most once a second per service
+// however chatty it is.
+func (s *Supervisor) outputGrew(name string) {
+	s.mu.Lock()
+	e := s.watched[name]
+	if e == nil {
+		e = &entry{}
+		s.watched[name] = e
+	}
+	if time.Since(e.sizeCheck) < time.Second {
+		if !e.checkPending {
+			e.checkPending = true
+			time.AfterFunc(time.Second, func() {
+				s.mu.Lock()
+				e.checkPending = false
+				s.mu.Unlock()
+				s.outputGrew(name)
+			})
+		}
+		s.mu.Unlock()
+		return
+	}
+	e.sizeCheck = time.Now()
+	s.mu.Unlock()
+	def, err := s.p.ResolveContext(s.ctx, name)
+	if err != nil {
+		return
+	}
+	rotated, err := s.p.RotateOutput(name, def.LogMaxBytes, def.LogKeep)
+	if err != nil {
+		s.log.Warn("cannot rotate the output file", "service", name, "err", err)
+	} else if rotated {
+		s.log.Info("rotated the output file", "service", name, "max_bytes", def.LogMaxBytes, "keep", def.LogKeep)
+	}
+}
+
+// pinger runs service_ping every interval while the service is watched;
+// 3 failures in a row restart it (§9.2).
+func (s *Supervisor) pinger(ctx context.Context, name string, every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	fails := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.p.Ping(ctx, name); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			fails++
+			s.log.Warn("ping failed", "service", name, "in_a_row", fails, "err", err)
+			if fails < 3 {
+				continue
+			}
+			s.log.Warn("restarting after 3 failed pings", "service", name)
+			if err := s.p.Restart(ctx, name, pkgsvc.RestartOptions{NoHUP: true}); err != nil {
+				s.log.Error("restart after failed pings", "service", name, "err", err)
+			}
+			fails = 0
+			continue
+		}
+		fails = 0
+	}
 }

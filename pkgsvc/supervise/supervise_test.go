@@ -281,3 +281,64 @@ func TestOneSupervisorPerPlaypen(t *testing.T) {
 		t.Errorf("the loser did not say why: %s", loser.log.b.String())
 	}
 }
+
+// TestOutputRotatedWhileWritten (§9.2): the output file of a service
+// that keeps writing is rotated at service_log_max_bytes, service_log_keep
+// old files are kept, and `logs -f` follows across the rotations.
+func TestOutputRotatedWhileWritten(t *testing.T) {
+	root := playpen(t, map[string]string{"chatty": "service_program=sh\n" +
+		"service_flags=(-c 'i=0; while :; do echo \"line $i of a chatty service\"; i=$((i+1)); sleep 0.005; done')\n" +
+		"service_start_secs=0.1\nservice_log_max_bytes=4000\nservice_log_keep=2\n"})
+	lb := supervise(t, root)
+	p := open(t, root)
+	if err := p.Start(bg, "chatty", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	followed := &logBuf{}
+	go p.Logs(ctx, "chatty", 0, true, followed)
+	out := filepath.Join(p.RunVar, "chatty.output")
+	waitFor(t, "two rotations", func() bool {
+		_, err1 := os.Stat(out + ".1")
+		_, err2 := os.Stat(out + ".2")
+		return err1 == nil && err2 == nil && lb.count("rotated the output file") >= 3
+	})
+	if _, err := os.Stat(out + ".3"); err == nil {
+		t.Error("more old files than service_log_keep")
+	}
+	// logs -f kept following: it shows lines written after the last
+	// rotation, numbered higher than any in the newest old file.
+	old, _ := os.ReadFile(out + ".1")
+	last := strings.TrimSpace(string(old))
+	last = last[strings.LastIndexByte(last, '\n')+1:]
+	var n int
+	fmt.Sscanf(last, "line %d", &n)
+	want := fmt.Sprintf("line %d of", n+50)
+	waitFor(t, "logs -f to show "+want, func() bool { return followed.count(want) == 1 })
+}
+
+// TestFailedPingsRestart (§9.2): service_ping_interval pings; three
+// failures in a row restart the service.
+func TestFailedPingsRestart(t *testing.T) {
+	dir := t.TempDir()
+	alive := filepath.Join(dir, "alive")
+	os.WriteFile(alive, nil, 0o644)
+	root := playpen(t, map[string]string{"pinged": longRun + "service_ping_interval=0.1\nservice_ping='test -e " + alive + "'\n"})
+	lb := supervise(t, root)
+	if err := open(t, root).Start(bg, "pinged", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := status(t, root, "pinged").Pid
+	waitFor(t, "pinged to be watched", func() bool { return lb.count("msg=watching service=pinged") == 1 })
+	os.Remove(alive) // the service stops answering
+	waitFor(t, "a restart after 3 failed pings", func() bool { return lb.count("restarting after 3 failed pings") >= 1 })
+	os.WriteFile(alive, nil, 0o644)
+	waitFor(t, "a new pid", func() bool {
+		st := status(t, root, "pinged")
+		return st.State == pkgsvc.StateRunning && st.Pid != first
+	})
+	if n := lb.count("in_a_row=3"); n < 1 {
+		t.Errorf("no third failure logged before the restart:\n%s", lb.b.String())
+	}
+}
