@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,45 @@ func TestLogsFollow(t *testing.T) {
 		}
 		if line == "data: a new line\n" {
 			return
+		}
+	}
+}
+
+// BenchmarkAPIServices200: GET /api/services with 200 running services
+// (target < 5 ms).
+func BenchmarkAPIServices200(b *testing.B) {
+	root := b.TempDir()
+	os.Chmod(root, 0o755)
+	var names []string
+	for i := 0; i < 200; i++ {
+		n := "s" + strconv.Itoa(1000+i)
+		names = append(names, n)
+		os.MkdirAll(filepath.Join(root, "services", n), 0o755)
+		os.WriteFile(filepath.Join(root, "services", n, "config"), []byte("service_program=sleep\nservice_flags=1000\nservice_start_secs=0\n"), 0o644)
+	}
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/project-name"), []byte("bench\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/project-services"), []byte(strings.Join(names, "\n")+"\n"), 0o644)
+	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pkgsvc.FirstError(p.StartMany(bg, names, pkgsvc.ManyOptions{})); err != nil {
+		b.Fatal(err)
+	}
+	defer p.StopMany(bg, names, pkgsvc.ManyOptions{Jobs: 32})
+	srv := httptest.NewServer(New(p, "tok"))
+	defer srv.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := http.Get(srv.URL + "/api/services")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.Status)
 		}
 	}
 }
