@@ -308,6 +308,34 @@ type Stopped struct {
 	How string
 }
 
+// prepare is what every start does before the program runs (SPEC §4.3):
+// the typed environment must hold, the run name must be the service's,
+// config files are rendered, pre-start runs. It returns the environment
+// to run the program in. `start` launches after it, `run` execs.
+func (p *Playpen) prepare(ctx context.Context, s *Service, opts StartOptions) ([]string, error) {
+	if !s.Typed.OK() {
+		var msgs []string
+		for _, pr := range s.Typed.Problems {
+			msgs = append(msgs, pr.Error())
+		}
+		return nil, errf(KindConfig, "", "environment: %s", strings.Join(msgs, "; "))
+	}
+	if err := p.checkRunName(s); err != nil {
+		return nil, err
+	}
+	env := s.Env
+	if opts.Upgraded {
+		env = setEnv(env, "SERVICE_UPGRADED", "1")
+	}
+	if err := p.render(ctx, s, env); err != nil {
+		return nil, err
+	}
+	if err := p.runStep(ctx, s, "pre-start", env); err != nil {
+		return nil, fmt.Errorf("pre-start failed, not started: %w%s", err, p.tail(s))
+	}
+	return env, nil
+}
+
 // ErrNotWanted says a revival did not happen: the service was stopped or
 // started again meanwhile (see StartOptions.Revive).
 var ErrNotWanted = errors.New("no longer wanted up: it was stopped or started again meanwhile")
@@ -339,25 +367,9 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	case StateDead:
 		p.cleanStale(s)
 	}
-	if !s.Typed.OK() {
-		var msgs []string
-		for _, pr := range s.Typed.Problems {
-			msgs = append(msgs, pr.Error())
-		}
-		return errf(KindConfig, "", "environment: %s", strings.Join(msgs, "; "))
-	}
-	if err := p.checkRunName(s); err != nil {
+	env, err := p.prepare(ctx, s, opts)
+	if err != nil {
 		return err
-	}
-	env := s.Env
-	if opts.Upgraded {
-		env = setEnv(env, "SERVICE_UPGRADED", "1")
-	}
-	if err := p.render(ctx, s, env); err != nil {
-		return err
-	}
-	if err := p.runStep(ctx, s, "pre-start", env); err != nil {
-		return fmt.Errorf("pre-start failed, not started: %w%s", err, p.tail(s))
 	}
 	var (
 		pid    int

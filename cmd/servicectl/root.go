@@ -104,6 +104,7 @@ func newRoot(g *globals) *cobra.Command {
 		newInit(g), newNewService(g), newList(g), newShow(g), newEnv(g),
 		newStart(g), newStop(g), newRestart(g), newReload(g), newStatus(g),
 		newPing(g), newTest(g), newLogs(g), newUpgrade(g), newWhy(g), newDaemon(g),
+		newRun(g), newHook(g),
 	)
 	for _, c := range root.Commands() {
 		c.Flags().SetInterspersed(true)
@@ -300,4 +301,11 @@ func (g *globals) stderrf(format string, a ...any) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fmt.Fprintf(g.stderr, format, a...)
+}
+
+// flush writes out what is buffered for stdout (before an exec).
+func (g *globals) flush() {
+	if f, ok := g.stdout.(interface{ Flush() error }); ok {
+		f.Flush()
+	}
 }

@@ -1,0 +1,174 @@
+package pkgsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"servicectl/linkfarm"
+	"servicectl/pkgsvc/proc"
+)
+
+// RunOptions tune Exec.
+type RunOptions struct {
+	// Output sends the program's stdout and stderr to the service's
+	// output file; otherwise they stay those of `run` (the engine that
+	// runs it captures them).
+	Output bool
+}
+
+// Exec is `servicectl run SERVICE` (SPEC §10.1): the steps of a start up
+// to the launch — typed environment, rendering, pre-start — then the
+// program replaces this process through the linkfarm: same pid, so
+// systemd, s6, runit, supervisord, Nomad or a container runtime supervise
+// the program itself and its signals reach it directly. The pidfile and
+// state file are written first, so `status` and `stop` work on it. It
+// returns only on failure, having executed nothing.
+//
+// Not done here, unlike start: no new session (the engine owns the
+// process group), stdin is left as it is, post-start is the engine's to
+// call (`servicectl hook SERVICE post-start`).
+func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error {
+	s, err := p.ResolveContext(ctx, name)
+	if err != nil {
+		return err
+	}
+	if s.Template && s.Instance == "" {
+		return errf(KindUsage, name, "is a template: run an instance of it, e.g. `servicectl run %s@NAME`", name)
+	}
+	if !s.Hooks["start"].Empty() || s.NoPidfile {
+		return errf(KindUsage, name, "has a service_start command (or service_no_pidfile): `run` needs a program to execute; let the engine call the command itself")
+	}
+	if s.ProgramErr != "" {
+		return errf(KindFailed, name, "%s; fix service_program in %v", s.ProgramErr, s.ConfigFiles)
+	}
+	if err := p.EnsureDirs(); err != nil {
+		return wrap(KindFailed, name, err)
+	}
+	// The lock file is close-on-exec: the exec releases it.
+	unlock, err := p.lockCtx(ctx, s)
+	if err != nil {
+		return wrap(KindFailed, name, err)
+	}
+	defer unlock()
+	st, o := p.probe(ctx, s)
+	if o != nil {
+		o.Close()
+	}
+	switch st.State {
+	case StateRunning:
+		return errf(KindFailed, name, "is already running (pid %d): stop it first (`servicectl stop %s`)", st.Pid, name)
+	case StateDead:
+		p.cleanStale(s)
+	}
+	env, err := p.prepare(ctx, s, StartOptions{})
+	if err != nil {
+		return wrap(KindFailed, name, err)
+	}
+	path := s.Program
+	if !s.NoSymlink {
+		if path, err = (linkfarm.Farm{Dir: p.LinkDir}).Ensure(s.RunName, s.Program); err != nil {
+			return wrap(KindFailed, name, err)
+		}
+	}
+	if fi, err := os.Stat(s.Workdir); err != nil || !fi.IsDir() {
+		return errf(KindFailed, name, "service_workdir %s is not a directory", s.Workdir)
+	}
+	sys := &syscall.SysProcAttr{}
+	if err := credential(s, sys); err != nil {
+		return wrap(KindFailed, name, err)
+	}
+	if opts.Output {
+		out, err := os.OpenFile(s.OutputFile(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return wrap(KindFailed, name, fmt.Errorf("output file: %w", err))
+		}
+		for _, fd := range []int{1, 2} {
+			if err := syscall.Dup3(int(out.Fd()), fd, 0); err != nil {
+				return wrap(KindFailed, name, fmt.Errorf("output file: %w", err))
+			}
+		}
+		out.Close()
+	}
+	self := os.Getpid()
+	info, err := proc.Read(self)
+	if err != nil {
+		return wrap(KindFailed, name, err)
+	}
+	info.Argv0 = path // what it will be once executed
+	if !s.OwnPidfile {
+		if err := writePidfile(s.Pidfile(p), self); err != nil {
+			return wrap(KindFailed, name, err)
+		}
+	}
+	if err := writeState(s.StateFile(p), p.newState(s, self, info, StartOptions{})); err != nil {
+		return wrap(KindFailed, name, err)
+	}
+	fail := func(err error) error {
+		p.cleanStale(s)
+		return wrap(KindFailed, name, err)
+	}
+	if s.Nice != nil {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, *s.Nice); err != nil {
+			p.warn(name, "service_nice=%d: %v", *s.Nice, err)
+		}
+	}
+	if err := os.Chdir(s.Workdir); err != nil {
+		return fail(err)
+	}
+	if c := sys.Credential; c != nil {
+		// Go applies these to every thread of the process (Linux).
+		groups := make([]int, len(c.Groups))
+		for i, g := range c.Groups {
+			groups[i] = int(g)
+		}
+		if err := syscall.Setgroups(groups); err != nil {
+			return fail(err)
+		}
+		if err := syscall.Setgid(int(c.Gid)); err != nil {
+			return fail(err)
+		}
+		if err := syscall.Setuid(int(c.Uid)); err != nil {
+			return fail(err)
+		}
+	}
+	err = syscall.Exec(path, append([]string{path}, s.Flags...), env)
+	for errors.Is(err, syscall.ETXTBSY) {
+		// A binary just written by a concurrent fork may be held for a
+		// moment (golang.org/issue/22315): try again shortly.
+		time.Sleep(5 * time.Millisecond)
+		err = syscall.Exec(path, append([]string{path}, s.Flags...), env)
+	}
+	return fail(fmt.Errorf("cannot execute %s: %w", path, err))
+}
+
+// runnableSteps are the steps `servicectl hook` runs for an engine that calls them
+// itself (systemd's ExecStartPost=, ExecStopPost=, …).
+var runnableSteps = []string{"pre-start", "post-start", "pre-stop", "post-stop"}
+
+// Hook runs one hook step of a service with its environment (SPEC §10):
+// the configured code, then the hook file, their output appended to the
+// service's output file, as a start or stop would run them.
+func (p *Playpen) Hook(ctx context.Context, name, step string) error {
+	if !slices.Contains(runnableSteps, step) {
+		return errf(KindUsage, name, "%q is not a step: one of %v", step, runnableSteps)
+	}
+	s, err := p.ResolveContext(ctx, name)
+	if err != nil {
+		return err
+	}
+	if step == "pre-start" {
+		// As a start would: rendering comes before pre-start.
+		if err := p.render(ctx, s, s.Env); err != nil {
+			return wrap(KindConfig, name, err)
+		}
+	}
+	if err := p.runStep(ctx, s, step, s.Env); err != nil {
+		return &Error{Kind: KindFailed, Service: name, Err: fmt.Errorf("%s failed: %w", step, err)}
+	}
+	return nil
+}
