@@ -5,25 +5,45 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
+// syncBuf is a buffer that a process's output is copied into while a
+// test reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // runProc starts `servicectl run ARGS` (this test binary) as a process.
-func runProc(t *testing.T, root string, args ...string) (*exec.Cmd, *strings.Builder, chan struct{}) {
+func runProc(t *testing.T, root string, args ...string) (*exec.Cmd, *syncBuf, chan struct{}) {
 	t.Helper()
-	var out strings.Builder
+	out := &syncBuf{}
 	cmd := exec.Command(os.Args[0], append([]string{"--root", root, "run"}, args...)...)
 	cmd.Env = append(os.Environ(), "SERVICECTL_TEST_MAIN=1", "GORACE=atexit_sleep_ms=0")
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-done })
-	return cmd, &out, done
+	return cmd, out, done
 }
 
 // TestRunExecsTheProgram (§10.1): run prepares as start does, then the
@@ -41,7 +61,9 @@ func TestRunExecsTheProgram(t *testing.T) {
 		"services/badpre/config": "service_program=sleep\nservice_flags=100\nservice_pre_start='exit 3'\n",
 	})
 	cmd, out, done := runProc(t, root, "w")
-	waitFor(t, "w to run under run's pid", func() bool { return pidOf(t, root, "w") == cmd.Process.Pid && strings.Contains(out.String(), "out of w") })
+	waitFor(t, "w to run under run's pid", func() bool {
+		return pidOf(t, root, "w") == cmd.Process.Pid && strings.Contains(out.String(), "out of w")
+	})
 	if code, stdout, _ := sctl(t, root, "status", "w"); code != 0 || !strings.Contains(stdout, "running") {
 		t.Errorf("status of a run service: %d %s", code, stdout)
 	}
