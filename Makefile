@@ -26,11 +26,12 @@ test: tools vet
 	$(GO) test -race -count=1 $(PKGS)
 	$(MAKE) --no-print-directory fuzz
 
-# What the tests run against: dash (configs mean what dash makes of them,
-# SPEC §3.2) and Chromium (the dashboard test). Installed when missing;
-# needs root and Debian's apt.
+# What the tests run against (command:package): dash (configs mean what
+# dash makes of them, SPEC §3.2), Chromium (the dashboard test),
+# systemd-analyze (exported units). Installed when missing; needs root
+# and Debian's apt.
 tools:
-	@missing=""; for t in dash chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for tp in dash:dash chromium:chromium systemd-analyze:systemd; do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -28,7 +28,8 @@ func TestImportRules(t *testing.T) {
 		"servicectl/pkgsvc":               {"servicectl/pkgsvc/proc", "servicectl/pkgsvc/internal/fsio", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
 		"servicectl/pkgsvc/supervise":     {"servicectl/pkgsvc", "servicectl/pkgsvc/proc"},
 		"servicectl/pkgsvc/dashboard":     {"servicectl/pkgsvc"},
-		"servicectl/cmd/servicectl":       {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "github.com/spf13/cobra"},
+		"servicectl/pkgsvc/export":        {"servicectl/pkgsvc"},
+		"servicectl/cmd/servicectl":       {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "github.com/spf13/cobra"},
 		"servicectl/examples/hello":       {},
 	}
 	seen := 0

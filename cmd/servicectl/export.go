@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"servicectl/pkgsvc/export"
+)
+
+func newExport(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "export",
+		Short: "Hand the services to another engine (SPEC §10.2)",
+	}
+	var out string
+	var user bool
+	sd := &cobra.Command{
+		Use:   "systemd [SERVICE...]",
+		Short: "Write a systemd unit per service (NAME@.service for templates) running it through `servicectl run`",
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			names := args
+			if len(names) == 0 {
+				if names, err = pp.AllServices(); err != nil {
+					return err
+				}
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			files, warnings, err := export.Systemd(pp, names, export.Options{Servicectl: self, User: user})
+			if err != nil {
+				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
+			}
+			if out == "" {
+				for _, f := range files {
+					fmt.Fprintf(g.stdout, "# file: %s\n%s\n", f.Name, f.Content)
+				}
+				return nil
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			if err := export.Write(out, files, func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }); err != nil {
+				return err
+			}
+			if !g.quiet {
+				fmt.Fprintf(g.stderr, "servicectl: wrote %d units to %s; install them with: cp %s/*.service /etc/systemd/system/ && systemctl daemon-reload\n", len(files), out, filepath.Clean(out))
+			}
+			return nil
+		},
+	}
+	sd.Flags().StringVar(&out, "out", "", "directory to write the units to (default: print them)")
+	sd.Flags().BoolVar(&user, "user", false, "units for a systemd --user manager")
+	c.AddCommand(sd)
+	return c
+}
