@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"context"
-	"errors"
 	"io"
 	"regexp"
 	"strings"
@@ -17,7 +16,7 @@ import (
 // and the `set` and `trap` builtins print a bad option and return.
 // The interpreter prints each as one write to its stderr; errTap
 // recognises those writes and stops the run at the next statement
-// (the run's context is cancelled with the message as cause), so what
+// (the run's context is cancelled, the message kept), so what
 // follows the error never runs, as in dash. Unset parameters (${X?},
 // set -u) already end the run upstream; the tap gives them their
 // message. TestFatalErrorsAsInDash fails if upstream changes a message.
@@ -26,11 +25,6 @@ var fatalMessage = regexp.MustCompile(`^(division by zero|exponent less than 0|[
 // unsetParam is how upstream reports ${X?msg} and set -u, which it
 // already makes fatal (exit status 1, shell exiting) without naming it.
 var unsetParam = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*): `)
-
-// fatalError is the cause a run is cancelled with.
-type fatalError struct{ msg string }
-
-func (e *fatalError) Error() string { return e.msg }
 
 // errTap passes the interpreter's stderr on and watches it for the
 // messages above.
@@ -67,7 +61,7 @@ func (s *Session) noteFatal(msg string) {
 	s.fatal = msg
 	s.fatalFile = s.file()
 	if s.cancel != nil {
-		s.cancel(&fatalError{msg})
+		s.cancel()
 	}
 }
 
@@ -75,9 +69,8 @@ func (s *Session) noteFatal(msg string) {
 // dash's exit would be, locating the line where it can. The caller holds
 // s.mu.
 func (s *Session) fatalResult(ctx context.Context, err error) error {
-	var fe *fatalError
 	msg, file := s.fatal, s.fatalFile
-	if !errors.As(context.Cause(ctx), &fe) {
+	if msg == "" {
 		// Upstream ended the run itself (an unset parameter, the run
 		// exiting without the exit builtin): its last message says why.
 		if !s.r.Exited() || s.exitFile != "" || s.lastMsg == "" {

@@ -253,12 +253,21 @@ type Session struct {
 	umask    int            // set by the script's umask; -1: servicectl's own
 	limits   map[int]rlimit // set by the script's ulimit
 
-	cancel      context.CancelCauseFunc // stops the run now going (fatal.go)
-	fatal       string                  // the error that stopped it
+	cancel      context.CancelFunc // stops the run now going (fatal.go)
+	runCtx      context.Context    // the context cancel ends
+	fatal       string             // the error that stopped it
 	fatalFile   string
 	lastMsg     string // the interpreter's last "NAME: …" message
 	lastMsgFile string
 	lastLine    string // the last line written to stderr in one write
+}
+
+// adoptContext makes ctx, ended by cancel, the context of the runs that
+// follow (nil, nil: each run makes its own).
+func (s *Session) adoptContext(ctx context.Context, cancel context.CancelFunc) {
+	s.mu.Lock()
+	s.runCtx, s.cancel = ctx, cancel
+	s.mu.Unlock()
 }
 
 // reset forgets what one use of a pooled session learnt.
@@ -496,16 +505,30 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 	if len(pre) > 0 {
 		f = &syntax.File{Name: f.Name, Stmts: append(pre, f.Stmts...), Last: f.Last}
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// A fatal message stops the run through this context (fatal.go).
+	// SourceVars and the hook runners make one for all they run; a lone
+	// run makes its own.
 	s.mu.Lock()
-	s.cancel = cancel
+	if s.cancel == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		s.cancel, s.runCtx = cancel, ctx
+		defer func() {
+			cancel()
+			s.mu.Lock()
+			s.cancel, s.runCtx = nil, nil
+			s.mu.Unlock()
+		}()
+	} else {
+		ctx = s.runCtx
+	}
+	s.mu.Unlock()
+	s.mu.Lock()
 	s.fatal, s.lastMsg = "", ""
 	s.mu.Unlock()
 	err := s.r.Run(ctx, f)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cancel = nil
 	if ferr := s.fatalResult(ctx, err); ferr != nil {
 		delete(s.pending, name)
 		s.stack = s.stack[:0]
@@ -690,6 +713,8 @@ func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) er
 	}
 	ctx, cancel := context.WithTimeout(parent, ConfigTimeout)
 	defer cancel()
+	s.adoptContext(ctx, cancel)
+	defer s.adoptContext(nil, nil)
 	for _, f := range files {
 		if err := IgnoreStatus(s.source(ctx, f, allExport, false)); err != nil {
 			return err

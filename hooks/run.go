@@ -65,8 +65,8 @@ func RunFile(ctx context.Context, path string, timeout time.Duration, opts Optio
 	if err != nil {
 		return err
 	}
-	err = IgnoreExitZero(s.Source(ctx, path, false))
-	return err
+	s.adoptContext(ctx, cancel)
+	return IgnoreExitZero(s.Source(ctx, path, false))
 }
 
 // RunCode runs sh code from a config variable (service_pre_start...) with
@@ -78,6 +78,7 @@ func RunCode(ctx context.Context, name, code string, timeout time.Duration, opts
 	if err != nil {
 		return err
 	}
+	s.adoptContext(ctx, cancel)
 	return IgnoreExitZero(s.Eval(ctx, name, code))
 }
 
