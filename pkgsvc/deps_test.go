@@ -29,7 +29,8 @@ func TestImportRules(t *testing.T) {
 		"servicectl/pkgsvc/supervise":     {"servicectl/pkgsvc", "servicectl/pkgsvc/proc"},
 		"servicectl/pkgsvc/dashboard":     {"servicectl/pkgsvc"},
 		"servicectl/pkgsvc/export":        {"servicectl/pkgsvc"},
-		"servicectl/cmd/servicectl":       {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "github.com/spf13/cobra"},
+		"servicectl/pkgsvc/watch":         {"servicectl/pkgsvc"},
+		"servicectl/cmd/servicectl":       {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/watch", "github.com/spf13/cobra"},
 		"servicectl/examples/hello":       {},
 	}
 	seen := 0

@@ -15,6 +15,7 @@ import (
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/dashboard"
 	"servicectl/pkgsvc/supervise"
+	"servicectl/pkgsvc/watch"
 )
 
 func newDaemon(g *globals) *cobra.Command {
@@ -56,6 +57,11 @@ One daemon per playpen. Logs go to stderr.`,
 				}
 				defer stop()
 			}
+			go func() {
+				if err := watch.New(pp, log.With("part", "watch")).Run(ctx); err != nil {
+					log.Warn("not watching files for changes (§9.3)", "err", err)
+				}
+			}()
 			return sup.Run(ctx)
 		},
 	}
