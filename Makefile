@@ -28,10 +28,10 @@ test: tools vet
 
 # What the tests run against (command:package): dash (configs mean what
 # dash makes of them, SPEC §3.2), Chromium (the dashboard test),
-# systemd-analyze (exported units). Installed when missing; needs root
+# systemd-analyze and supervisord (exported units). Installed when missing; needs root
 # and Debian's apt.
 tools:
-	@missing=""; for tp in dash:dash chromium:chromium systemd-analyze:systemd; do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
+	@missing=""; for tp in dash:dash chromium:chromium systemd-analyze:systemd supervisord:supervisor; do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -62,6 +62,50 @@ func newExport(g *globals) *cobra.Command {
 	}
 	sd.Flags().StringVar(&out, "out", "", "directory to write the units to (default: print them)")
 	sd.Flags().BoolVar(&user, "user", false, "units for a systemd --user manager")
-	c.AddCommand(sd)
+	var supOut string
+	sv := &cobra.Command{
+		Use:   "supervisord [SERVICE...]",
+		Short: "Write [program:x] sections for supervisord running each service through `servicectl run`",
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			names := args
+			if len(names) == 0 {
+				if names, err = pp.AllServices(); err != nil {
+					return err
+				}
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			f, warnings, err := export.Supervisord(pp, names, export.Options{Servicectl: self})
+			if err != nil {
+				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
+			}
+			if supOut == "" {
+				fmt.Fprint(g.stdout, f.Content)
+				return nil
+			}
+			path := supOut
+			if fi, err := os.Stat(supOut); err == nil && fi.IsDir() {
+				path = filepath.Join(supOut, f.Name)
+			}
+			if err := os.WriteFile(path, []byte(f.Content), 0o644); err != nil {
+				return err
+			}
+			if !g.quiet {
+				fmt.Fprintf(g.stderr, "servicectl: wrote %s; include it from supervisord.conf ([include] files = %s)\n", path, path)
+			}
+			return nil
+		},
+	}
+	sv.Flags().StringVar(&supOut, "out", "", "file (or directory) to write to (default: print)")
+	c.AddCommand(sd, sv)
 	return c
 }

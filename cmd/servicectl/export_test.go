@@ -4,8 +4,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestExportSystemdVerifies (§10.2): every unit exported from the
@@ -56,4 +58,91 @@ func TestExportSystemdVerifies(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestExportSupervisordRuns (§10.2): a real supervisord runs every
+// exported service under its linkfarm name, `servicectl status` agrees,
+// and `supervisorctl stop all` stops them.
+func TestExportSupervisordRuns(t *testing.T) {
+	for _, tool := range []string{"supervisord", "supervisorctl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed (apt-get install supervisor; make test installs it)", tool)
+		}
+	}
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	writeFiles(t, root, map[string]string{
+		"etc/project-name":      "sup\n",
+		"etc/project-services":  "db\nweb\n",
+		"etc/role":              "main\n",
+		"etc/roles/main/config": "playpen_services='db web@a web@b'\n",
+		"services/db/config":    "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.2\n",
+		"services/web/config":   "service_program=sleep\nservice_flags=1000\nservice_template=1\nservice_depends=db\nservice_stop_signal=INT\n",
+	})
+	exe, _ := filepath.Abs(os.Args[0])
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "programs.conf")
+	if code, _, stderr := sctl(t, root, "export", "supervisord", "--out", conf); code != 0 {
+		t.Fatalf("export: %d %s", code, stderr)
+	}
+	data, _ := os.ReadFile(conf)
+	for _, want := range []string{"[program:db]", "[program:web@a]", "[program:web@b]", "stopsignal=INT", "priority=110"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("export lacks %q:\n%s", want, data)
+		}
+	}
+	// The test binary is servicectl when SERVICECTL_TEST_MAIN=1.
+	sock := filepath.Join(dir, "s.sock")
+	main := filepath.Join(dir, "supervisord.conf")
+	os.WriteFile(main, []byte(`[unix_http_server]
+file=`+sock+`
+[supervisord]
+logfile=`+filepath.Join(dir, "supervisord.log")+`
+pidfile=`+filepath.Join(dir, "supervisord.pid")+`
+nodaemon=true
+environment=SERVICECTL_TEST_MAIN="1",GORACE="atexit_sleep_ms=0"
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://`+sock+`
+[include]
+files = `+conf+`
+`), 0o644)
+	_ = exe
+	sd := exec.Command("supervisord", "-c", main)
+	if err := sd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { sd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		exec.Command("supervisorctl", "-c", main, "shutdown").Run()
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			sd.Process.Kill()
+		}
+	})
+	ctl := func(args ...string) string {
+		out, _ := exec.Command("supervisorctl", append([]string{"-c", main}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	waitFor(t, "every program RUNNING", func() bool {
+		return strings.Count(ctl("status"), "RUNNING") == 3
+	})
+	code, out, _ := sctl(t, root, "status", "db", "web@a", "web@b")
+	if code != 0 || strings.Count(out, "running") != 3 {
+		t.Errorf("servicectl status disagrees with supervisord: %d\n%s\n%s", code, out, ctl("status"))
+	}
+	for _, n := range []string{"db", "web@a"} {
+		comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pidOf(t, root, n)), "comm"))
+		if strings.TrimSpace(string(comm)) != n {
+			t.Errorf("%s runs as %q, not under its linkfarm name", n, comm)
+		}
+	}
+	ctl("stop", "all")
+	waitFor(t, "every service stopped", func() bool {
+		_, out, _ := sctl(t, root, "status", "db", "web@a", "web@b")
+		return strings.Count(out, "running") == 0
+	})
 }
