@@ -20,18 +20,19 @@ func TestImportRules(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	allowed := map[string][]string{
-		"servicectl/envtypes":             {},
-		"servicectl/linkfarm":             {},
-		"servicectl/pkgsvc/internal/fsio": {},
-		"servicectl/pkgsvc/proc":          {"servicectl/pkgsvc/internal/fsio"},
-		"servicectl/hooks":                {"mvdan.cc/sh/"},
-		"servicectl/pkgsvc":               {"servicectl/pkgsvc/proc", "servicectl/pkgsvc/internal/fsio", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
-		"servicectl/pkgsvc/supervise":     {"servicectl/pkgsvc", "servicectl/pkgsvc/proc"},
-		"servicectl/pkgsvc/dashboard":     {"servicectl/pkgsvc"},
-		"servicectl/pkgsvc/export":        {"servicectl/pkgsvc"},
-		"servicectl/pkgsvc/watch":         {"servicectl/pkgsvc"},
-		"servicectl/cmd/servicectl":       {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/watch", "github.com/spf13/cobra"},
-		"servicectl/examples/hello":       {},
+		"servicectl/envtypes":                {},
+		"servicectl/linkfarm":                {},
+		"servicectl/pkgsvc/internal/fsio":    {},
+		"servicectl/pkgsvc/internal/testkit": {},
+		"servicectl/pkgsvc/proc":             {"servicectl/pkgsvc/internal/fsio"},
+		"servicectl/hooks":                   {"mvdan.cc/sh/"},
+		"servicectl/pkgsvc":                  {"servicectl/pkgsvc/proc", "servicectl/pkgsvc/internal/fsio", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
+		"servicectl/pkgsvc/supervise":        {"servicectl/pkgsvc", "servicectl/pkgsvc/proc"},
+		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc"},
+		"servicectl/pkgsvc/export":           {"servicectl/pkgsvc"},
+		"servicectl/pkgsvc/watch":            {"servicectl/pkgsvc"},
+		"servicectl/cmd/servicectl":          {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/watch", "github.com/spf13/cobra"},
+		"servicectl/examples/hello":          {},
 	}
 	seen := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/export"
 )
 
@@ -21,17 +22,7 @@ func newExport(g *globals) *cobra.Command {
 		Use:   "systemd [SERVICE...]",
 		Short: "Write a systemd unit per service (NAME@.service for templates) running it through `servicectl run`",
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			names := args
-			if len(names) == 0 {
-				if names, err = pp.AllServices(); err != nil {
-					return err
-				}
-			}
-			self, err := os.Executable()
+			pp, names, self, err := exportInputs(g, args)
 			if err != nil {
 				return err
 			}
@@ -67,17 +58,7 @@ func newExport(g *globals) *cobra.Command {
 		Use:   "supervisord [SERVICE...]",
 		Short: "Write [program:x] sections for supervisord running each service through `servicectl run`",
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			names := args
-			if len(names) == 0 {
-				if names, err = pp.AllServices(); err != nil {
-					return err
-				}
-			}
-			self, err := os.Executable()
+			pp, names, self, err := exportInputs(g, args)
 			if err != nil {
 				return err
 			}
@@ -108,4 +89,22 @@ func newExport(g *globals) *cobra.Command {
 	sv.Flags().StringVar(&supOut, "out", "", "file (or directory) to write to (default: print)")
 	c.AddCommand(sd, sv)
 	return c
+}
+
+// exportInputs is what every export starts from: the playpen, the
+// services named (default: all) and the servicectl binary the engine is
+// to run.
+func exportInputs(g *globals, args []string) (*pkgsvc.Playpen, []string, string, error) {
+	pp, err := g.playpen()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	names := args
+	if len(names) == 0 {
+		if names, err = pp.AllServices(); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	self, err := os.Executable()
+	return pp, names, self, err
 }

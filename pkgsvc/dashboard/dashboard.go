@@ -146,16 +146,26 @@ func names(p *pkgsvc.Playpen) ([]string, error) {
 	return p.AllServices()
 }
 
-func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+// statuses is the status of every service, as the list and the metrics
+// show it.
+func (s *Server) statuses(ctx context.Context) (*pkgsvc.Playpen, []pkgsvc.Status, error) {
 	p := s.fresh()
 	ns, err := names(p)
 	if err != nil {
-		fail(w, err)
-		return
+		return p, nil, err
 	}
-	sts, _ := p.StatusMany(r.Context(), ns)
+	sts, _ := p.StatusMany(ctx, ns)
 	if sts == nil {
 		sts = []pkgsvc.Status{}
+	}
+	return p, sts, nil
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	_, sts, err := s.statuses(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
 	}
 	writeJSON(w, sts)
 }
@@ -288,13 +298,11 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 // metrics serves Prometheus text: up, restarts, uptime and crashes per
 // service.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	p := s.fresh()
-	ns, err := names(p)
+	p, sts, err := s.statuses(r.Context())
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	sts, _ := p.StatusMany(r.Context(), ns)
 	bw := bufio.NewWriter(w)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	fmt.Fprintln(bw, "# HELP servicectl_up 1 when the service runs.\n# TYPE servicectl_up gauge")

@@ -1,15 +1,14 @@
 package supervise
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/testkit"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,22 +70,7 @@ func open(t *testing.T, root string) *pkgsvc.Playpen {
 }
 
 // logBuf collects a supervisor's log for conditions to wait on.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
+type logBuf = testkit.Buffer
 
 // supervise runs a supervisor in this process until the test ends.
 func supervise(t *testing.T, root string) *logBuf {
@@ -101,20 +85,11 @@ func supervise(t *testing.T, root string) *logBuf {
 			t.Errorf("supervisor: %v", err)
 		}
 	})
-	waitFor(t, "the supervisor to start", func() bool { return lb.count("msg=supervising") == 1 })
+	waitFor(t, "the supervisor to start", func() bool { return lb.Count("msg=supervising") == 1 })
 	return lb
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { testkit.WaitFor(t, what, cond) }
 
 func status(t *testing.T, root, name string) pkgsvc.Status {
 	t.Helper()
@@ -141,7 +116,7 @@ func TestCrashIsRestartedStopIsNot(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := 0
-	waitFor(t, "a to be watched", func() bool { first = status(t, root, "a").Pid; return lb.count("msg=watching service=a") == 1 })
+	waitFor(t, "a to be watched", func() bool { first = status(t, root, "a").Pid; return lb.Count("msg=watching service=a") == 1 })
 	kill9(t, first)
 	waitFor(t, "a to run again", func() bool {
 		st := status(t, root, "a")
@@ -155,20 +130,20 @@ func TestCrashIsRestartedStopIsNot(t *testing.T) {
 		t.Fatal(err)
 	}
 	third := status(t, root, "a").Pid
-	waitFor(t, "the restarted a to be watched", func() bool { return lb.count(fmt.Sprintf("msg=watching service=a pid=%d", third)) == 1 })
-	if n := lb.count("died without a stop"); n != 1 {
+	waitFor(t, "the restarted a to be watched", func() bool { return lb.Count(fmt.Sprintf("msg=watching service=a pid=%d", third)) == 1 })
+	if n := lb.Count("died without a stop"); n != 1 {
 		t.Errorf("%d crashes logged, want 1 (the restart is not one)", n)
 	}
 	// A stop: released, never revived.
 	if err := open(t, root).Stop(bg, "a"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the stop to be seen", func() bool { return lb.count("msg=\"stopped as asked\" service=a") >= 1 })
+	waitFor(t, "the stop to be seen", func() bool { return lb.Count("msg=\"stopped as asked\" service=a") >= 1 })
 	if st := status(t, root, "a"); st.State != pkgsvc.StateStopped {
 		t.Errorf("after stop: %s", st.State)
 	}
-	if n := lb.count("died without a stop"); n != 1 {
-		t.Errorf("the stop was taken for a crash:\n%s", lb.b.String())
+	if n := lb.Count("died without a stop"); n != 1 {
+		t.Errorf("the stop was taken for a crash:\n%s", lb.String())
 	}
 }
 
@@ -189,7 +164,7 @@ func TestCrashLoopEndsFailed(t *testing.T) {
 	if st.Restarts != 5 || st.Crashes != 6 {
 		t.Errorf("restarts %d crashes %d, want 5 and 6 (six starts)", st.Restarts, st.Crashes)
 	}
-	if n := lb.count("msg=restarted"); n != 5 {
+	if n := lb.Count("msg=restarted"); n != 5 {
 		t.Errorf("%d restarts logged, want 5", n)
 	}
 	// 6 runs of 0.2 s and backoffs 0.1+0.2+0.4+0.8+1.6 s: about 4.3 s.
@@ -236,7 +211,7 @@ func TestDaemonKilledServicesLive(t *testing.T) {
 	}
 	a0, b0 := status(t, root, "a").Pid, status(t, root, "b").Pid
 	d := daemonProc(t, root)
-	waitFor(t, "the first supervisor", func() bool { return d.log.count("msg=supervising") == 1 })
+	waitFor(t, "the first supervisor", func() bool { return d.log.Count("msg=supervising") == 1 })
 	d.cmd.Process.Kill()
 	<-d.exited
 	if status(t, root, "a").Pid != a0 || status(t, root, "b").Pid != b0 {
@@ -252,7 +227,7 @@ func TestDaemonKilledServicesLive(t *testing.T) {
 	if status(t, root, "a").Pid != a0 {
 		t.Error("a was restarted instead of adopted")
 	}
-	waitFor(t, "a to be adopted", func() bool { return lb2.count(fmt.Sprintf("msg=watching service=a pid=%d", a0)) == 1 })
+	waitFor(t, "a to be adopted", func() bool { return lb2.Count(fmt.Sprintf("msg=watching service=a pid=%d", a0)) == 1 })
 	kill9(t, a0)
 	waitFor(t, "a to be revived by the new supervisor", func() bool {
 		st := status(t, root, "a")
@@ -277,8 +252,8 @@ func TestOneSupervisorPerPlaypen(t *testing.T) {
 	if code := loser.cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("the second supervisor exited %d, want 1", code)
 	}
-	if loser.log.count("already runs") != 1 {
-		t.Errorf("the loser did not say why: %s", loser.log.b.String())
+	if loser.log.Count("already runs") != 1 {
+		t.Errorf("the loser did not say why: %s", loser.log.String())
 	}
 }
 
@@ -302,7 +277,7 @@ func TestOutputRotatedWhileWritten(t *testing.T) {
 	waitFor(t, "two rotations", func() bool {
 		_, err1 := os.Stat(out + ".1")
 		_, err2 := os.Stat(out + ".2")
-		return err1 == nil && err2 == nil && lb.count("rotated the output file") >= 3
+		return err1 == nil && err2 == nil && lb.Count("rotated the output file") >= 3
 	})
 	if _, err := os.Stat(out + ".3"); err == nil {
 		t.Error("more old files than service_log_keep")
@@ -315,7 +290,7 @@ func TestOutputRotatedWhileWritten(t *testing.T) {
 	var n int
 	fmt.Sscanf(last, "line %d", &n)
 	want := fmt.Sprintf("line %d of", n+50)
-	waitFor(t, "logs -f to show "+want, func() bool { return followed.count(want) == 1 })
+	waitFor(t, "logs -f to show "+want, func() bool { return followed.Count(want) == 1 })
 }
 
 // TestFailedPingsRestart (§9.2): service_ping_interval pings; three
@@ -330,15 +305,15 @@ func TestFailedPingsRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := status(t, root, "pinged").Pid
-	waitFor(t, "pinged to be watched", func() bool { return lb.count("msg=watching service=pinged") == 1 })
+	waitFor(t, "pinged to be watched", func() bool { return lb.Count("msg=watching service=pinged") == 1 })
 	os.Remove(alive) // the service stops answering
-	waitFor(t, "a restart after 3 failed pings", func() bool { return lb.count("restarting after 3 failed pings") >= 1 })
+	waitFor(t, "a restart after 3 failed pings", func() bool { return lb.Count("restarting after 3 failed pings") >= 1 })
 	os.WriteFile(alive, nil, 0o644)
 	waitFor(t, "a new pid", func() bool {
 		st := status(t, root, "pinged")
 		return st.State == pkgsvc.StateRunning && st.Pid != first
 	})
-	if n := lb.count("in_a_row=3"); n < 1 {
-		t.Errorf("no third failure logged before the restart:\n%s", lb.b.String())
+	if n := lb.Count("in_a_row=3"); n < 1 {
+		t.Errorf("no third failure logged before the restart:\n%s", lb.String())
 	}
 }

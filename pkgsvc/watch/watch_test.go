@@ -1,13 +1,11 @@
 package watch
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
+	"servicectl/pkgsvc/internal/testkit"
 	"testing"
 	"time"
 
@@ -21,33 +19,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type logBuf = testkit.Buffer
 
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) has(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Contains(l.b.String(), s)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { testkit.WaitFor(t, what, cond) }
 
 const cfg = "service_program=/bin/sleep\nservice_flags=1000\nservice_start_secs=0.05\n"
 
@@ -120,7 +94,7 @@ func TestInstalledPackagesChanged(t *testing.T) {
 		st := state(t, p, "app")
 		return st.Version == "1.1" && st.Pid != before && st.Pid != 0
 	})
-	waitFor(t, "the reason logged", func() bool { return lb.has("applied a change made without upgrade pre/post") })
+	waitFor(t, "the reason logged", func() bool { return lb.Has("applied a change made without upgrade pre/post") })
 }
 
 // TestConfigChangedRestarts: an edited config restarts the running
@@ -134,7 +108,7 @@ func TestConfigChangedRestarts(t *testing.T) {
 		st := state(t, p, "proj")
 		return st.Pid != before && st.Pid != 0
 	})
-	waitFor(t, "the reason logged", func() bool { return lb.has("restarted: its config changed") })
+	waitFor(t, "the reason logged", func() bool { return lb.Has("restarted: its config changed") })
 	if st := state(t, p, "app"); st.Version != "1.0" {
 		t.Errorf("app touched: %+v", st)
 	}
@@ -149,7 +123,7 @@ func TestPendingJournalLeftToPost(t *testing.T) {
 	}
 	lb := watching(t, p)
 	os.WriteFile(filepath.Join(root, "ext/etc/installed-packages"), []byte("app 1.1\n"), 0o644)
-	waitFor(t, "the watcher to notice", func() bool { return lb.has("upgrade post` will apply them") })
+	waitFor(t, "the watcher to notice", func() bool { return lb.Has("upgrade post` will apply them") })
 	if st, _ := p.ServiceState("app"); st != nil {
 		t.Errorf("app was started by the watcher during a pending upgrade: %+v", st)
 	}
