@@ -29,7 +29,7 @@ func TestImportRules(t *testing.T) {
 		"servicectl/pkgsvc":                  {"servicectl/pkgsvc/proc", "servicectl/pkgsvc/internal/fsio", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
 		"servicectl/pkgsvc/supervise":        {"servicectl/pkgsvc", "servicectl/pkgsvc/proc"},
 		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc"},
-		"servicectl/pkgsvc/export":           {"servicectl/pkgsvc"},
+		"servicectl/pkgsvc/export":           {"servicectl/pkgsvc", "github.com/hashicorp/nomad/api"},
 		"servicectl/pkgsvc/watch":            {"servicectl/pkgsvc"},
 		"servicectl/cmd/servicectl":          {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/watch", "github.com/spf13/cobra"},
 		"servicectl/examples/hello":          {},

@@ -66,28 +66,28 @@ func newExport(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, w := range warnings {
-				fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
-			}
-			if supOut == "" {
-				fmt.Fprint(g.stdout, f.Content)
-				return nil
-			}
-			path := supOut
-			if fi, err := os.Stat(supOut); err == nil && fi.IsDir() {
-				path = filepath.Join(supOut, f.Name)
-			}
-			if err := os.WriteFile(path, []byte(f.Content), 0o644); err != nil {
-				return err
-			}
-			if !g.quiet {
-				fmt.Fprintf(g.stderr, "servicectl: wrote %s; include it from supervisord.conf ([include] files = %s)\n", path, path)
-			}
-			return nil
+			return writeExport(g, f, warnings, supOut, "include it from supervisord.conf: [include] files =")
 		},
 	}
 	sv.Flags().StringVar(&supOut, "out", "", "file (or directory) to write to (default: print)")
-	c.AddCommand(sd, sv)
+	var nomadOut string
+	nm := &cobra.Command{
+		Use:   "nomad [SERVICE...]",
+		Short: "Write a Nomad job (JSON) with a group per service running `servicectl run` (raw_exec)",
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, self, err := exportInputs(g, args)
+			if err != nil {
+				return err
+			}
+			f, warnings, err := export.Nomad(pp, names, export.Options{Servicectl: self})
+			if err != nil {
+				return err
+			}
+			return writeExport(g, f, warnings, nomadOut, "run it with: nomad job run -json")
+		},
+	}
+	nm.Flags().StringVar(&nomadOut, "out", "", "directory to write the job to (default: print)")
+	c.AddCommand(sd, sv, nm)
 	return c
 }
 
@@ -107,4 +107,27 @@ func exportInputs(g *globals, args []string) (*pkgsvc.Playpen, []string, string,
 	}
 	self, err := os.Executable()
 	return pp, names, self, err
+}
+
+// writeExport prints an exported file, or writes it under out (a
+// directory, or a file path).
+func writeExport(g *globals, f export.File, warnings []string, out, hint string) error {
+	for _, w := range warnings {
+		fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
+	}
+	if out == "" {
+		fmt.Fprint(g.stdout, f.Content)
+		return nil
+	}
+	path := out
+	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+		path = filepath.Join(out, f.Name)
+	}
+	if err := os.WriteFile(path, []byte(f.Content), 0o644); err != nil {
+		return err
+	}
+	if !g.quiet {
+		fmt.Fprintf(g.stderr, "servicectl: wrote %s; %s %s\n", path, hint, path)
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"servicectl/pkgsvc/export"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,4 +147,35 @@ files = `+conf+`
 		_, out, _ := sctl(t, root, "status", "db", "web@a", "web@b")
 		return strings.Count(out, "running") == 0
 	})
+}
+
+// TestExportNomadRoundTrips: the job is Nomad's own JSON (it reads back
+// through github.com/hashicorp/nomad/api unchanged) with a group per
+// service; a service_start service is refused with a clear error.
+func TestExportNomadRoundTrips(t *testing.T) {
+	root := examplePlaypen(t)
+	code, out, stderr := sctl(t, root, "export", "nomad")
+	if code != 0 {
+		t.Fatalf("export nomad: %d %s", code, stderr)
+	}
+	if err := export.RoundTrips(out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"Name": "hello"`, `"Name": "echo@blue"`, `"Driver": "raw_exec"`, `"KillSignal": "SIGTERM"`, `"run",`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the job lacks %s", want)
+		}
+	}
+	bad := t.TempDir()
+	os.Chmod(bad, 0o755)
+	writeFiles(t, bad, map[string]string{
+		"etc/project-name":       "bad\n",
+		"etc/project-services":   "custom\n",
+		"services/custom/config": "service_start='true'\nservice_no_pidfile=1\nservice_ping=true\nservice_stop=true\n",
+	})
+	for _, f := range []string{"nomad", "supervisord"} {
+		if code, _, stderr := sctl(t, bad, "export", f); code == 0 || !strings.Contains(stderr, "cannot run under") {
+			t.Errorf("export %s of a service_start service: %d %s", f, code, stderr)
+		}
+	}
 }

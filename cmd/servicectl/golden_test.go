@@ -39,16 +39,20 @@ func examplePlaypen(t *testing.T) string {
 func TestGoldenOutputs(t *testing.T) {
 	root := examplePlaypen(t)
 	for name, args := range map[string][]string{
-		"list-all.json":      {"--json", "list", "--all"},
-		"env.json":           {"--json", "env"},
-		"plan-hello.json":    {"--json", "upgrade", "plan", "hello=1.1.0"},
-		"why-cache.json":     {"--json", "why", "cache"},
-		"why-hello.json":     {"--json", "why", "hello"},
-		"commands-echo.json": {"--json", "show", "--commands", "echo"},
-		"status-stopped.txt": {"status", "--all"},
+		"list-all.json":           {"--json", "list", "--all"},
+		"env.json":                {"--json", "env"},
+		"plan-hello.json":         {"--json", "upgrade", "plan", "hello=1.1.0"},
+		"why-cache.json":          {"--json", "why", "cache"},
+		"why-hello.json":          {"--json", "why", "hello"},
+		"commands-echo.json":      {"--json", "show", "--commands", "echo"},
+		"status-stopped.txt":      {"status", "--all"},
+		"export-systemd.txt":      {"export", "systemd"},
+		"export-supervisord.conf": {"export", "supervisord"},
+		"export-nomad.json":       {"export", "nomad"},
 	} {
 		_, out, stderr := sctl(t, root, args...)
-		got := strings.ReplaceAll(out, root, "$ROOT")
+		exe, _ := os.Executable()
+		got := strings.ReplaceAll(strings.ReplaceAll(out, exe, "$SERVICECTL"), root, "$ROOT")
 		path := filepath.Join("../../testdata/golden", name)
 		if *update {
 			os.MkdirAll(filepath.Dir(path), 0o755)

@@ -181,32 +181,9 @@ func Write(dir string, files []File, write func(path string, data []byte) error)
 // a service with post-start or stop hooks gets a warning, since they will
 // not run (run itself runs pre-start).
 func Supervisord(p *pkgsvc.Playpen, names []string, o Options) (File, []string, error) {
-	var warnings []string
-	defs, errs := p.ResolveAll(names)
-	var list []*pkgsvc.Service
-	for i, n := range names {
-		if errs[i] != nil {
-			return File{}, nil, errs[i]
-		}
-		s := defs[i]
-		if !s.Hooks["start"].Empty() || s.NoPidfile {
-			return File{}, nil, fmt.Errorf("%s: a service_start command or service_no_pidfile cannot run under supervisord, which supervises one program it starts itself", n)
-		}
-		if s.Template && s.Instance == "" {
-			insts := instancesOf(p, s.Base)
-			if len(insts) == 0 {
-				warnings = append(warnings, fmt.Sprintf("%s: a template with no instance in the role or run state: nothing exported (name instances: export supervisord %s@NAME)", n, n))
-			}
-			more, errs := p.ResolveAll(insts)
-			for j := range insts {
-				if errs[j] != nil {
-					return File{}, nil, errs[j]
-				}
-				list = append(list, more[j])
-			}
-			continue
-		}
-		list = append(list, s)
+	list, warnings, err := supervisable(p, names, "supervisord")
+	if err != nil {
+		return File{}, nil, err
 	}
 	prio := priorities(list)
 	var b strings.Builder
@@ -240,6 +217,41 @@ func Supervisord(p *pkgsvc.Playpen, names []string, o Options) (File, []string, 
 		b.WriteString("stdout_logfile=NONE\nstderr_logfile=NONE\n")
 	}
 	return File{Name: "servicectl.conf", Content: b.String()}, warnings, nil
+}
+
+// supervisable resolves what an engine without templates runs: each
+// service, and for a template its known instances. A service with a
+// service_start command or service_no_pidfile cannot be one program
+// the engine starts and is refused.
+func supervisable(p *pkgsvc.Playpen, names []string, engine string) ([]*pkgsvc.Service, []string, error) {
+	var warnings []string
+	var list []*pkgsvc.Service
+	defs, errs := p.ResolveAll(names)
+	for i, n := range names {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
+		}
+		s := defs[i]
+		if !s.Hooks["start"].Empty() || s.NoPidfile {
+			return nil, nil, fmt.Errorf("%s: a service_start command or service_no_pidfile cannot run under %s, which supervises one program it starts itself", n, engine)
+		}
+		if s.Template && s.Instance == "" {
+			insts := instancesOf(p, s.Base)
+			if len(insts) == 0 {
+				warnings = append(warnings, fmt.Sprintf("%s: a template with no instance in the role or run state: nothing exported (name instances: %s@NAME)", n, n))
+			}
+			more, errs := p.ResolveAll(insts)
+			for j := range insts {
+				if errs[j] != nil {
+					return nil, nil, errs[j]
+				}
+				list = append(list, more[j])
+			}
+			continue
+		}
+		list = append(list, s)
+	}
+	return list, warnings, nil
 }
 
 // instancesOf lists the known instances of a template: in the role's set
