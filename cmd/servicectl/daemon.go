@@ -39,7 +39,8 @@ One daemon per playpen. Logs go to stderr.`,
 			// (main turns it off for one-shot commands).
 			debug.SetGCPercent(100)
 			debug.SetMemoryLimit(-1)
-			log := slog.New(slog.NewTextHandler(g.stderr, nil))
+			events := dashboard.NewEvents(200)
+			log := slog.New(events.Handler(slog.NewTextHandler(g.stderr, nil)))
 			ctx, cancel := signalContext()
 			defer cancel()
 			sup := supervise.New(pp, log)
@@ -50,7 +51,7 @@ One daemon per playpen. Logs go to stderr.`,
 				return err
 			}
 			if httpAddr != "" {
-				stop, err := serveDashboard(ctx, pp, httpAddr, log)
+				stop, err := serveDashboard(ctx, pp, httpAddr, log, events)
 				if err != nil {
 					sup.Unlock()
 					return err
@@ -77,7 +78,7 @@ func silentFail(g *globals, err error) error {
 
 // serveDashboard starts the HTTP side (§9.4) on addr and prints the URL
 // that carries the token; the returned func shuts it down.
-func serveDashboard(ctx context.Context, pp *pkgsvc.Playpen, addr string, log *slog.Logger) (func(), error) {
+func serveDashboard(ctx context.Context, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w (pass --http '' for no dashboard)", addr, err)
@@ -90,7 +91,7 @@ func serveDashboard(ctx context.Context, pp *pkgsvc.Playpen, addr string, log *s
 		ln.Close()
 		return nil, fmt.Errorf("daemon token: %w", err)
 	}
-	srv := &http.Server{Handler: dashboard.New(pp, tok), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: dashboard.New(pp, tok, events), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	log.Info("dashboard", "url", "http://"+ln.Addr().String()+"/?token="+tok, "token_file", dashboard.TokenFile(pp))
 	return func() {

@@ -39,6 +39,10 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`tr[data-service="web"] button[data-verb="stop"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-service="web"] td.stopped`)),
 		chromedp.Poll[chromedp.Void](`document.getElementById("log").textContent.includes("stopping")`, chromedp.WithPollingTimeout(20*time.Second)),
+		// The environment report and a plan, on the same page.
+		chromedp.Poll[chromedp.Void](`document.getElementById("env").textContent.includes("web")`, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Click(chromedp.CSS(`#planform button`)),
+		chromedp.Poll[chromedp.Void](`document.getElementById("planmsg").textContent.includes("nothing to do")`, chromedp.WithPollingTimeout(20*time.Second)),
 	)
 	if err != nil {
 		t.Fatalf("in the browser: %v", err)

@@ -59,14 +59,19 @@ func NewToken(p *pkgsvc.Playpen) (string, error) {
 
 // Server serves one playpen's dashboard and API.
 type Server struct {
-	p     *pkgsvc.Playpen
-	token string
-	mu    sync.Mutex // one change at a time; reads go in parallel
+	p      *pkgsvc.Playpen
+	token  string
+	events *Events
+	mu     sync.Mutex // one change at a time; reads go in parallel
 }
 
-// New makes the handler for p, accepting changes made with token.
-func New(p *pkgsvc.Playpen, token string) http.Handler {
-	s := &Server{p: p, token: token}
+// New makes the handler for p, accepting changes made with token;
+// events (may be nil) are what the page shows the daemon did.
+func New(p *pkgsvc.Playpen, token string, events *Events) http.Handler {
+	if events == nil {
+		events = NewEvents(1)
+	}
+	s := &Server{p: p, token: token, events: events}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /api/services", s.list)
@@ -76,6 +81,7 @@ func New(p *pkgsvc.Playpen, token string) http.Handler {
 	mux.HandleFunc("GET /api/env", s.env)
 	mux.HandleFunc("GET /api/upgrade/plan", s.plan)
 	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.events.List()) })
 	// net/http's protection refuses a cross-site change (403) by
 	// Sec-Fetch-Site or Origin, before the token is even looked at.
 	return http.NewCrossOriginProtection().Handler(mux)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -50,7 +51,7 @@ func server(t *testing.T) (*httptest.Server, *pkgsvc.Playpen, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(p, tok))
+	srv := httptest.NewServer(New(p, tok, nil))
 	t.Cleanup(srv.Close)
 	return srv, p, tok
 }
@@ -214,7 +215,7 @@ func BenchmarkAPIServices200(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.StopMany(bg, names, pkgsvc.ManyOptions{Jobs: 32})
-	srv := httptest.NewServer(New(p, "tok"))
+	srv := httptest.NewServer(New(p, "tok", nil))
 	defer srv.Close()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -227,5 +228,26 @@ func BenchmarkAPIServices200(b *testing.B) {
 		if resp.StatusCode != 200 {
 			b.Fatal(resp.Status)
 		}
+	}
+}
+
+// TestEventsShowWhatTheDaemonDid: records logged through Events.Handler
+// come back from /api/events with their attributes, oldest first, the
+// ring keeping the latest.
+func TestEventsShowWhatTheDaemonDid(t *testing.T) {
+	ev := NewEvents(3)
+	log := slog.New(ev.Handler(slog.NewTextHandler(io.Discard, nil))).With("part", "watch")
+	for i := 0; i < 5; i++ {
+		log.Info("restarted", "service", "web", "n", i)
+	}
+	srv := httptest.NewServer(New(nil, "tok", ev))
+	defer srv.Close()
+	_, body := do(t, "GET", srv.URL+"/api/events", nil)
+	var got []Event
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 3 {
+		t.Fatalf("%v %s", err, body)
+	}
+	if got[0].Attrs["n"] != "2" || got[2].Attrs["n"] != "4" || got[2].Attrs["part"] != "watch" || got[2].Message != "restarted" {
+		t.Errorf("events: %+v", got)
 	}
 }
