@@ -756,9 +756,17 @@ func TailLines(path string, n int) ([]string, error) {
 		return nil, err
 	}
 	defer f.Close()
+	lines, _, err := tailFile(f, n)
+	return lines, err
+}
+
+// tailFile is TailLines of an open file; end is the size the lines were
+// taken up to, where a follower goes on reading (so that nothing written
+// meanwhile is skipped).
+func tailFile(f *os.File, n int) ([]string, int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	size := fi.Size()
 	var buf []byte
@@ -768,19 +776,19 @@ func TailLines(path string, n int) ([]string, error) {
 		off -= step
 		b := make([]byte, step)
 		if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
-			return nil, err
+			return nil, 0, err
 		}
 		buf = append(b, buf...)
 	}
 	text := strings.TrimRight(string(buf), "\n")
 	if text == "" {
-		return nil, nil
+		return nil, size, nil
 	}
 	lines := strings.Split(text, "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return lines, nil
+	return lines, size, nil
 }
 
 // Stop stops one service (SPEC §4.4). Not running is success. A service

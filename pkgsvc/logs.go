@@ -26,15 +26,6 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 		return errf(KindUsage, name, "is a template: its instances have the output (`servicectl logs %s@NAME`)", name)
 	}
 	path := s.OutputFile(p)
-	if n > 0 {
-		lines, err := TailLines(path, n)
-		if err != nil && !os.IsNotExist(err) {
-			return wrap(KindFailed, name, err)
-		}
-		for _, l := range lines {
-			fmt.Fprintln(w, l)
-		}
-	}
 	f, err := os.Open(path)
 	if err != nil && !os.IsNotExist(err) {
 		return wrap(KindFailed, name, err)
@@ -43,7 +34,16 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 	if f != nil {
 		defer func() { f.Close() }()
 		if n > 0 {
-			f.Seek(0, io.SeekEnd)
+			// The last n lines, then on from exactly where they ended:
+			// a line written in between is not skipped.
+			lines, end, err := tailFile(f, n)
+			if err != nil {
+				return wrap(KindFailed, name, err)
+			}
+			for _, l := range lines {
+				fmt.Fprintln(w, l)
+			}
+			f.Seek(end, io.SeekStart)
 		} else if _, err := io.Copy(w, f); err != nil {
 			return err
 		}
