@@ -81,7 +81,6 @@ func TestExportSupervisordRuns(t *testing.T) {
 		"services/db/config":    "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.2\n",
 		"services/web/config":   "service_program=sleep\nservice_flags=1000\nservice_template=1\nservice_depends=db\nservice_stop_signal=INT\n",
 	})
-	exe, _ := filepath.Abs(os.Args[0])
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "programs.conf")
 	if code, _, stderr := sctl(t, root, "export", "supervisord", "--out", conf); code != 0 {
@@ -93,7 +92,8 @@ func TestExportSupervisordRuns(t *testing.T) {
 			t.Errorf("export lacks %q:\n%s", want, data)
 		}
 	}
-	// The test binary is servicectl when SERVICECTL_TEST_MAIN=1.
+	// The export runs this test binary (os.Executable), which is
+	// servicectl when SERVICECTL_TEST_MAIN=1: supervisord passes it on.
 	sock := filepath.Join(dir, "s.sock")
 	main := filepath.Join(dir, "supervisord.conf")
 	os.WriteFile(main, []byte(`[unix_http_server]
@@ -110,7 +110,6 @@ serverurl=unix://`+sock+`
 [include]
 files = `+conf+`
 `), 0o644)
-	_ = exe
 	sd := exec.Command("supervisord", "-c", main)
 	if err := sd.Start(); err != nil {
 		t.Fatal(err)

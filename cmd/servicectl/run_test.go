@@ -111,7 +111,7 @@ func TestRunExecsTheProgram(t *testing.T) {
 	}
 
 	// --output: the program's output goes to the output file.
-	c2, _, done2 := runProc(t, root, "--output", "w")
+	_, _, done2 := runProc(t, root, "--output", "w")
 	waitFor(t, "w's output in the file", func() bool {
 		data, _ := os.ReadFile(filepath.Join(root, "var/run/w.output"))
 		return strings.Contains(string(data), "out of w")
@@ -124,5 +124,4 @@ func TestRunExecsTheProgram(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("stop did not end the run service")
 	}
-	_ = c2
 }

@@ -1,7 +1,6 @@
 package export
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,5 +66,4 @@ func TestPrioritiesFollowDependencies(t *testing.T) {
 			t.Errorf("program %d: want %s in\n%s", i, want, sec)
 		}
 	}
-	_ = context.Background
 }
