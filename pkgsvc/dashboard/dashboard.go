@@ -81,7 +81,7 @@ func New(p *pkgsvc.Playpen, token string, events *Events) http.Handler {
 	mux.HandleFunc("GET /api/env", s.env)
 	mux.HandleFunc("GET /api/upgrade/plan", s.plan)
 	mux.HandleFunc("GET /metrics", s.metrics)
-	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.events.List()) })
+	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, r, s.events.List()) })
 	// net/http's protection refuses a cross-site change (403) by
 	// Sec-Fetch-Site or Origin, before the token is even looked at.
 	return http.NewCrossOriginProtection().Handler(mux)
@@ -104,10 +104,14 @@ func (s *Server) authorised(r *http.Request) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+// writeJSON answers compact JSON (indenting 200 statuses costs more
+// than reading them); `?pretty=1` indents as `--json` does.
+func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	if r.URL.Query().Get("pretty") == "1" {
+		enc.SetIndent("", "  ")
+	}
 	enc.Encode(v)
 }
 
@@ -173,7 +177,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, sts)
+	writeJSON(w, r, sts)
 }
 
 func (s *Server) one(w http.ResponseWriter, r *http.Request) {
@@ -182,7 +186,7 @@ func (s *Server) one(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, st)
+	writeJSON(w, r, st)
 }
 
 func (s *Server) change(w http.ResponseWriter, r *http.Request) {
@@ -212,7 +216,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, _ := p.Status(ctx, name)
-	writeJSON(w, st)
+	writeJSON(w, r, st)
 }
 
 // sseWriter turns lines into server-sent events, flushing each.
@@ -282,7 +286,7 @@ func (s *Server) env(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, es)
+	writeJSON(w, r, es)
 }
 
 func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
@@ -298,7 +302,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, plan.Report())
+	writeJSON(w, r, plan.Report())
 }
 
 // metrics serves Prometheus text: up, restarts, uptime and crashes per

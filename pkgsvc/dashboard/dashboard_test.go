@@ -110,16 +110,16 @@ func TestAPI(t *testing.T) {
 	if code, _ := do(t, "POST", srv.URL+"/api/services/nosuch/start", auth); code != 404 {
 		t.Errorf("unknown service: %d", code)
 	}
-	if code, body := do(t, "GET", srv.URL+"/api/services/web", nil); code != 200 || !strings.Contains(body, `"state": "running"`) {
+	if code, body := do(t, "GET", srv.URL+"/api/services/web", nil); code != 200 || !strings.Contains(body, `"state":"running"`) {
 		t.Errorf("one: %d %s", code, body)
 	}
 	if code, body := do(t, "GET", srv.URL+"/metrics", nil); code != 200 || !strings.Contains(body, `servicectl_up{service="web",state="running"} 1`) || !strings.Contains(body, "servicectl_uptime_seconds") {
 		t.Errorf("metrics: %d %s", code, body)
 	}
-	if code, body := do(t, "GET", srv.URL+"/api/env", nil); code != 200 || !strings.Contains(body, `"missing": []`) {
+	if code, body := do(t, "GET", srv.URL+"/api/env", nil); code != 200 || !strings.Contains(body, `"missing":[]`) {
 		t.Errorf("env: %d %s", code, body)
 	}
-	if code, body := do(t, "GET", srv.URL+"/api/upgrade/plan", nil); code != 200 || !strings.Contains(body, `"actions": []`) {
+	if code, body := do(t, "GET", srv.URL+"/api/upgrade/plan", nil); code != 200 || !strings.Contains(body, `"actions":[]`) {
 		t.Errorf("plan: %d %s", code, body)
 	}
 	if code, body := do(t, "GET", srv.URL+"/api/services/web/logs", nil); code != 200 || !strings.Contains(body, "ready") {
