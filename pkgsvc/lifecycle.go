@@ -1120,6 +1120,14 @@ func flockFd(fd int) error {
 	}
 }
 
+// knownAlive asks the Liveness hook, when there is one.
+func (p *Playpen) knownAlive(name string, pid int, start uint64) (alive, known bool) {
+	if p.Liveness == nil {
+		return false, false
+	}
+	return p.Liveness(name, pid, start)
+}
+
 // quickStatus answers for a running service whose state file proves its
 // pid without reading the service's config: what `status` of many
 // running services spends its time on otherwise. Anything less certain
@@ -1140,7 +1148,11 @@ func (p *Playpen) quickStatus(name string) (Status, bool) {
 	if err != nil || pid != state.Pid {
 		return Status{}, false
 	}
-	if !proc.LooksRunning(pid, state.StartTime, filepath.Base(state.Argv0)) {
+	if alive, known := p.knownAlive(name, pid, state.StartTime); known {
+		if !alive {
+			return Status{}, false
+		}
+	} else if !proc.LooksRunning(pid, state.StartTime, filepath.Base(state.Argv0)) {
 		return Status{}, false
 	}
 	t := state.StartedAt

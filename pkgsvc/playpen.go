@@ -34,6 +34,12 @@ type Playpen struct {
 	Warn func(service, msg string)
 	// Log receives progress lines (one per finished service); nil drops them.
 	Log func(service, msg string)
+	// Liveness, when set, answers whether pid (started at start, in
+	// clock ticks) still runs as service name, from what the caller
+	// already watches — the supervisor holds a pidfd on each service, so
+	// its dashboard answers status without reading /proc. known false:
+	// it does not know, and status reads /proc as usual.
+	Liveness func(name string, pid int, start uint64) (alive, known bool)
 	// Stderr receives what configs and load-config files write to their
 	// stderr while they are evaluated; nil: the process's stderr. (A
 	// config session is reused between services only on the process's

@@ -44,6 +44,7 @@ One daemon per playpen. Logs go to stderr.`,
 			ctx, cancel := signalContext()
 			defer cancel()
 			sup := supervise.New(pp, log)
+			pp.Liveness = sup.Alive // the dashboard's status needs no /proc read for what is watched
 			if err := sup.Lock(); err != nil {
 				if errors.Is(err, supervise.ErrRunning) {
 					return silentFail(g, err)

@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"servicectl/pkgsvc/supervise"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -193,8 +195,14 @@ func TestLogsFollow(t *testing.T) {
 }
 
 // BenchmarkAPIServices200: GET /api/services with 200 running services
-// (target < 5 ms).
+// (target < 5 ms), without a supervisor (status reads /proc) and within
+// the daemon (the supervisor's pidfds answer liveness).
 func BenchmarkAPIServices200(b *testing.B) {
+	b.Run("unsupervised", func(b *testing.B) { benchAPI(b, false) })
+	b.Run("daemon", func(b *testing.B) { benchAPI(b, true) })
+}
+
+func benchAPI(b *testing.B, supervised bool) {
 	root := b.TempDir()
 	os.Chmod(root, 0o755)
 	var names []string
@@ -215,6 +223,27 @@ func BenchmarkAPIServices200(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.StopMany(bg, names, pkgsvc.ManyOptions{Jobs: 32})
+	if supervised {
+		sup := supervise.New(p, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ctx, cancel := context.WithCancel(bg)
+		done := make(chan struct{})
+		go func() { sup.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		p.Liveness = sup.Alive
+		deadline := time.Now().Add(20 * time.Second)
+		for _, n := range names {
+			for {
+				st, _ := p.ServiceState(n)
+				if _, known := sup.Alive(n, st.Pid, st.StartTime); known {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("%s never watched", n)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
 	srv := httptest.NewServer(New(p, "tok", nil))
 	defer srv.Close()
 	b.ResetTimer()

@@ -67,7 +67,8 @@ type entry struct {
 	failed  bool
 	dead    int // the last pid whose death was handled (one crash, one revival)
 
-	sizeCheck    time.Time // last look at the output file's size
+	done         <-chan struct{} // closed when h's process exits
+	sizeCheck    time.Time       // last look at the output file's size
 	checkPending bool
 	stopPing     context.CancelFunc
 }
@@ -212,6 +213,9 @@ func (s *Supervisor) consider(name string, atStart bool) {
 	s.mu.Unlock()
 	s.log.Info("watching", "service", name, "pid", st.Pid)
 	done := h.Done() // before anyone may close h
+	s.mu.Lock()
+	e.done = done
+	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.await(name, h, done, st)
 	if def, err := s.p.ResolveContext(s.ctx, name); err == nil && def.PingInterval > 0 {
@@ -224,6 +228,26 @@ func (s *Supervisor) consider(name string, atStart bool) {
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go s.pinger(pctx, name, time.Duration(def.PingInterval*float64(time.Second)))
+	}
+}
+
+// Alive says whether the supervisor watches pid as service name's running
+// process (claimed with that start time): the pidfd's Done tells it
+// without a system call. It is Playpen.Liveness for the dashboard.
+func (s *Supervisor) Alive(name string, pid int, start uint64) (alive, known bool) {
+	s.mu.Lock()
+	e := s.watched[name]
+	if e == nil || e.h == nil || e.pid != pid || e.h.Info.StartTime != start || e.done == nil {
+		s.mu.Unlock()
+		return false, false
+	}
+	done := e.done
+	s.mu.Unlock()
+	select {
+	case <-done:
+		return false, true
+	default:
+		return true, true
 	}
 }
 

@@ -3,6 +3,7 @@ package supervise
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -315,5 +316,37 @@ func TestFailedPingsRestart(t *testing.T) {
 	})
 	if n := lb.Count("in_a_row=3"); n < 1 {
 		t.Errorf("no third failure logged before the restart:\n%s", lb.String())
+	}
+}
+
+// TestAliveFromThePidfd: the supervisor answers liveness from the pidfd
+// it holds (Playpen.Liveness), and a status that uses it sees a death at
+// once.
+func TestAliveFromThePidfd(t *testing.T) {
+	root := playpen(t, map[string]string{"a": longRun + "service_restart_on_crash=0\n"})
+	p := open(t, root)
+	sup := New(p, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { sup.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	if err := p.Start(bg, "a", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := p.ServiceState("a")
+	waitFor(t, "a watched", func() bool { _, known := sup.Alive("a", st.Pid, st.StartTime); return known })
+	if alive, _ := sup.Alive("a", st.Pid, st.StartTime); !alive {
+		t.Fatal("a running service is not alive")
+	}
+	if _, known := sup.Alive("a", st.Pid, st.StartTime+1); known {
+		t.Error("Alive answers for another start time")
+	}
+	p.Liveness = sup.Alive
+	kill9(t, st.Pid)
+	// Dead: either known dead (the pidfd fired) or no longer answered for
+	// (the supervisor handled the death); never alive.
+	waitFor(t, "the death seen", func() bool { alive, _ := sup.Alive("a", st.Pid, st.StartTime); return !alive })
+	if got, _ := p.Status(bg, "a"); got.State == pkgsvc.StateRunning {
+		t.Errorf("status with the supervisor's liveness: %s after kill -9", got.State)
 	}
 }
