@@ -14,6 +14,7 @@ import (
 	"servicectl/pkgsvc/internal/fsio"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -103,6 +104,7 @@ type Handle struct {
 	Info Info // as read when claimed
 
 	fd       int
+	closed   bool
 	fdMu     sync.Mutex // Close and Done may meet from two goroutines
 	doneOnce sync.Once
 	done     chan struct{}
@@ -121,17 +123,25 @@ func Claim(pid int, startTime uint64, argv0s ...string) (*Handle, error) {
 	if pid <= 1 {
 		return nil, &NotOurs{Why: fmt.Sprintf("pid %d is never a service's", pid)}
 	}
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return nil, &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
+	fd := -1
+	if havePidfd() {
+		var err error
+		if fd, err = unix.PidfdOpen(pid, 0); err != nil {
+			return nil, &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
+		}
+	}
+	closeFd := func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 	}
 	info, err := Read(pid)
 	if err != nil || info.Zombie {
-		unix.Close(fd)
+		closeFd()
 		return nil, &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
 	}
 	if startTime != 0 && info.StartTime != startTime {
-		unix.Close(fd)
+		closeFd()
 		return nil, &NotOurs{Why: fmt.Sprintf("pid %d was started at another time than the recorded one: the pid has been reused by another process", pid)}
 	}
 	match := len(argv0s) == 0
@@ -141,7 +151,7 @@ func Claim(pid int, startTime uint64, argv0s ...string) (*Handle, error) {
 		}
 	}
 	if !match {
-		unix.Close(fd)
+		closeFd()
 		return nil, &NotOurs{Why: fmt.Sprintf("pid %d runs %q, not the service's program", pid, info.Argv0)}
 	}
 	return &Handle{Pid: pid, fd: fd, Info: info}, nil
@@ -154,14 +164,51 @@ func (o *Handle) Close() {
 		unix.Close(o.fd)
 		o.fd = -1
 	}
+	o.closed = true
 }
 
 // Alive reports whether the claimed process has not exited.
 func (o *Handle) Alive() bool {
+	if o.polling() {
+		return o.procAlive()
+	}
 	fds := []unix.PollFd{{Fd: int32(o.fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
 	return err == nil && n == 0
 }
+
+// procAlive is liveness read from /proc: the pid runs, not a zombie,
+// started at the claimed time.
+func (o *Handle) procAlive() bool {
+	info, err := ReadStat(o.Pid)
+	return err == nil && !info.Zombie && info.StartTime == o.Info.StartTime
+}
+
+// polling says the handle has no pidfd (a kernel before 5.3): liveness
+// is read from /proc (start time and state) and signals go to the pid
+// after the same check, which leaves a reuse window of one /proc read.
+func (o *Handle) polling() bool { return o.fd < 0 && !o.closed }
+
+// pollEvery is how often a handle without a pidfd looks at /proc.
+const pollEvery = 50 * time.Millisecond
+
+// ForcePolling makes handles claimed afterwards work without pidfds, as
+// on a kernel that has none: for the tests of that path.
+func ForcePolling(on bool) { forcePolling.Store(on) }
+
+var (
+	forcePolling atomic.Bool
+	pidfdWorks   = sync.OnceValue(func() bool {
+		fd, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err != nil {
+			return false
+		}
+		unix.Close(fd)
+		return true
+	})
+)
+
+func havePidfd() bool { return !forcePolling.Load() && pidfdWorks() }
 
 // Signal sends sig to the process through its pidfd and, when it leads
 // its own process group (every service is started with setsid), to the
@@ -170,6 +217,19 @@ func (o *Handle) Alive() bool {
 // which is safe because the leader is alive and claimed, so its pgid
 // cannot have been reused.
 func (o *Handle) Signal(sig syscall.Signal, group bool) error {
+	if o.polling() {
+		if !o.Alive() { // the same check as the claim, just before
+			return nil
+		}
+		target := o.Pid
+		if group && o.Info.Pgrp == o.Pid {
+			target = -o.Pid
+		}
+		if err := unix.Kill(target, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("signal %d: %w", target, err)
+		}
+		return nil
+	}
 	if group && o.Info.Pgrp == o.Pid {
 		err := unix.PidfdSendSignal(o.fd, sig, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP)
 		switch {
@@ -203,6 +263,18 @@ func (o *Handle) Done() <-chan struct{} {
 	o.doneOnce.Do(func() {
 		o.done = make(chan struct{})
 		o.fdMu.Lock()
+		poll := o.fd < 0 && !o.closed
+		o.fdMu.Unlock()
+		if poll {
+			go func() { // the polling fallback: no pidfd on this kernel
+				defer close(o.done)
+				for o.procAlive() {
+					time.Sleep(pollEvery)
+				}
+			}()
+			return
+		}
+		o.fdMu.Lock()
 		fd, err := -1, error(unix.EBADF)
 		if o.fd >= 0 {
 			fd, err = unix.FcntlInt(uintptr(o.fd), unix.F_DUPFD_CLOEXEC, 0)
@@ -234,6 +306,15 @@ func (o *Handle) Done() <-chan struct{} {
 // the process is gone. It waits on the pidfd: no polling.
 func (o *Handle) Wait(d time.Duration) bool {
 	deadline := time.Now().Add(d)
+	if o.polling() {
+		for o.Alive() {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(min(pollEvery, time.Until(deadline)+time.Millisecond))
+		}
+		return true
+	}
 	for {
 		left := time.Until(deadline)
 		if left < 0 {

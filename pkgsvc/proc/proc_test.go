@@ -111,3 +111,13 @@ func TestClaimRefusesPidOneAndMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestPollingFallback runs the claim, signal and Done tests as on a
+// kernel without pidfds (SPEC §9.1: polling otherwise).
+func TestPollingFallback(t *testing.T) {
+	ForcePolling(true)
+	defer ForcePolling(false)
+	t.Run("claim-signal-done", TestClaimSignalDone)
+	t.Run("adopted", TestDoneOfAnAdoptedProcess)
+	t.Run("refused", TestClaimRefusesPidOneAndMissing)
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"servicectl/pkgsvc/internal/testkit"
+	"servicectl/pkgsvc/proc"
 	"strings"
 	"syscall"
 	"testing"
@@ -349,4 +350,12 @@ func TestAliveFromThePidfd(t *testing.T) {
 	if got, _ := p.Status(bg, "a"); got.State == pkgsvc.StateRunning {
 		t.Errorf("status with the supervisor's liveness: %s after kill -9", got.State)
 	}
+}
+
+// TestWithoutPidfds: on a kernel without pidfds the supervisor learns of
+// deaths by polling /proc, and crash restart still works (§9.1).
+func TestWithoutPidfds(t *testing.T) {
+	proc.ForcePolling(true)
+	defer proc.ForcePolling(false)
+	TestCrashIsRestartedStopIsNot(t)
 }
