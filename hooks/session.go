@@ -242,7 +242,7 @@ func dotFile(name string) *syntax.File {
 	return &syntax.File{Name: name, Stmts: []*syntax.Stmt{{Cmd: call}}}
 }
 
-// home reports whether the caller's environment sets HOME; the interpreter
+// homeSet reports whether the caller's environment sets HOME; the interpreter
 // invents one from the process's own when it does not (Runner.Reset), and
 // dash does not.
 func homeSet(env expand.Environ) bool { return env.Get("HOME").IsSet() }

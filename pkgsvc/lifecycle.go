@@ -601,21 +601,11 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 	if s.ProgramErr != "" {
 		return 0, nil, errors.New(s.ProgramErr + "; fix service_program in " + strings.Join(s.ConfigFiles, ", "))
 	}
-	path := s.Program
-	if !s.NoSymlink {
-		lp, err := linkfarm.Farm{Dir: p.LinkDir}.Ensure(s.RunName, s.Program)
-		if err != nil {
-			return 0, nil, err
-		}
-		path = lp
-	}
-	if fi, err := os.Stat(s.Workdir); err != nil || !fi.IsDir() {
-		return 0, nil, fmt.Errorf("service_workdir %s is not a directory", s.Workdir)
-	}
-	sys := &syscall.SysProcAttr{Setsid: true}
-	if err := credential(s, sys); err != nil {
+	path, sys, err := p.execPlan(s)
+	if err != nil {
 		return 0, nil, err
 	}
+	sys.Setsid = true
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return 0, nil, err
@@ -638,6 +628,29 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 		}
 	}
 	return child.Pid, proc.WatchChild(child), nil
+}
+
+// execPlan is what launching a service's program needs, for `start`
+// (a child) and `run` (an exec) alike: the path to execute (the
+// linkfarm link unless service_no_symlink), a working directory that
+// exists, and the credentials to switch to.
+func (p *Playpen) execPlan(s *Service) (string, *syscall.SysProcAttr, error) {
+	path := s.Program
+	if !s.NoSymlink {
+		lp, err := linkfarm.Farm{Dir: p.LinkDir}.Ensure(s.RunName, s.Program)
+		if err != nil {
+			return "", nil, err
+		}
+		path = lp
+	}
+	if fi, err := os.Stat(s.Workdir); err != nil || !fi.IsDir() {
+		return "", nil, fmt.Errorf("service_workdir %s is not a directory", s.Workdir)
+	}
+	sys := &syscall.SysProcAttr{}
+	if err := credential(s, sys); err != nil {
+		return "", nil, err
+	}
+	return path, sys, nil
 }
 
 // credential applies service_user and service_group: as root, the process

@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"servicectl/linkfarm"
 	"servicectl/pkgsvc/proc"
 )
 
@@ -69,17 +68,8 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 	if err != nil {
 		return wrap(KindFailed, name, err)
 	}
-	path := s.Program
-	if !s.NoSymlink {
-		if path, err = (linkfarm.Farm{Dir: p.LinkDir}).Ensure(s.RunName, s.Program); err != nil {
-			return wrap(KindFailed, name, err)
-		}
-	}
-	if fi, err := os.Stat(s.Workdir); err != nil || !fi.IsDir() {
-		return errf(KindFailed, name, "service_workdir %s is not a directory", s.Workdir)
-	}
-	sys := &syscall.SysProcAttr{}
-	if err := credential(s, sys); err != nil {
+	path, sys, err := p.execPlan(s)
+	if err != nil {
 		return wrap(KindFailed, name, err)
 	}
 	if opts.Output {
@@ -108,42 +98,48 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 	if err := writeState(s.StateFile(p), p.newState(s, self, info, StartOptions{})); err != nil {
 		return wrap(KindFailed, name, err)
 	}
-	fail := func(err error) error {
+	if s.Nice != nil {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, *s.Nice); err != nil {
+			p.warn(name, "service_nice=%d: %v", *s.Nice, err) // as start does
+		}
+	}
+	if err := becomeService(s, sys.Credential); err != nil {
 		p.cleanStale(s)
 		return wrap(KindFailed, name, err)
 	}
-	if s.Nice != nil {
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, *s.Nice); err != nil {
-			p.warn(name, "service_nice=%d: %v", *s.Nice, err)
-		}
-	}
-	if err := os.Chdir(s.Workdir); err != nil {
-		return fail(err)
-	}
-	if c := sys.Credential; c != nil {
-		// Go applies these to every thread of the process (Linux).
-		groups := make([]int, len(c.Groups))
-		for i, g := range c.Groups {
-			groups[i] = int(g)
-		}
-		if err := syscall.Setgroups(groups); err != nil {
-			return fail(err)
-		}
-		if err := syscall.Setgid(int(c.Gid)); err != nil {
-			return fail(err)
-		}
-		if err := syscall.Setuid(int(c.Uid)); err != nil {
-			return fail(err)
-		}
-	}
-	err = syscall.Exec(path, append([]string{path}, s.Flags...), env)
-	for errors.Is(err, syscall.ETXTBSY) {
+	argv := append([]string{path}, s.Flags...)
+	err = syscall.Exec(path, argv, env)
+	for i := 0; i < 20 && errors.Is(err, syscall.ETXTBSY); i++ {
 		// A binary just written by a concurrent fork may be held for a
-		// moment (golang.org/issue/22315): try again shortly.
+		// moment (golang.org/issue/22315): try again shortly, a while.
 		time.Sleep(5 * time.Millisecond)
-		err = syscall.Exec(path, append([]string{path}, s.Flags...), env)
+		err = syscall.Exec(path, argv, env)
 	}
-	return fail(fmt.Errorf("cannot execute %s: %w", path, err))
+	p.cleanStale(s)
+	return wrap(KindFailed, name, fmt.Errorf("cannot execute %s: %w", path, err))
+}
+
+// becomeService gives this process what a launched service gets before
+// it executes the program: working directory, groups and user (Go
+// applies them to every thread on Linux).
+func becomeService(s *Service, c *syscall.Credential) error {
+	if err := os.Chdir(s.Workdir); err != nil {
+		return err
+	}
+	if c == nil {
+		return nil
+	}
+	groups := make([]int, len(c.Groups))
+	for i, g := range c.Groups {
+		groups[i] = int(g)
+	}
+	if err := syscall.Setgroups(groups); err != nil {
+		return err
+	}
+	if err := syscall.Setgid(int(c.Gid)); err != nil {
+		return err
+	}
+	return syscall.Setuid(int(c.Uid))
 }
 
 // runnableSteps are the steps `servicectl hook` runs for an engine that calls them

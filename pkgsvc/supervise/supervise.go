@@ -64,7 +64,6 @@ type entry struct {
 	crashes []time.Time // within crashWindow
 	backoff time.Duration
 	revival *time.Timer
-	failed  bool
 	dead    int // the last pid whose death was handled (one crash, one revival)
 
 	done         <-chan struct{} // closed when h's process exits
@@ -209,7 +208,7 @@ func (s *Supervisor) consider(name string, atStart bool) {
 	if e.h != nil {
 		e.h.Close()
 	}
-	e.pid, e.h, e.failed = st.Pid, h, false
+	e.pid, e.h = st.Pid, h
 	s.mu.Unlock()
 	s.log.Info("watching", "service", name, "pid", st.Pid)
 	done := h.Done() // before anyone may close h
@@ -340,9 +339,6 @@ func (s *Supervisor) crashed(name string, st *pkgsvc.State, died time.Time) {
 		if err := s.p.MarkFailed(s.ctx, name, st.Pid, n); err != nil && !errors.Is(err, pkgsvc.ErrNotWanted) {
 			s.log.Error("cannot record the failed verdict", "service", name, "err", err)
 		}
-		s.mu.Lock()
-		e.failed = true
-		s.mu.Unlock()
 		s.log.Error("failed: crashed too often; left alone until `servicectl start`", "service", name, "crashes", n, "within", crashWindow)
 		return
 	}

@@ -72,7 +72,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 				nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
 				name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+nameLen]), "\x00")
 				off += unix.SizeofInotifyEvent + nameLen
-				if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") || strings.Contains(name, ".tmp") {
+				if name == "" || strings.HasPrefix(name, ".") || strings.Contains(name, ".tmp") {
 					continue
 				}
 				paths = append(paths, wd2path(w, wd, name))
