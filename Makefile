@@ -6,7 +6,7 @@ DEMO    := _demo/playpen
 FUZZTIME ?= 200000x
 PKGS    := ./...
 
-.PHONY: all build test vet fuzz demo demo-stop bench bench-peers conformance tools clean
+.PHONY: all build test vet fuzz demo demo-stop debs bench bench-peers conformance tools clean
 
 all: build
 
@@ -55,6 +55,17 @@ fuzz:
 demo: build
 	@GO="$(GO)" BIN="$(BIN)" DEMO="$(DEMO)" sh scripts/demo.sh
 
+# The example hello packaged as Debian .debs (README "Packaging
+# services"): 1.0.0 and 1.1.0 in _demo/debs/, maintainer scripts of one
+# `servicectl package-hook` line each.
+debs: build
+	rm -rf _demo/debs _demo/debtree && mkdir -p _demo/debtree
+	cp -R examples/playpen/ext/packages/hello-1.0.0 examples/packages/hello-1.1.0 _demo/debtree/
+	for v in 1.0.0 1.1.0; do \
+		$(GO) build -o _demo/debtree/hello-$$v/bin/hello ./examples/hello && \
+		sh examples/debian/build.sh --start --etc examples/playpen/ext/etc/hello _demo/debtree/hello-$$v _demo/debs || exit 1; \
+	done
+
 demo-stop:
 	@if [ -s $(DEMO)/daemon.pid ]; then kill $$(cat $(DEMO)/daemon.pid) 2>/dev/null; rm -f $(DEMO)/daemon.pid; fi
 	@if [ -x $(BIN) ] && [ -d $(DEMO) ]; then $(BIN) --root $(DEMO) stop; else echo "no demo running"; fi
@@ -65,7 +76,8 @@ demo-stop:
 # stable figures.
 bench: build
 	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 ./pkgsvc ./hooks | tee bench.out
-	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'ResolveOne|ShowJSON|VersusSh|UpgradePlan|Hook' -benchmem ./pkgsvc ./hooks | tee -a bench.out
+	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'ResolveOne|ShowJSON|VersusSh|UpgradePlan|Hook' -benchmem ./pkgsvc ./hooks
+	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench DpkgUpgrade10 -benchtime 10x ./pkgsvc/pkghook | tee -a bench.out | tee -a bench.out
 
 # Side by side with runit and supervisord (needs ../shared/bench/peers);
 # results land in _bench/peers/tables.md, from this run only (the harness

@@ -31,7 +31,8 @@ func TestImportRules(t *testing.T) {
 		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc"},
 		"servicectl/pkgsvc/export":           {"servicectl/pkgsvc", "github.com/hashicorp/nomad/api"},
 		"servicectl/pkgsvc/watch":            {"servicectl/pkgsvc"},
-		"servicectl/cmd/servicectl":          {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/watch", "github.com/spf13/cobra"},
+		"servicectl/pkgsvc/pkghook":          {"servicectl/pkgsvc"},
+		"servicectl/cmd/servicectl":          {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/watch", "servicectl/pkgsvc/pkghook", "github.com/spf13/cobra"},
 		"servicectl/examples/hello":          {},
 	}
 	seen := 0

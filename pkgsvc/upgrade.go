@@ -658,6 +658,55 @@ type UpgradeOptions struct {
 	PlanOptions
 	Force bool // go on despite dependency constraint errors
 	Jobs  int
+	// Merge folds a pending journal into the new one instead of refusing:
+	// for package managers that run one package's "before" script per
+	// package before any "after" script (dpkg unpacks a.deb and b.deb,
+	// then configures both) or run a script again (a retry).
+	Merge bool
+}
+
+// mergePlans folds a pending plan into a newer one: every service that
+// ran before either began is still owed its start, and a package changed
+// twice keeps its first old version.
+func mergePlans(old, cur *Plan) *Plan {
+	m := *cur
+	m.Changes = append([]Change(nil), cur.Changes...)
+	idx := map[string]int{}
+	for i, c := range m.Changes {
+		idx[c.Package] = i
+	}
+	for _, c := range old.Changes {
+		if i, ok := idx[c.Package]; ok {
+			m.Changes[i].Old = c.Old
+		} else {
+			m.Changes = append(m.Changes, c)
+		}
+	}
+	m.Files = union(old.Files, cur.Files)
+	m.Running = union(old.Running, cur.Running)
+	acted := map[string]bool{}
+	for _, a := range cur.Actions {
+		acted[a.Service] = true
+	}
+	m.Actions = append([]Action(nil), cur.Actions...)
+	for _, a := range old.Actions {
+		if !acted[a.Service] {
+			m.Actions = append(m.Actions, a)
+		}
+	}
+	return &m
+}
+
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range append(append([]string(nil), a...), b...) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // UpgradePre is the before-half (SPEC §8.3): validate, journal, stop.
@@ -667,17 +716,26 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 		return nil, err
 	}
 	defer unlock()
+	var prev *Journal
 	if pending, _ := p.JournalPending(); pending {
-		return nil, errf(KindFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", p.JournalPath())
+		if !o.Merge {
+			return nil, errf(KindFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", p.JournalPath())
+		}
+		if prev, err = p.ReadJournal(); err != nil {
+			return nil, err
+		}
 	}
 	plan, err := p.PlanUpgrade(ctx, o.PlanOptions)
 	if err != nil {
 		return nil, err
 	}
+	if prev != nil {
+		plan = mergePlans(prev.Plan, plan)
+	}
 	if len(plan.Errors) > 0 && !o.Force {
 		return plan, errf(KindFailed, "", "the upgrade would break dependencies (nothing was stopped; --force to go on):\n  %s", strings.Join(plan.Errors, "\n  "))
 	}
-	if err := p.validateNew(plan); err != nil {
+	if err := p.validateNew(plan, "nothing was stopped"); err != nil {
 		return plan, err
 	}
 	j := &Journal{Root: p.Root, Created: time.Now().UTC(), Plan: plan}
@@ -697,7 +755,7 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 // validateNew evaluates the definitions and typed environment of every
 // service of a new package version that is already unpacked, before
 // anything is stopped (SPEC §8.3).
-func (p *Playpen) validateNew(plan *Plan) error {
+func (p *Playpen) validateNew(plan *Plan, consequence string) error {
 	var errs []string
 	for _, c := range plan.Changes {
 		if c.New == "" {
@@ -718,7 +776,7 @@ func (p *Playpen) validateNew(plan *Plan) error {
 		}
 	}
 	if len(errs) > 0 {
-		return errf(KindConfig, "", "the new version does not validate; nothing was stopped:\n  %s", strings.Join(errs, "\n  "))
+		return errf(KindConfig, "", "the new version does not validate; %s:\n  %s", consequence, strings.Join(errs, "\n  "))
 	}
 	return nil
 }
@@ -726,6 +784,9 @@ func (p *Playpen) validateNew(plan *Plan) error {
 // validateCandidate resolves reg from its package directory as new-service
 // would install it, in a scratch copy, without registering anything.
 func (p *Playpen) validateCandidate(reg Registered) error {
+	if err := p.EnsureDirs(); err != nil {
+		return err
+	}
 	scratch, err := os.MkdirTemp(p.LocalVar, ".validate-")
 	if err != nil {
 		return err

@@ -104,7 +104,7 @@ func newRoot(g *globals) *cobra.Command {
 		newInit(g), newNewService(g), newList(g), newShow(g), newEnv(g),
 		newStart(g), newStop(g), newRestart(g), newReload(g), newStatus(g),
 		newPing(g), newTest(g), newLogs(g), newUpgrade(g), newWhy(g), newDaemon(g),
-		newRun(g), newHook(g), newExport(g),
+		newRun(g), newHook(g), newExport(g), newPackageHook(g),
 	)
 	for _, c := range root.Commands() {
 		c.Flags().SetInterspersed(true)
