@@ -7,8 +7,13 @@
 #    so `upgrade pre` can validate it before anything is stopped;
 # 2. wrap the switch-over in `servicectl upgrade run NAME=VERSION -- ...`:
 #    pre stops what must stop, the command rewrites installed-packages and
-#    registers the services (new-service), post starts and restarts;
-# 3. remove the old version's files.
+#    registers the services (new-service), post starts and restarts, and
+#    each service it started must pass its health check;
+# 3. if they do not, servicectl runs the --rollback command (this script
+#    switching back to the old version, whose files are still there) and
+#    post again: every service ends on the old version, and we remove the
+#    new one's files and fail;
+# 4. otherwise remove the old version's files.
 set -eu
 SERVICECTL=${SERVICECTL:-servicectl}
 if [ "${1:-}" = --switch ]; then
@@ -30,6 +35,20 @@ old=$(sed -n "s/^$name \(.*\)$/\1/p" "$root/ext/etc/installed-packages" 2>/dev/n
 mkdir -p "$root/ext/packages"
 rm -rf "$root/ext/packages/$nv"
 cp -R "$src" "$root/ext/packages/$nv"
-"$SERVICECTL" --root "$root" upgrade run "$name=$version" -- "$0" --switch "$root" "$name" "$version"
+set -- "$root" "$name" "$version"
+if [ -n "$old" ] && [ "$old" != "$version" ]; then
+	# One string, split into words as sh would by servicectl (never run by
+	# a shell): quote each part.
+	set -- --rollback "'$0' --switch '$root' '$name' '$old'" -- "$0" --switch "$@"
+else
+	set -- -- "$0" --switch "$@"
+fi
+if ! "$SERVICECTL" --root "$root" upgrade run "$name=$version" "$@"; then
+	if [ -n "$old" ] && grep -q "^$name $old\$" "$root/ext/etc/installed-packages"; then
+		rm -rf "$root/ext/packages/$nv"
+		echo "pkgmgr: $name $version failed its health check; rolled back to $old" >&2
+	fi
+	exit 1
+fi
 if [ -n "$old" ] && [ "$old" != "$version" ]; then rm -rf "$root/ext/packages/$name-$old"; fi
 echo "pkgmgr: $name ${old:+$old -> }$version installed"

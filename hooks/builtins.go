@@ -30,6 +30,11 @@ func (s *Session) builtins(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 		file := s.file()
 		s.mu.Unlock()
 		where := fmt.Sprintf("%s:%d", file, hc.Pos.Line())
+		if s.dry != nil {
+			if handled, err := s.dryExec(ctx, hc, args); handled {
+				return err
+			}
+		}
 		var err error
 		switch args[0] {
 		case "sub":

@@ -252,6 +252,7 @@ type Session struct {
 	exitLine int
 	umask    int            // set by the script's umask; -1: servicectl's own
 	limits   map[int]rlimit // set by the script's ulimit
+	dry      *DryRun        // set: record effects instead of having them
 
 	cancel      context.CancelFunc // stops the run now going (fatal.go)
 	runCtx      context.Context    // the context cancel ends
@@ -379,11 +380,14 @@ type Options struct {
 	// Ctx, when set, ends a config's evaluation early (a caller that
 	// gave up); ConfigTimeout bounds it in any case.
 	Ctx context.Context
+	// Dry, when set, records what the script would do to the machine
+	// instead of doing it (see DryRun).
+	Dry *DryRun
 }
 
 // NewSession starts an interpreter with exactly opts.Env as environment.
 func NewSession(opts Options) (*Session, error) {
-	s := &Session{cache: opts.Cache, umask: -1, fresh: true}
+	s := &Session{cache: opts.Cache, umask: -1, fresh: true, dry: opts.Dry}
 	out, errw := opts.Stdout, opts.Stderr
 	if out == nil {
 		out = io.Discard

@@ -59,6 +59,10 @@ func RunFile(ctx context.Context, path string, timeout time.Duration, opts Optio
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if !interpreted {
+		if opts.Dry != nil {
+			opts.Dry.add(Effect{Kind: "exec", Argv: append([]string{path}, opts.Args...), Where: path})
+			return nil
+		}
 		return execDirect(ctx, path, opts)
 	}
 	s, err := NewSession(opts)
@@ -66,7 +70,9 @@ func RunFile(ctx context.Context, path string, timeout time.Duration, opts Optio
 		return err
 	}
 	s.adoptContext(ctx, cancel)
-	return IgnoreExitZero(s.Source(ctx, path, false))
+	err = IgnoreExitZero(s.Source(ctx, path, false))
+	s.drain(ctx, path)
+	return err
 }
 
 // RunCode runs sh code from a config variable (service_pre_start...) with
@@ -79,7 +85,9 @@ func RunCode(ctx context.Context, name, code string, timeout time.Duration, opts
 		return err
 	}
 	s.adoptContext(ctx, cancel)
-	return IgnoreExitZero(s.Eval(ctx, name, code))
+	err = IgnoreExitZero(s.Eval(ctx, name, code))
+	s.drain(ctx, name)
+	return err
 }
 
 // IgnoreExitZero turns a script's last-command status into an ExitError

@@ -198,6 +198,11 @@ func (s *Session) open(ctx context.Context, path string, flag int, perm os.FileM
 	if path != "" && !filepath.IsAbs(path) {
 		path = filepath.Join(hc.Dir, path)
 	}
+	if s.dry != nil {
+		if rw, ok := s.dryOpen(hc, path, flag); ok {
+			return rw, nil
+		}
+	}
 	if flag&os.O_CREATE != 0 {
 		perm = 0o666 // sh creates files 0666 less the umask; upstream asks 0644
 	}

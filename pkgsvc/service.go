@@ -82,9 +82,15 @@ type Service struct {
 	Group        string         `json:"group,omitempty"`
 	Nice         *int           `json:"nice,omitempty"`
 	PingInterval float64        `json:"ping_interval"`
-	LogMaxBytes  int64          `json:"log_max_bytes"`
-	LogKeep      int            `json:"log_keep"`
-	Policies     Policies       `json:"policies"`
+	// HealthTimeout bounds the health gate of an upgrade (issue 16): a
+	// service it starts or restarts must pass its check within it.
+	HealthTimeout float64 `json:"health_timeout"`
+	// RollingBatch is how many instances of a template an upgrade
+	// restarts at a time, each batch gated on health before the next.
+	RollingBatch int      `json:"rolling_batch"`
+	LogMaxBytes  int64    `json:"log_max_bytes"`
+	LogKeep      int      `json:"log_keep"`
+	Policies     Policies `json:"policies"`
 
 	EnvSpecs []envtypes.Spec `json:"-"`
 	Typed    envtypes.Result `json:"-"`
@@ -435,7 +441,8 @@ func init() {
 		start stop restart ping test restart_delay hup stop_signal stop_timeout start_secs own_pidfile
 		no_pidfile no_symlink depends config_files java_classpath_dirs java_classpath_jars user group nice
 		restart_on_dep_upgrade stop_on_dep_upgrade stop_on_upgrade filedeps stop_on_filedep
-		restart_on_crash ping_interval log_max_bytes log_keep required_envars optional_envars template`) {
+		restart_on_crash ping_interval log_max_bytes log_keep required_envars optional_envars template
+		health_timeout rolling_batch`) {
 		knownVars["service_"+n] = true
 	}
 }
@@ -585,6 +592,8 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 		s.Nice = &n
 	}
 	s.PingInterval = r.seconds("service_ping_interval", 0)
+	s.HealthTimeout = r.seconds("service_health_timeout", 10)
+	s.RollingBatch = int(r.integer("service_rolling_batch", 1, 1, 1000))
 	s.LogMaxBytes = r.integer("service_log_max_bytes", 10485760, 0, 1<<50)
 	s.LogKeep = int(r.integer("service_log_keep", 5, 0, 1000))
 	s.Policies = Policies{

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"servicectl/pkgsvc/internal/fsio"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"servicectl/pkgsvc/internal/fsio"
 )
 
 // Upgrade actions of SPEC §8.1.
@@ -38,6 +42,16 @@ type Action struct {
 	Reason  string `json:"reason"`
 	Policy  string `json:"policy"`
 	Chain   string `json:"chain,omitempty"` // dependency path, for why
+	// Gate is the health check that gates a start-after or restart-after
+	// (issue 16): "service_ping" or "pid", passed within HealthTimeout
+	// seconds.
+	Gate          string  `json:"gate,omitempty"`
+	HealthTimeout float64 `json:"health_timeout,omitempty"`
+	// Roll is the batch (1..RollOf) of a rolling restart this instance is
+	// restarted in: batches go one after the other, each healthy before
+	// the next goes down.
+	Roll   int `json:"roll,omitempty"`
+	RollOf int `json:"roll_of,omitempty"`
 }
 
 // Plan is what an upgrade will do, computed without touching anything.
@@ -512,6 +526,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 	}
 	sort.Strings(plan.Running)
 	sort.Strings(plan.Warnings)
+	p.annotateGates(plan)
 	return plan, nil
 }
 
@@ -596,6 +611,17 @@ type Journal struct {
 	Root    string    `json:"playpen_root"`
 	Created time.Time `json:"created"`
 	Plan    *Plan     `json:"plan"`
+	// Rollback is the package manager's way back (`upgrade run
+	// --rollback`), run when the health gate fails.
+	Rollback []string `json:"rollback,omitempty"`
+	// RollingBack is written before the rollback command runs: a post
+	// that finds it finishes the rollback.
+	RollingBack  bool     `json:"rolling_back,omitempty"`
+	GateFailures []string `json:"gate_failures,omitempty"`
+	// Failed are the services whose gate failed in a post without a
+	// rollback: the next post starts them again even though they were
+	// started after the journal was written.
+	Failed []string `json:"failed,omitempty"`
 }
 
 // JournalPath is where `upgrade pre` records what it did (SPEC §8.3).
@@ -645,7 +671,7 @@ func ParseJournal(path string, data []byte, root string) (*Journal, error) {
 			return nil, errf(KindConfig, "", "%s is corrupt: %v", path, err)
 		}
 	}
-	for _, n := range j.Plan.Running {
+	for _, n := range append(append([]string(nil), j.Plan.Running...), j.Failed...) {
 		if _, _, err := SplitInstance(n); err != nil {
 			return nil, errf(KindConfig, "", "%s is corrupt: %v", path, err)
 		}
@@ -658,6 +684,10 @@ type UpgradeOptions struct {
 	PlanOptions
 	Force bool // go on despite dependency constraint errors
 	Jobs  int
+	// Rollback is recorded in the journal by pre: the command that puts
+	// the old version back when the health gate fails (argv, run
+	// directly).
+	Rollback []string
 	// Merge folds a pending journal into the new one instead of refusing:
 	// for package managers that run one package's "before" script per
 	// package before any "after" script (dpkg unpacks a.deb and b.deb,
@@ -738,9 +768,14 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 	if err := p.validateNew(plan, "nothing was stopped"); err != nil {
 		return plan, err
 	}
-	j := &Journal{Root: p.Root, Created: time.Now().UTC(), Plan: plan}
-	data, _ := json.MarshalIndent(j, "", "  ")
-	if err := fsio.WriteAtomic(p.JournalPath(), append(data, '\n'), 0o644, true); err != nil {
+	j := &Journal{Root: p.Root, Created: time.Now().UTC(), Plan: plan, Rollback: o.Rollback}
+	if prev != nil {
+		j.Created = prev.Created
+		if len(j.Rollback) == 0 {
+			j.Rollback = prev.Rollback
+		}
+	}
+	if err := p.writeJournal(j); err != nil {
 		return plan, err
 	}
 	var stops []string
@@ -781,26 +816,26 @@ func (p *Playpen) validateNew(plan *Plan, consequence string) error {
 	return nil
 }
 
-// validateCandidate resolves reg from its package directory as new-service
-// would install it, in a scratch copy, without registering anything.
-func (p *Playpen) validateCandidate(reg Registered) error {
-	if err := p.EnsureDirs(); err != nil {
-		return err
-	}
-	scratch, err := os.MkdirTemp(p.LocalVar, ".validate-")
+// candidate resolves name (a service of reg, or an instance of it) from
+// reg's package directory as new-service would install it, in a scratch
+// copy under scratchDir, without registering anything. real rewrites
+// scratch paths in messages back to the package's own files; done removes
+// the scratch copy.
+func (p *Playpen) candidate(reg Registered, name, scratchDir string) (s *Service, real func(string) string, done func(), err error) {
+	scratch, err := os.MkdirTemp(scratchDir, ".candidate-")
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer os.RemoveAll(scratch)
+	done = func() { os.RemoveAll(scratch) }
 	q := p.shallow()
 	q.extServices = scratch
 	qs := q.c()
 	from, err := q.installServiceFilesFrom(reg, filepath.Join(scratch, reg.Service+"-"+reg.Version))
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", reg.Service, reg.Version, err)
+		done()
+		return nil, nil, nil, fmt.Errorf("%s %s: %w", reg.Service, reg.Version, err)
 	}
-	// Errors name the package's own files, not the scratch copies.
-	real := func(msg string) string {
+	real = func(msg string) string {
 		for dst, src := range from {
 			msg = strings.ReplaceAll(msg, dst, src)
 		}
@@ -809,10 +844,25 @@ func (p *Playpen) validateCandidate(reg Registered) error {
 	qs.regIndex = map[string]Registered{reg.Service: reg}
 	qs.projIndex = map[string]bool{}
 	qs.indexDone = true
-	s, err := q.resolve(context.Background(), reg.Service)
+	s, err = q.resolve(context.Background(), name)
 	if err != nil {
-		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, real(err.Error()))
+		done()
+		return nil, nil, nil, fmt.Errorf("%s %s: %s", reg.Service, reg.Version, real(err.Error()))
 	}
+	return s, real, done, nil
+}
+
+// validateCandidate checks reg's definition as the new version ships it
+// (§8.3: validate before you stop).
+func (p *Playpen) validateCandidate(reg Registered) error {
+	if err := p.EnsureDirs(); err != nil {
+		return err
+	}
+	s, real, done, err := p.candidate(reg, reg.Service, p.LocalVar)
+	if err != nil {
+		return err
+	}
+	defer done()
 	if s.Template {
 		return nil
 	}
@@ -856,7 +906,11 @@ func (p *Playpen) warnUnexpectedVersions(plan *Plan) {
 
 // UpgradePost is the after-half (SPEC §8.3): register the new definitions,
 // then start, restart or remove per the journal's plan (or, with no
-// journal, per what changed since the services were registered).
+// journal, per what changed since the services were registered). Every
+// service it starts or restarts must then pass its health gate; instances
+// of a template roll (issue 16). When the gate fails and the journal
+// holds a rollback command, that command runs and the after-half runs
+// again, so every service ends on the version installed after it.
 func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, error) {
 	unlock, err := p.upgradeLock()
 	if err != nil {
@@ -870,8 +924,13 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 		return nil, err
 	}
 	var plan *Plan
+	var since time.Time
 	if j != nil {
-		plan = j.Plan
+		plan, since = j.Plan, j.Created
+		if j.RollingBack {
+			// Killed in a rollback: finish it.
+			return plan, p.rollBack(ctx, j, o, nil)
+		}
 		p.warnUnexpectedVersions(plan)
 	} else {
 		// No pre: what differs between installed-packages and the
@@ -885,38 +944,83 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 			return nil, err
 		}
 	}
-	removed, err := p.registerInstalled(ctx, plan)
+	redo := map[string]bool{}
+	if j != nil {
+		for _, f := range j.Failed {
+			redo[f] = true
+		}
+	}
+	fails, err := p.afterHalf(ctx, plan, since, redo, o, false)
 	if err != nil {
+		return plan, fmt.Errorf("%w (the journal %s is kept: fix the cause and run `servicectl upgrade post` again)", err, p.JournalPath())
+	}
+	if len(fails) > 0 {
+		if j != nil && len(j.Rollback) > 0 {
+			return plan, p.rollBack(ctx, j, o, fails)
+		}
+		if j == nil {
+			return plan, errf(KindFailed, "", "the upgrade did not pass its health gate: %s; fix the cause and restart them", gateText(fails))
+		}
+		// The next post does these again, whenever they were started.
+		j.Failed = nil
+		for _, f := range fails {
+			j.Failed = append(j.Failed, f.Service)
+		}
+		if err := p.writeJournal(j); err != nil {
+			return plan, err
+		}
+		return plan, errf(KindFailed, "", "the upgrade did not pass its health gate: %s (the journal %s is kept: fix the package and run `servicectl upgrade post` again, or put the old version back with the package manager and run it then)", gateText(fails), p.JournalPath())
+	}
+	if err := os.Remove(p.JournalPath()); err != nil && !os.IsNotExist(err) {
 		return plan, err
 	}
+	return plan, nil
+}
+
+// afterHalf registers what is installed and brings every service that
+// ran before the upgrade up on it, then gates each it started or
+// restarted on its health. Services done since `since` (an earlier post
+// that was killed) are checked, not restarted again. In a rollback only
+// what runs other code than installed is restarted. It returns the
+// services that failed to start or to pass their gate; err is a failure
+// to act at all.
+func (p *Playpen) afterHalf(ctx context.Context, plan *Plan, since time.Time, redo map[string]bool, o UpgradeOptions, rollback bool) ([]GateFailure, error) {
+	removed, err := p.registerInstalled(ctx, plan, len(redo) > 0)
+	if err != nil {
+		return nil, err
+	}
 	after := map[string]string{}
+	rolling := map[string]bool{}
 	for _, a := range plan.Actions {
 		switch a.Action {
 		case ActStartAfter, ActRestartAfter:
 			after[a.Service] = a.Action
+			if a.RollOf > 0 && !rollback {
+				rolling[a.Service] = true
+			}
 		}
 	}
-	// Everything that ran before ends running on the new version: a
-	// service a killed pre never stopped is restarted, one it stopped is
-	// started.
-	var names []string
-	for _, n := range plan.Running {
-		if !removed[n] {
-			names = append(names, n)
-		}
+	var mu sync.Mutex
+	var fails []GateFailure
+	fail := func(n string, err error) {
+		mu.Lock()
+		fails = append(fails, GateFailure{Service: n, Err: err})
+		mu.Unlock()
 	}
-	names = p.serviceOrder(names)
-	g, pre := p.buildGraph(names, false)
-	rs := g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
+	// bring acts on one service; ok is false when it failed (recorded).
+	bring := func(n string, release func()) bool {
 		s, err := p.Resolve(n)
 		if err != nil {
-			return err
+			release()
+			fail(n, err)
+			return false
 		}
 		st, own := p.probe(ctx, s)
 		if own != nil {
 			own.Close()
 		}
 		upgraded := after[n] == ActRestartAfter
+		acted := true
 		// The plan is the promise (§8.6): only what it names is started
 		// or restarted. A service it leaves untouched keeps running (and
 		// shows stale), even though its dependencies changed.
@@ -924,22 +1028,144 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 		case st.State != StateRunning:
 			err = p.Start(ctx, n, StartOptions{Upgraded: upgraded, Launched: release})
 			p.progress(n, err, "started")
+		case rollback && st.Stale:
+			err = p.Restart(ctx, n, RestartOptions{Upgraded: true, NoHUP: true, Launched: release})
+			p.progress(n, err, "restarted on the version installed again")
+		case rollback:
+			release()
+			acted = false
+		case after[n] != "" && !redo[n] && p.startedSince(s, since):
+			// An earlier post did it before it was killed.
+			release()
 		case upgraded || after[n] == ActStartAfter:
 			// start-after while running: a killed pre never stopped it.
 			err = p.Restart(ctx, n, RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
 			p.progress(n, err, "restarted")
 		default:
 			release()
+			acted = false
 		}
-		return err
-	})
-	if err := FirstError(rs); err != nil {
-		return plan, fmt.Errorf("%w (the journal %s is kept: fix the cause and run `servicectl upgrade post` again)", err, p.JournalPath())
+		if err == nil && acted {
+			err = p.awaitHealthy(ctx, s)
+		}
+		if err != nil {
+			fail(n, err)
+			return false
+		}
+		return true
+	}
+	// Everything that ran before ends running on the new version: a
+	// service a killed pre never stopped is restarted, one it stopped is
+	// started.
+	var names []string
+	for _, n := range plan.Running {
+		if !removed[n] && !rolling[n] {
+			names = append(names, n)
+		}
+	}
+	names = p.serviceOrder(names)
+	g, pre := p.buildGraph(names, false)
+	for _, r := range g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
+		bring(n, release)
+		return nil
+	}) {
+		if r.Err != nil {
+			fail(r.Service, r.Err)
+		}
+	}
+	// Then the rolls, a batch at a time: a batch that fails stops its
+	// roll, and the instances after it keep running the old code.
+	for _, batches := range rolls(plan, rolling) {
+		for k, batch := range batches {
+			var wg sync.WaitGroup
+			ok := make([]bool, len(batch))
+			for i, n := range batch {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ok[i] = bring(n, func() {})
+				}()
+			}
+			wg.Wait()
+			if slices.Contains(ok, false) {
+				var rest []string
+				for _, b := range batches[k+1:] {
+					rest = append(rest, b...)
+				}
+				if len(rest) > 0 {
+					p.warn(batch[0], "the rolling restart stopped here: %s keep running the old code", strings.Join(rest, ", "))
+				}
+				break
+			}
+		}
+	}
+	sort.Slice(fails, func(i, j int) bool { return fails[i].Service < fails[j].Service })
+	return fails, nil
+}
+
+// rolls groups the rolling instances of a plan by template, batch by
+// batch, in the plan's order.
+func rolls(plan *Plan, rolling map[string]bool) [][][]string {
+	var order []string
+	by := map[string][][]string{}
+	for _, a := range plan.Actions {
+		if !rolling[a.Service] {
+			continue
+		}
+		base, _, _ := SplitInstance(a.Service)
+		if _, ok := by[base]; !ok {
+			order = append(order, base)
+		}
+		for len(by[base]) < a.Roll {
+			by[base] = append(by[base], nil)
+		}
+		by[base][a.Roll-1] = append(by[base][a.Roll-1], a.Service)
+	}
+	var out [][][]string
+	for _, b := range order {
+		out = append(out, by[b])
+	}
+	return out
+}
+
+// rollBack runs the journal's rollback command (the package manager's way
+// back), then the after-half again on what it installed. The journal says
+// a rollback is under way before the command runs, so a post that was
+// killed anywhere in it runs it again and converges.
+func (p *Playpen) rollBack(ctx context.Context, j *Journal, o UpgradeOptions, fails []GateFailure) error {
+	if !j.RollingBack {
+		j.RollingBack = true
+		j.GateFailures = nil
+		for _, f := range fails {
+			j.GateFailures = append(j.GateFailures, headLine(f.Err.Error()))
+		}
+		if err := p.writeJournal(j); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(p.configStderr(), "servicectl: the upgrade did not pass its health gate (%s); rolling back: %s\n", strings.Join(j.GateFailures, "; "), strings.Join(j.Rollback, " "))
+	cmd := exec.CommandContext(ctx, j.Rollback[0], j.Rollback[1:]...)
+	cmd.Stdout, cmd.Stderr = p.configStderr(), p.configStderr()
+	if err := cmd.Run(); err != nil {
+		return errf(KindFailed, "", "the rollback command %s failed: %v (the journal %s is kept: put the old version back, then run `servicectl upgrade post`)", j.Rollback[0], err, p.JournalPath())
+	}
+	p.Invalidate()
+	fails, err := p.afterHalf(ctx, j.Plan, time.Time{}, nil, o, true)
+	if err != nil {
+		return fmt.Errorf("rolled back, but: %w (the journal %s is kept: run `servicectl upgrade post` again)", err, p.JournalPath())
+	}
+	if len(fails) > 0 {
+		return errf(KindFailed, "", "rolled back, but the installed version does not pass its health gate either: %s (the journal %s is kept)", gateText(fails), p.JournalPath())
 	}
 	if err := os.Remove(p.JournalPath()); err != nil && !os.IsNotExist(err) {
-		return plan, err
+		return err
 	}
-	return plan, nil
+	return errf(KindFailed, "", "the upgrade was rolled back: %s; every service runs the version installed again", strings.Join(j.GateFailures, "; "))
+}
+
+func (p *Playpen) writeJournal(j *Journal) error {
+	data, _ := json.MarshalIndent(j, "", "  ")
+	return fsio.WriteAtomic(p.JournalPath(), append(data, '\n'), 0o644, true)
 }
 
 // unregisteredChanges compares installed-packages with the versions of
@@ -973,7 +1199,7 @@ func (p *Playpen) unregisteredChanges() ([]Change, error) {
 // installed-packages: every service a package lists is registered at the
 // installed version (§1.6); a service no installed package lists is
 // stopped and unregistered. It returns the removed services.
-func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan) (map[string]bool, error) {
+func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan, refresh bool) (map[string]bool, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -1018,10 +1244,17 @@ func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan) (map[string
 	for _, r := range regs {
 		current[r.Service] = r.Version
 	}
+	// After a failed health gate, a package of the upgrade set is
+	// registered afresh even at the same version: a post run again once
+	// its files were fixed takes the fix.
+	inSet := map[string]bool{}
+	for _, c := range plan.Changes {
+		inSet[c.Package] = refresh
+	}
 	for _, pk := range pkgs {
 		svcs, _ := p.packageServices(pk.Name, pk.Version)
 		for _, s := range svcs {
-			if current[s] == pk.Version {
+			if current[s] == pk.Version && !inSet[pk.Name] {
 				continue
 			}
 			if _, err := p.NewService(s); err != nil {

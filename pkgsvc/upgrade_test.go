@@ -368,3 +368,54 @@ func BenchmarkUpgradeRestart100(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/upgrade")
 }
+
+// BenchmarkRollingUpgrade10: 10 instances of one template, restarted
+// (service_stop_on_upgrade=0) by an upgrade of their package, one at a
+// time (service_rolling_batch=1), each gated on the pid check, which
+// passes at once. Beside it, the restart of one instance alone. Issue
+// 16's bound: the roll within 10 × (restart + 50 ms).
+func BenchmarkRollingUpgrade10(b *testing.B) {
+	extra := "service_template=1\nservice_stop_on_upgrade=0\n"
+	files := merge(pkgFiles("web", "1.0.0", []string{"web"}, "", extra), pkgFiles("web", "1.1.0", []string{"web"}, "", extra),
+		map[string]string{"ext/etc/installed-packages": "web 1.0.0\n"})
+	x := newTPB(b, files)
+	if _, err := x.p.NewService("web"); err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	for i := 0; i < 10; i++ {
+		names = append(names, fmt.Sprintf("web@%d", i))
+	}
+	if err := FirstError(openBench(b, x.root).StartMany(bg, names, ManyOptions{})); err != nil {
+		b.Fatal(err)
+	}
+	var roll, restart time.Duration
+	for i := 0; i < b.N; i++ {
+		to := "1.1.0"
+		if i%2 == 1 {
+			to = "1.0.0"
+		}
+		t0 := time.Now()
+		plan, err := openBench(b, x.root).UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"web=" + to}, AllowDowngrade: true}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if plan.Actions[9].RollOf != 10 {
+			b.Fatalf("not a roll of 10: %+v", plan.Actions)
+		}
+		os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte("web "+to+"\n"), 0o644)
+		if _, err := openBench(b, x.root).UpgradePost(bg, UpgradeOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		roll += time.Since(t0)
+		t1 := time.Now()
+		if err := openBench(b, x.root).Restart(bg, "web@0", RestartOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		restart += time.Since(t1)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(roll.Milliseconds())/n, "roll-ms/op")
+	b.ReportMetric(float64(restart.Milliseconds())/n, "restart-ms/op")
+	b.ReportMetric(10*(float64(restart.Milliseconds())/n+50), "bound-ms/op")
+}

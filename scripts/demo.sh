@@ -55,4 +55,21 @@ printf '\n\033[1m$ kill -9 %s\033[0m   # worker crashes; the daemon brings it ba
 kill -9 "$pid"
 i=0; until "$SC" ping worker 2>/dev/null && [ "$("$SC" --json status worker | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')" != "$pid" ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done
 step "$SC" status worker
+
+# A deliberately broken upgrade: hello 1.2.0's program exits at once. It
+# fails its health gate; servicectl runs the package manager's rollback
+# and every service ends on 1.1.0 again, while the others keep serving.
+bad="$OLDPWD/_demo/hello-1.2.0"
+rm -rf "$bad" && mkdir -p "$bad/bin"
+sed 's/1\.1\.0/1.2.0/g' "$OLDPWD/examples/packages/hello-1.1.0/hello-1.1.0.config" >"$bad/hello-1.2.0.config"
+cp "$OLDPWD/examples/packages/hello-1.1.0/hello-1.1.0.services" "$bad/hello-1.2.0.services"
+cp "$OLDPWD/examples/packages/hello-1.1.0/hello-1.1.0.files" "$bad/hello-1.2.0.files"
+printf '#!/bin/sh\necho "hello 1.2.0: broken on purpose" >&2\nexit 1\n' >"$bad/bin/hello" && chmod +x "$bad/bin/hello"
+step "$SC" upgrade plan --hooks hello=1.2.0
+worker=$("$SC" --json status worker | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+step env SERVICECTL="$SC" sh "$OLDPWD/examples/pkgmgr.sh" . "$bad" || true
+step "$SC" status
+printf '\n\033[1m$ curl http://127.0.0.1:%s/\033[0m   # hello is back on 1.1.0\n' "$port"
+if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; fi
+[ "$("$SC" --json status worker | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')" = "$worker" ] && echo "worker kept serving: same pid $worker throughout"
 printf '\nThe services keep running, supervised; the dashboard is at %s\nStop everything with: make demo-stop\n' "$url"

@@ -218,8 +218,8 @@ func TestBrokenConfigInUpgradePlan(t *testing.T) {
 		t.Fatalf("plan other: %d %s", code, stderr)
 	}
 	var plan struct {
-		Actions  []map[string]string `json:"actions"`
-		Warnings []string            `json:"warnings"`
+		Actions  []map[string]any `json:"actions"`
+		Warnings []string         `json:"warnings"`
 	}
 	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,13 @@ func TestMain(m *testing.M) {
 	if f := os.Getenv("SERVICECTL_TEST_SIGNALS"); f != "" {
 		signalRecorder(f)
 	}
+	// The probe runs in the web service's environment: it goes first.
+	if os.Getenv("SERVICECTL_TEST_PROBE") == "1" {
+		probeHelper()
+	}
+	if os.Getenv("SERVICECTL_TEST_WEB") == "1" {
+		webHelper()
+	}
 	os.Exit(m.Run())
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -45,6 +46,8 @@ func newUpgrade(g *globals) *cobra.Command {
 		Short: "Apply package upgrades to services safely (for package managers)",
 	}
 	var pf, pre, post, run upgradeFlags
+	var rollback string
+	var withHooks bool
 	plan := &cobra.Command{
 		Use:   "plan [PKG=VERSION...]",
 		Short: "Show what an upgrade would do to each service, and why",
@@ -57,10 +60,14 @@ func newUpgrade(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if withHooks {
+				return g.printDryRun(pp, p)
+			}
 			return g.printPlan(p)
 		},
 	}
 	pf.add(plan, false)
+	plan.Flags().BoolVar(&withHooks, "hooks", false, "also run each action's hooks and replacement commands with every command, write and signal recorded instead of done, and show what they would do")
 	preC := &cobra.Command{
 		Use:   "pre PKG=VERSION...",
 		Short: "Before the package manager changes files: journal the plan and stop what must stop",
@@ -96,7 +103,7 @@ func newUpgrade(g *globals) *cobra.Command {
 	}
 	post.add(postC, true)
 	runC := &cobra.Command{
-		Use:   "run PKG=VERSION... -- COMMAND [ARG...]",
+		Use:   "run PKG=VERSION... [--rollback 'COMMAND ARG...'] -- COMMAND [ARG...]",
 		Short: "upgrade pre, run COMMAND, upgrade post (post runs even if COMMAND fails)",
 		RunE: func(c *cobra.Command, args []string) error {
 			dash := c.ArgsLenAtDash()
@@ -111,13 +118,26 @@ func newUpgrade(g *globals) *cobra.Command {
 				return usageError{fmt.Errorf("upgrade run: %s: %w; nothing was stopped", command[0], lerr)}
 			}
 			command[0] = path
+			opts := run.opts(set)
+			if rollback != "" {
+				words, err := pkgsvc.SplitCommand(rollback)
+				if err != nil {
+					return usageError{fmt.Errorf("--rollback %w; nothing was stopped", err)}
+				}
+				rpath, err := exec.LookPath(words[0])
+				if err != nil {
+					return usageError{fmt.Errorf("--rollback: %s: %w; nothing was stopped", words[0], err)}
+				}
+				words[0] = rpath
+				opts.Rollback = words
+			}
 			pp, err := g.playpen()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			p, err := pp.UpgradePre(ctx, run.opts(set))
+			p, err := pp.UpgradePre(ctx, opts)
 			if p != nil && !g.quiet {
 				g.printPlanTo(p, true)
 			}
@@ -139,6 +159,7 @@ func newUpgrade(g *globals) *cobra.Command {
 		},
 	}
 	run.add(runC, true)
+	runC.Flags().StringVar(&rollback, "rollback", "", "the package manager's way back, one string split into words as sh does (no shell runs it): run when the upgraded services fail their health gate, then post again")
 	c.AddCommand(plan, preC, postC, runC)
 	return c
 }
@@ -163,7 +184,7 @@ func newWhy(g *globals) *cobra.Command {
 				return g.printJSON(p.Actions)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVICE\tACTION\tBECAUSE\tPOLICY")
+			fmt.Fprintln(tw, "SERVICE\tACTION\tBECAUSE\tPOLICY\tGATE")
 			for _, a := range p.Actions {
 				if a.Action == pkgsvc.ActStartAfter {
 					continue // the stop-before line says it
@@ -172,11 +193,78 @@ func newWhy(g *globals) *cobra.Command {
 				if act == pkgsvc.ActStopBefore {
 					act = "stop, start after"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Service, act, a.Chain, a.Policy)
+				gate := a.GateText()
+				if a.Action == pkgsvc.ActStopBefore {
+					gate = startAfterGate(p, a.Service)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Service, act, a.Chain, a.Policy, gate)
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+// printDryRun prints the plan with what each action's hooks would do
+// (`upgrade plan --hooks`); nothing on the machine changes.
+func (g *globals) printDryRun(pp *pkgsvc.Playpen, p *pkgsvc.Plan) error {
+	g.printWarnings(p)
+	runs, err := pp.DryRunHooks(context.Background(), p)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		r := p.Report()
+		if runs == nil {
+			runs = []pkgsvc.ActionRun{}
+		}
+		return g.printJSON(struct {
+			pkgsvc.PlanReport
+			Hooks []pkgsvc.ActionRun `json:"hooks"`
+		}{r, runs})
+	}
+	g.printPlanTo(p, false)
+	failed := 0
+	for _, r := range runs {
+		fmt.Fprintf(g.stdout, "\n%s %s (%s %s)\n", r.Service, r.Action.Action, r.Package, r.Version)
+		if r.Note != "" {
+			fmt.Fprintf(g.stdout, "  note: %s\n", r.Note)
+		}
+		for _, st := range r.Steps {
+			if st.Builtin != "" {
+				fmt.Fprintf(g.stdout, "  %-10s %s\n", st.Step, st.Builtin)
+				continue
+			}
+			fmt.Fprintf(g.stdout, "  %-10s %s\n", st.Step, st.Script)
+			for _, e := range st.Effects {
+				fmt.Fprintf(g.stdout, "  %-10s   %s\n", "", e)
+			}
+			if len(st.Effects) == 0 {
+				fmt.Fprintf(g.stdout, "  %-10s   (no command, write or signal)\n", "")
+			}
+			if st.Output != "" {
+				fmt.Fprintf(g.stdout, "  %-10s   prints: %s\n", "", strings.ReplaceAll(st.Output, "\n", "\n             "))
+			}
+			if st.Error != "" {
+				failed++
+				fmt.Fprintf(g.stdout, "  %-10s   FAILS: %s\n", "", st.Error)
+			}
+		}
+	}
+	if failed > 0 {
+		return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: fmt.Errorf("%d hook(s) of this upgrade would fail even with every command succeeding (FAILS above)", failed)}
+	}
+	return nil
+}
+
+// startAfterGate is the gate of the start-after that follows a
+// stop-before, which why prints on the stop's line.
+func startAfterGate(p *pkgsvc.Plan, service string) string {
+	for _, a := range p.Actions {
+		if a.Service == service && a.Action == pkgsvc.ActStartAfter {
+			return a.GateText()
+		}
+	}
+	return "-"
 }
 
 // printPlan prints a plan; a plan whose dependency constraints break
@@ -220,13 +308,13 @@ func (g *globals) printPlanTo(p *pkgsvc.Plan, toStderr bool) {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tACTION\tREASON\tPOLICY")
+	fmt.Fprintln(tw, "SERVICE\tACTION\tREASON\tPOLICY\tGATE")
 	for _, a := range p.Actions {
 		pol := a.Policy
 		if pol == "" {
 			pol = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Service, a.Action, a.Reason, pol)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Service, a.Action, a.Reason, pol, a.GateText())
 	}
 	tw.Flush()
 	for _, e := range p.Errors {
