@@ -6,7 +6,7 @@ DEMO    := _demo/playpen
 FUZZTIME ?= 200000x
 PKGS    := ./...
 
-.PHONY: all build test vet fuzz demo demo-stop debs bench bench-peers conformance tools clean
+.PHONY: all build test vet fuzz demo demo-stop debs bench bench-peers conformance reliability tools clean
 
 all: build
 
@@ -42,6 +42,13 @@ tools:
 conformance: tools
 	SERVICECTL_SHDIFF_N=20000 $(GO) test -count=1 -v -run 'Dash|Random' ./hooks | grep -E '^(---|ok|FAIL|\s+\S+_test.go)'
 
+
+# The reliability report (docs/RELIABILITY.md): kill -9 at every point,
+# pid-reuse and concurrency soaks, hostile input, supervisor faults,
+# configs against dash, every fuzz target for FUZZ_N executions. About 12
+# minutes on 2 cores; prints the table and rewrites the document.
+reliability: tools
+	GO="$(GO)" sh scripts/reliability.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
@@ -88,4 +95,4 @@ bench-peers: build
 	BENCH_LOGDIR=$(CURDIR)/_bench/logs bash ../shared/bench/peers/run.sh -n 200 -r 3 -p "runit supervisord servicectl" -o $(CURDIR)/_bench/peers
 
 clean:
-	rm -rf bin _demo _bench bench.out
+	rm -rf bin _demo _bench _reliability bench.out

@@ -135,6 +135,15 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 		}
 		descend := true
 		switch n := n.(type) {
+		case *syntax.CmdSubst:
+			if n.Backquotes {
+				// Upstream parses `…` from its unescaped text, so the
+				// positions of what is inside do not match the source:
+				// a rewrite there would land in the wrong place (FuzzConform
+				// found `\\a` breaking the script). Its contents keep
+				// upstream's reading; $(…) is corrected in full.
+				descend = false
+			}
 		case *syntax.Lit:
 			if w, ok := parent.(*syntax.Word); ok {
 				ps = litPatches(ps, n, src, wordRole(stack), endsInDollar(w, n))

@@ -457,6 +457,7 @@ func randomAssignments(t testing.TB, seed uint64, n int) (differ int, samples []
 // TestRandomAssignmentsMatchDash: a few hundred generated assignments
 // (make conformance runs tens of thousands).
 func TestRandomAssignmentsMatchDash(t *testing.T) {
+	began := time.Now()
 	n := 500
 	if v, err := strconv.Atoi(os.Getenv("SERVICECTL_SHDIFF_N")); err == nil {
 		n = v
@@ -464,6 +465,7 @@ func TestRandomAssignmentsMatchDash(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	differ, samples := randomAssignments(t, seed, n)
 	t.Logf("random assignments: %d generated (seed %d), %d differ from dash", n, seed, differ)
+	t.Logf("RELIABILITY|random sh assignments (quotes, escapes, expansions, patterns) read as dash reads them; differing|%d|%d|%.1f", n, differ, time.Since(began).Seconds())
 	if differ > 0 {
 		t.Errorf("%d of %d assignments differ from dash (seed %d):\n  %s", differ, n, seed, strings.Join(samples, "\n  "))
 	}

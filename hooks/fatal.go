@@ -2,9 +2,12 @@ package hooks
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"strings"
+	"time"
 
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -231,3 +234,55 @@ func redirectPatches(ps []patch, st *syntax.Stmt, parent syntax.Node) []patch {
 	}
 	return append(ps, patch{int(end), int(end), " || " + fatalCmd + " $?"})
 }
+
+// maxJobs bounds the goroutines a script may have running at once: the
+// interpreter runs each pipeline element and background job (`&`) as a
+// goroutine, so `f() { f | f & }; f` would grow without bound until the
+// script's time limit, taking servicectl's memory with it.
+const maxJobs = 5000
+
+// watchJobs stops the run when the process holds maxJobs goroutines more
+// than when it began and this script is the one still creating them (it
+// keeps running commands). It returns the function that ends the watch.
+func (s *Session) watchJobs() func() {
+	base := runtime.NumGoroutine()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		last := s.calls.Load()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			calls := s.calls.Load()
+			if runtime.NumGoroutine() > base+maxJobs && calls > last {
+				s.noteFatal(fmt.Sprintf("more than %d pipelines and background jobs at once (a fork bomb?)", maxJobs))
+				return
+			}
+			last = calls
+		}
+	}()
+	return func() { close(done) }
+}
+
+// reap waits, for a little while, for the background jobs of a run that
+// was stopped (a fatal error, its time limit): the interpreter signals
+// their processes as the run's context ends, and servicectl must not exit
+// before it has, or they outlive it (a config that forks without end
+// would leave thousands).
+func (s *Session) reap() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	line, file := s.line, s.lineFile // the script's last line, for its error
+	s.mu.Unlock()
+	s.r.Run(ctx, waitStmt)
+	s.mu.Lock()
+	s.line, s.lineFile = line, file
+	s.mu.Unlock()
+}
+
+var waitStmt = mustParse("wait")

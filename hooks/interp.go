@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mvdan.cc/sh/v3/expand"
@@ -253,6 +254,7 @@ type Session struct {
 	umask    int            // set by the script's umask; -1: servicectl's own
 	limits   map[int]rlimit // set by the script's ulimit
 	dry      *DryRun        // set: record effects instead of having them
+	calls    atomic.Int64   // simple commands run (watchJobs)
 
 	cancel      context.CancelFunc // stops the run now going (fatal.go)
 	runCtx      context.Context    // the context cancel ends
@@ -530,7 +532,12 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 	s.mu.Lock()
 	s.fatal, s.lastMsg = "", ""
 	s.mu.Unlock()
+	stop := s.watchJobs()
 	err := s.r.Run(ctx, f)
+	stop()
+	if ctx.Err() != nil {
+		s.reap()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ferr := s.fatalResult(ctx, err); ferr != nil {

@@ -62,6 +62,7 @@ func (s *Session) scriptError(hc interp.HandlerContext, msg string, err error) *
 // call is the interpreter's call handler: it runs before every simple
 // command, builtins and functions included, once its words are expanded.
 func (s *Session) call(ctx context.Context, args []string) ([]string, error) {
+	s.calls.Add(1)
 	hc := interp.HandlerCtx(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()

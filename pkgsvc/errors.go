@@ -7,6 +7,7 @@ package pkgsvc
 import (
 	"errors"
 	"fmt"
+	"servicectl/pkgsvc/internal/fault"
 
 	"servicectl/hooks"
 )
@@ -93,3 +94,8 @@ func Worst(kinds ...Kind) Kind {
 // or ulimit start their commands through the servicectl binary itself
 // (hooks.Trampoline), and in such a process this call never returns.
 func ExecTrampoline() { hooks.Trampoline() }
+
+// FaultPoint is a place the reliability tests can kill servicectl at
+// (SERVICECTL_TEST_KILL_AT, package fault), for the command line's own
+// steps.
+func FaultPoint(name string) { fault.Point(name) }

@@ -40,24 +40,29 @@ func TestPidfileChangedBehindOurBack(t *testing.T) {
 	imp := impostor(t, s.LinkPath)
 	os.WriteFile(filepath.Join(x.p.RunVar, "web.pid"), []byte(strconv.Itoa(imp.Process.Pid)+"\n"), 0o644)
 
+	// The pidfile is not believed; the state file, which has the start
+	// time, still names the service's process: running, as that pid.
 	st, err := x.reopen().Status(bg, "web")
-	if err != nil || st.State != StateDead {
-		t.Fatalf("status: %+v %v; want dead", st, err)
+	if err != nil || st.State != StateRunning || st.Pid != orig || !strings.Contains(st.Detail, "changed by someone else") {
+		t.Fatalf("status: %+v %v; want running as pid %d, saying the pidfile was changed", st, err, orig)
 	}
+	// start repairs the pidfile, and runs nothing more.
+	if err := x.reopen().Start(bg, "web", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if x.pid("web") != orig {
+		t.Errorf("pidfile after start: %d, want %d", x.pid("web"), orig)
+	}
+	os.WriteFile(filepath.Join(x.p.RunVar, "web.pid"), []byte(strconv.Itoa(imp.Process.Pid)+"\n"), 0o644)
 	if err := x.reopen().Stop(bg, "web"); err != nil {
 		t.Fatal(err)
 	}
 	if !alive(imp.Process.Pid) {
 		t.Error("stop signalled the impostor named by the changed pidfile")
 	}
+	waitGone(t, orig)
 	if _, err := os.Stat(filepath.Join(x.p.RunVar, "web.pid")); err == nil {
-		t.Error("the stale pidfile is still there after stop")
-	}
-	// The process servicectl started is no longer named by any pidfile;
-	// it is ours to clean up here.
-	if o, err := proc.Claim(orig, 0); err == nil {
-		o.Signal(9, true)
-		o.Close()
+		t.Error("the pidfile is still there after stop")
 	}
 }
 
@@ -70,6 +75,21 @@ func TestOwnPidfileNewPidMustBeNewer(t *testing.T) {
 	os.MkdirAll(filepath.Dir(s.LinkPath), 0o755)
 	os.Symlink(testBin, s.LinkPath)
 	older := impostor(t, s.LinkPath) // started before the service
+	// Start times count clock ticks: the service must start in a later
+	// tick than the impostor, or "older" would not be older.
+	oi, err := proc.ReadStat(older.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		up, _ := os.ReadFile("/proc/uptime")
+		sec, _, _ := strings.Cut(string(up), " ")
+		f, _ := strconv.ParseFloat(sec, 64)
+		if uint64(f*100) > oi.StartTime+1 {
+			return nil
+		}
+		return fmt.Errorf("clock tick still %v", f)
+	})
 	if err := x.p.Start(bg, "d", StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +103,7 @@ func TestOwnPidfileNewPidMustBeNewer(t *testing.T) {
 	})
 	os.WriteFile(pidfile, []byte(strconv.Itoa(older.Process.Pid)+"\n"), 0o644)
 	if st, _ := x.reopen().Status(bg, "d"); st.State != StateDead {
-		t.Errorf("a pid older than the service: %s, want dead", st.State)
+		t.Errorf("a pid older than the service: %+v, want dead", st)
 	}
 	newer := impostor(t, s.LinkPath) // as if the daemon re-executed itself
 	os.WriteFile(pidfile, []byte(strconv.Itoa(newer.Process.Pid)+"\n"), 0o644)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/fault"
 	"servicectl/pkgsvc/internal/fsio"
 	"servicectl/pkgsvc/proc"
 	"sort"
@@ -155,21 +156,49 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		}
 	}()
 	pid, err := readPidfile(s.Pidfile(p))
-	if err != nil {
-		st.State, st.Detail = StateDead, err.Error()
-		return st, nil
-	}
-	if pid == 0 {
-		return st, nil
+	// The state file is servicectl's own record, with the start time: when
+	// the pidfile was removed, garbled or changed behind its back, the
+	// process the state names is still the service if it checks out, and
+	// never the one a changed pidfile names (issue 15: nothing lost,
+	// nothing foreign claimed).
+	byState := func(why string) bool {
+		if state == nil || state.Pid <= 1 || state.Launching || s.OwnPidfile || state.OwnPidfile {
+			return false
+		}
+		h, cerr := proc.Claim(state.Pid, state.StartTime, state.Argv0)
+		if cerr != nil {
+			return false
+		}
+		o, pid, st.Detail = h, state.Pid, why+fmt.Sprintf("; the service is pid %d, as the state file says", state.Pid)
+		return true
 	}
 	switch {
+	case err != nil:
+		if !byState("the pidfile is unreadable: " + err.Error()) {
+			st.State, st.Detail = StateDead, err.Error()
+			return st, nil
+		}
+		err = nil
+	case pid == 0:
+		if !byState("the pidfile was removed") {
+			return st, nil
+		}
+	}
+	switch {
+	case o != nil:
+		// found through the state file
 	case state != nil && state.Pid == pid:
 		o, err = proc.Claim(pid, state.StartTime, state.Argv0)
 	case serr == nil && state != nil && !s.OwnPidfile && !state.OwnPidfile:
 		// servicectl wrote this pidfile and recorded another pid: whoever
 		// changed it, the process it names is not the one we started (a
 		// process run through the same linkfarm path would pass argv[0]).
-		err = &proc.NotOurs{Why: fmt.Sprintf("the pidfile names pid %d, but servicectl started pid %d (state file): the pidfile was changed by someone else", pid, state.Pid)}
+		why := fmt.Sprintf("the pidfile names pid %d, but servicectl started pid %d (state file): the pidfile was changed by someone else", pid, state.Pid)
+		if byState(why) {
+			err = nil
+		} else {
+			err = &proc.NotOurs{Why: why}
+		}
 	case serr == nil && state != nil:
 		// service_own_pidfile: the program may have replaced itself; the
 		// new pid is ours if it runs our program and started no earlier
@@ -181,7 +210,11 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		}
 		state = nil
 	default:
-		o, err = proc.Claim(pid, 0, s.argv0s()...)
+		// A pidfile with no state file: servicectl writes the state with
+		// every pidfile (and its intent before), so this one is not from
+		// a start of ours. Claiming it by argv[0] alone would take any
+		// process run through the same linkfarm path for the service.
+		err = &proc.NotOurs{Why: fmt.Sprintf("the pidfile names pid %d, but there is no state file: servicectl did not start it", pid)}
 	}
 	if err != nil {
 		st.State, st.Detail = StateDead, err.Error()
@@ -286,6 +319,7 @@ func (p *Playpen) StartService(ctx context.Context, s *Service, opts StartOption
 	if opts.outcome == nil {
 		opts.outcome = &outcome
 	}
+	fault.Point("start.locked")
 	if err := p.startLocked(ctx, s, opts); err != nil {
 		return nil, wrap(KindFailed, name, err)
 	}
@@ -354,6 +388,9 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		}
 	}
 	defer launched()
+	if err := p.recoverLaunch(s); err != nil {
+		return err
+	}
 	st, o := p.probe(ctx, s)
 	if o != nil {
 		o.Close()
@@ -363,6 +400,12 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		if opts.outcome != nil {
 			*opts.outcome = "already running"
 		}
+		if st.Detail != "" && !s.NoPidfile && !s.OwnPidfile {
+			// Found through the state file: the pidfile says so again.
+			if err := writePidfile(s.Pidfile(p), st.Pid); err != nil {
+				return err
+			}
+		}
 		return nil
 	case StateDead:
 		p.cleanStale(s)
@@ -371,11 +414,17 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	if err != nil {
 		return err
 	}
+	fault.Point("start.prepared")
 	var (
 		pid    int
 		exited <-chan struct{}
 	)
 	if h := s.Hooks["start"]; !h.Empty() {
+		if !s.NoPidfile {
+			if err := p.recordLaunch(s); err != nil {
+				return err
+			}
+		}
 		if err := p.runStep(ctx, s, "start", env); err != nil {
 			return fmt.Errorf("start command failed: %w%s", err, p.tail(s))
 		}
@@ -392,11 +441,17 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		}
 		pid = got
 	} else {
+		if !s.OwnPidfile {
+			if err := p.recordLaunch(s); err != nil {
+				return err
+			}
+		}
 		var err error
 		pid, exited, err = p.launch(s, env)
 		if err != nil {
 			return err
 		}
+		fault.Point("start.launched")
 	}
 	if s.OwnPidfile && s.Hooks["start"].Empty() {
 		got, err := p.waitOwnPidfile(s, exited)
@@ -421,9 +476,11 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 			return err
 		}
 	}
+	fault.Point("start.pidfile")
 	if err := writeState(s.StateFile(p), p.newState(s, pid, info, opts)); err != nil {
 		return err
 	}
+	fault.Point("start.state")
 	launched()
 	if err := p.watchStart(s, pid, info, exited, opts.Revive != 0); err != nil {
 		return err
@@ -851,6 +908,9 @@ func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (
 	if how == nil {
 		how = &Stopped{}
 	}
+	if err := p.recoverLaunch(s); err != nil {
+		return nil, err
+	}
 	st, o := p.probe(ctx, s)
 	old, _ := readState(s.StateFile(p))
 	if st.State != StateRunning {
@@ -866,6 +926,7 @@ func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (
 	if o != nil {
 		p.markWanted(s, o.Pid, WantDown)
 	}
+	fault.Point("stop.want-down")
 	var errs []error
 	if err := p.runStep(ctx, s, "pre-stop", s.Env); err != nil {
 		errs = append(errs, fmt.Errorf("pre-stop failed (stopping anyway): %w", err))
@@ -886,6 +947,7 @@ func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (
 		if err := o.Signal(s.StopSignal, true); err != nil {
 			errs = append(errs, err)
 		}
+		fault.Point("stop.signalled")
 		if !o.Wait(timeout) {
 			how.How = fmt.Sprintf("SIGKILL after %gs", s.StopTimeout)
 			p.warn(s.Name, "did not stop within %gs of SIG%s; sending SIGKILL", s.StopTimeout, s.StopSigName)
@@ -896,6 +958,7 @@ func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (
 			}
 		}
 	}
+	fault.Point("stop.exited")
 	if !s.OwnPidfile || o == nil || !o.Alive() {
 		p.cleanStale(s)
 	}
@@ -971,6 +1034,7 @@ func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOpt
 	if err != nil {
 		return err
 	}
+	fault.Point("restart.stopped")
 	if s.RestartDelay > 0 {
 		select {
 		case <-time.After(time.Duration(s.RestartDelay * float64(time.Second))):

@@ -3,6 +3,7 @@ package pkgsvc
 import (
 	"context"
 	"fmt"
+	"servicectl/pkgsvc/internal/fault"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,6 +219,7 @@ func (p *Playpen) StopMany(ctx context.Context, names []string, o ManyOptions) [
 	}
 	return g.run(ctx, o.Jobs, true, pre, func(n string, release func()) error {
 		was, err := p.stop(ctx, n)
+		fault.Point("many.stopped")
 		verb := "stopped"
 		if !was {
 			verb = "not running"

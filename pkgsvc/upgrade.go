@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"servicectl/pkgsvc/internal/fault"
 	"servicectl/pkgsvc/internal/fsio"
 )
 
@@ -778,6 +779,7 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 	if err := p.writeJournal(j); err != nil {
 		return plan, err
 	}
+	fault.Point("pre.journal")
 	var stops []string
 	for _, a := range plan.Actions {
 		if a.Action == ActStopBefore || a.Action == ActRemove {
@@ -954,6 +956,7 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 	if err != nil {
 		return plan, fmt.Errorf("%w (the journal %s is kept: fix the cause and run `servicectl upgrade post` again)", err, p.JournalPath())
 	}
+	fault.Point("post.done")
 	if len(fails) > 0 {
 		if j != nil && len(j.Rollback) > 0 {
 			return plan, p.rollBack(ctx, j, o, fails)
@@ -989,6 +992,7 @@ func (p *Playpen) afterHalf(ctx context.Context, plan *Plan, since time.Time, re
 	if err != nil {
 		return nil, err
 	}
+	fault.Point("post.registered")
 	after := map[string]string{}
 	rolling := map[string]bool{}
 	for _, a := range plan.Actions {
@@ -1034,7 +1038,7 @@ func (p *Playpen) afterHalf(ctx context.Context, plan *Plan, since time.Time, re
 		case rollback:
 			release()
 			acted = false
-		case after[n] != "" && !redo[n] && p.startedSince(s, since):
+		case after[n] != "" && !redo[n] && !st.Stale && p.startedSince(s, since):
 			// An earlier post did it before it was killed.
 			release()
 		case upgraded || after[n] == ActStartAfter:
@@ -1046,6 +1050,7 @@ func (p *Playpen) afterHalf(ctx context.Context, plan *Plan, since time.Time, re
 			acted = false
 		}
 		if err == nil && acted {
+			fault.Point("post.started")
 			err = p.awaitHealthy(ctx, s)
 		}
 		if err != nil {
@@ -1143,12 +1148,14 @@ func (p *Playpen) rollBack(ctx context.Context, j *Journal, o UpgradeOptions, fa
 			return err
 		}
 	}
+	fault.Point("rollback.journal")
 	fmt.Fprintf(p.configStderr(), "servicectl: the upgrade did not pass its health gate (%s); rolling back: %s\n", strings.Join(j.GateFailures, "; "), strings.Join(j.Rollback, " "))
 	cmd := exec.CommandContext(ctx, j.Rollback[0], j.Rollback[1:]...)
 	cmd.Stdout, cmd.Stderr = p.configStderr(), p.configStderr()
 	if err := cmd.Run(); err != nil {
 		return errf(KindFailed, "", "the rollback command %s failed: %v (the journal %s is kept: put the old version back, then run `servicectl upgrade post`)", j.Rollback[0], err, p.JournalPath())
 	}
+	fault.Point("rollback.command")
 	p.Invalidate()
 	fails, err := p.afterHalf(ctx, j.Plan, time.Time{}, nil, o, true)
 	if err != nil {

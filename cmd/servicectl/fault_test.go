@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	if f := os.Getenv("SERVICECTL_TEST_SIGNALS"); f != "" {
 		signalRecorder(f)
 	}
+	if f := os.Getenv("SERVICECTL_TEST_RECORDER"); f != "" {
+		recorder(f)
+	}
 	// The probe runs in the web service's environment: it goes first.
 	if os.Getenv("SERVICECTL_TEST_PROBE") == "1" {
 		probeHelper()

@@ -148,6 +148,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			cmd := exec.Command(command[0], command[1:]...)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, g.stderr, g.stderr
 			cmdErr := cmd.Run()
+			pkgsvc.FaultPoint("run.command")
 			_, postErr := pp.UpgradePost(ctx, run.opts(nil))
 			if postErr != nil {
 				return postErr

@@ -127,7 +127,12 @@ func Claim(pid int, startTime uint64, argv0s ...string) (*Handle, error) {
 	if havePidfd() {
 		var err error
 		if fd, err = unix.PidfdOpen(pid, 0); err != nil {
-			return nil, &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
+			if errors.Is(err, unix.ESRCH) {
+				return nil, &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
+			}
+			// Out of descriptors or memory says nothing of the process:
+			// check it by /proc alone, as without pidfds.
+			fd = -1
 		}
 	}
 	closeFd := func() {
@@ -143,6 +148,23 @@ func Claim(pid int, startTime uint64, argv0s ...string) (*Handle, error) {
 	if startTime != 0 && info.StartTime != startTime {
 		closeFd()
 		return nil, &NotOurs{Why: fmt.Sprintf("pid %d was started at another time than the recorded one: the pid has been reused by another process", pid)}
+	}
+	if startTime != 0 && info.Argv0 == "" {
+		// Right after execve the kernel may not have set up the new
+		// argument pages yet, and /proc/PID/cmdline reads empty: a start
+		// followed at once by another start or a stop must not take its
+		// own process for a stranger. Pid and start time already name it
+		// (a reused pid cannot have the same start time); argv[0] is the
+		// second witness, read again for a moment.
+		for i := 0; i < 50 && info.Argv0 == ""; i++ {
+			time.Sleep(time.Millisecond)
+			if again, err := Read(pid); err == nil && again.StartTime == startTime {
+				info = again
+			}
+		}
+		if info.Argv0 == "" {
+			return &Handle{Pid: pid, fd: fd, Info: info}, nil
+		}
 	}
 	match := len(argv0s) == 0
 	for _, a := range argv0s {

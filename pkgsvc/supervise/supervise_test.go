@@ -359,3 +359,88 @@ func TestWithoutPidfds(t *testing.T) {
 	defer proc.ForcePolling(false)
 	TestCrashIsRestartedStopIsNot(t)
 }
+
+// TestReliabilitySupervisor (issue 15, docs/RELIABILITY.md): rounds of
+// kill -9 of the supervisor, kill -9 of a service while none runs, a new
+// supervisor, and kill -9 of a service under it. Every round must end
+// with each service running exactly once: revived, never duplicated, the
+// others adopted untouched.
+func TestReliabilitySupervisor(t *testing.T) {
+	rounds := 3
+	if os.Getenv("SERVICECTL_RELIABILITY") == "full" {
+		rounds = 25
+	}
+	names := []string{"a", "b", "c"}
+	root := playpen(t, map[string]string{"a": longRun, "b": longRun, "c": longRun})
+	p := open(t, root)
+	if err := pkgsvc.FirstError(p.StartMany(bg, names, pkgsvc.ManyOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	failures := 0
+	pids := func() map[string]int {
+		m := map[string]int{}
+		for _, n := range names {
+			if st := status(t, root, n); st.State == pkgsvc.StateRunning {
+				m[n] = st.Pid
+			}
+		}
+		return m
+	}
+	for i := 0; i < rounds; i++ {
+		d := daemonProc(t, root)
+		waitFor(t, "a supervisor", func() bool { return d.log.Count("msg=supervising") == 1 })
+		victim := names[i%len(names)]
+		before := pids()
+		kill9(t, before[victim])
+		waitFor(t, victim+" revived under the supervisor", func() bool {
+			st := status(t, root, victim)
+			return st.State == pkgsvc.StateRunning && st.Pid != before[victim]
+		})
+		d.cmd.Process.Kill()
+		<-d.exited
+		// Killed while no supervisor runs; the next one revives it.
+		other := names[(i+1)%len(names)]
+		mid := pids()
+		kill9(t, mid[other])
+		d2 := daemonProc(t, root)
+		waitFor(t, other+" revived by the next supervisor", func() bool {
+			st := status(t, root, other)
+			return st.State == pkgsvc.StateRunning && st.Pid != mid[other]
+		})
+		after := pids()
+		for _, n := range names {
+			if n != other && after[n] != mid[n] {
+				failures++
+				t.Errorf("round %d: %s restarted (pid %d → %d) instead of adopted", i, n, mid[n], after[n])
+			}
+			if c := countArgv0(filepath.Join(root, "var/linkfarm", n)); c != 1 {
+				failures++
+				t.Errorf("round %d: %d processes of %s", i, c, n)
+			}
+		}
+		d2.cmd.Process.Kill()
+		<-d2.exited
+	}
+	t.Logf("RELIABILITY|supervisor: kill -9 of the daemon, of services under it and while none runs; lost or duplicated services|%d|%d|%.1f", rounds, failures, time.Since(start).Seconds())
+}
+
+// countArgv0 counts the live processes run as path.
+func countArgv0(path string) int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		if a0, _, _ := strings.Cut(string(cmd), "\x00"); a0 == path {
+			n++
+		}
+	}
+	return n
+}
