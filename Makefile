@@ -54,7 +54,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
 	$(GO) test -run '^$$' -fuzz '^FuzzPackageLists$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
 	$(GO) test -run '^$$' -fuzz '^FuzzDeps$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
-	$(GO) test -run '^$$' -fuzz '^FuzzJournal$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc
+	$(GO) test -run '^$$' -fuzz '^FuzzJournal$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkgsvc/upgrade
 	$(GO) test -run '^$$' -fuzz '^FuzzConstraints$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./envtypes
 	$(GO) test -run '^$$' -fuzz '^FuzzSub$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./hooks
 	$(GO) test -run '^$$' -fuzz '^FuzzConform$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./hooks

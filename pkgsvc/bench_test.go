@@ -8,59 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/testkit"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// genPlaypen writes a playpen of n package services (n/5 packages of five
-// services each; every tenth package ships a profile; typed variables and
-// port arithmetic everywhere), registered as new-service would.
-func genPlaypen(tb testing.TB, n int) string {
-	tb.Helper()
-	root := tb.TempDir()
-	os.Chmod(root, 0o755)
-	must := func(err error) {
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	w := func(rel, content string) {
-		p := filepath.Join(root, rel)
-		must(os.MkdirAll(filepath.Dir(p), 0o755))
-		must(os.WriteFile(p, []byte(content), 0o644))
-	}
-	w("etc/project-name", "gen\n")
-	w("etc/project.conf", "PORT_PREFIX=20000\nGREETING=hi\n")
-	var pk, reg strings.Builder
-	for i := 0; i < n; i++ {
-		pkg := fmt.Sprintf("pkg%03d", i/5)
-		svc := fmt.Sprintf("svc%04d", i)
-		if i%5 == 0 {
-			fmt.Fprintf(&pk, "%s 1.%d.0-1\n", pkg, i%7)
-		}
-		if i%50 == 0 {
-			w(fmt.Sprintf("ext/etc/profile/%s.profile", pkg), fmt.Sprintf("%s_HOME=$PLAYPEN_ROOT/ext/%s\n", strings.ToUpper(pkg), pkg))
-		}
-		ver := fmt.Sprintf("1.%d.0-1", (i/5*5)%7)
-		fmt.Fprintf(&reg, "%s %s %s\n", svc, pkg, ver)
-		w(fmt.Sprintf("ext/services/%s-%s/config", svc, ver), fmt.Sprintf(`service_program=/bin/sleep
-service_flags="3600 --name $SERVICE_NAME"
-service_required_envars="%s_PORT GREETING"
-service_envar_%s_PORT_type=port
-service_envar_%s_PORT_constraints="1024-65535"
-%s_PORT_OFFSET=%d
-service_optional_envars="LEVEL"
-service_envar_LEVEL_type=int
-service_envar_LEVEL_default=3
-if [ -n "$GREETING" ]; then service_stop_timeout=5; fi
-`, strings.ToUpper(svc), strings.ToUpper(svc), strings.ToUpper(svc), strings.ToUpper(svc), i))
-	}
-	w("ext/etc/installed-packages", pk.String())
-	w("ext/etc/installed-services", reg.String())
-	return root
-}
+// genPlaypen writes a playpen of n package services (testkit).
+var genPlaypen = testkit.GenPlaypen
 
 func openBench(tb testing.TB, root string) *Playpen {
 	p, err := Open(OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent"}})

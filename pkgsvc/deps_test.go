@@ -8,7 +8,7 @@ import (
 
 // TestImportRules fences the layering: dependencies point one way,
 //
-//	cmd → pkgsvc/supervise → pkgsvc → {pkgsvc/proc, hooks, linkfarm, envtypes} → pkgsvc/internal/fsio
+//	cmd → {pkgsvc/supervise, dashboard, watch, pkghook, export} → pkgsvc/upgrade → pkgsvc → {pkgsvc/proc, hooks, linkfarm, envtypes} → pkgsvc/internal/fsio
 //
 // and each third-party module has one home (golang.org/x/sys, the system
 // calls the standard library leaves out, counts as standard library). A
@@ -29,11 +29,12 @@ func TestImportRules(t *testing.T) {
 		"servicectl/hooks":                   {"mvdan.cc/sh/"},
 		"servicectl/pkgsvc":                  {"servicectl/pkgsvc/proc", "servicectl/pkgsvc/internal/fsio", "servicectl/pkgsvc/internal/fault", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
 		"servicectl/pkgsvc/supervise":        {"servicectl/pkgsvc", "servicectl/pkgsvc/proc"},
-		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc"},
+		"servicectl/pkgsvc/upgrade":          {"servicectl/pkgsvc", "servicectl/pkgsvc/internal/fault", "servicectl/pkgsvc/internal/fsio", "servicectl/hooks"},
+		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade"},
 		"servicectl/pkgsvc/export":           {"servicectl/pkgsvc", "github.com/hashicorp/nomad/api"},
-		"servicectl/pkgsvc/watch":            {"servicectl/pkgsvc"},
-		"servicectl/pkgsvc/pkghook":          {"servicectl/pkgsvc"},
-		"servicectl/cmd/servicectl":          {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/watch", "servicectl/pkgsvc/pkghook", "github.com/spf13/cobra"},
+		"servicectl/pkgsvc/watch":            {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade"},
+		"servicectl/pkgsvc/pkghook":          {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade"},
+		"servicectl/cmd/servicectl":          {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/watch", "servicectl/pkgsvc/pkghook", "servicectl/pkgsvc/upgrade", "github.com/spf13/cobra"},
 		"servicectl/examples/hello":          {},
 	}
 	seen := 0

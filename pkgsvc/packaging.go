@@ -83,7 +83,7 @@ func (p *Playpen) ValidatePackage(pkg, version string) error {
 	if _, err := os.Stat(p.packageDir(pkg, version)); err != nil {
 		return errf(KindConfig, "", "%s is not there: was %s %s unpacked into this playpen (%s)?", p.packageDir(pkg, version), pkg, version, p.Root)
 	}
-	return p.validateNew(&Plan{Changes: []Change{{Package: pkg, New: version}}}, "nothing was restarted")
+	return p.ValidateVersions([]Package{{Name: pkg, Version: version}}, "nothing was restarted")
 }
 
 // PackageServices lists the services PKG VERSION provides (its .services

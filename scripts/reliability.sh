@@ -15,7 +15,7 @@ SERVICECTL_SHDIFF_N=$SHDIFF_N $GO test -count=1 -v -timeout 60m \
 	-run 'Reliability|RandomAssignmentsMatchDash' ./cmd/servicectl ./hooks ./pkgsvc/supervise >"$out/test.log" 2>&1
 status=$?
 grep -o 'RELIABILITY|.*' "$out/test.log" | cut -d'|' -f2- >>"$out/rows"
-for t in pkgsvc:FuzzVersion pkgsvc:FuzzPackageLists pkgsvc:FuzzDeps pkgsvc:FuzzJournal envtypes:FuzzConstraints hooks:FuzzSub hooks:FuzzConform; do
+for t in pkgsvc:FuzzVersion pkgsvc:FuzzPackageLists pkgsvc:FuzzDeps pkgsvc/upgrade:FuzzJournal envtypes:FuzzConstraints hooks:FuzzSub hooks:FuzzConform; do
 	pkg=${t%%:*} name=${t#*:}
 	t0=$(date +%s)
 	if $GO test -run '^$' -fuzz "^$name\$" -fuzztime "${FUZZ_N}x" -fuzzminimizetime 2s "./$pkg" >"$out/$name.log" 2>&1; then

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/upgrade"
 )
 
 // manyFlags are the flags of start/stop/restart (SPEC §4.6).
@@ -145,8 +146,8 @@ func newStatus(g *globals) *cobra.Command {
 			} else {
 				printStatus(g, sts)
 			}
-			if pending, _ := pp.JournalPending(); pending {
-				fmt.Fprintf(g.stderr, "servicectl: warning: an upgrade is pending (%s); finish it with `servicectl upgrade post`\n", pp.JournalPath())
+			if pending, _ := upgrade.JournalPending(pp); pending {
+				fmt.Fprintf(g.stderr, "servicectl: warning: an upgrade is pending (%s); finish it with `servicectl upgrade post`\n", upgrade.JournalPath(pp))
 			}
 			var codes []int
 			for _, e := range errs {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/upgrade"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -272,7 +273,7 @@ func (g *globals) completeWhy(cmd *cobra.Command, args []string, toComplete stri
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	cands, err := pp.WhyTargets()
+	cands, err := upgrade.WhyTargets(pp)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/upgrade"
 )
 
 // upgradeFlags are shared by plan, pre, post and run (SPEC §8).
@@ -33,9 +34,9 @@ func (u *upgradeFlags) add(c *cobra.Command, act bool) {
 	}
 }
 
-func (u *upgradeFlags) opts(set []string) pkgsvc.UpgradeOptions {
-	return pkgsvc.UpgradeOptions{
-		PlanOptions: pkgsvc.PlanOptions{Set: set, FromFile: u.fromFile, Files: u.files, AllowDowngrade: u.allowDowngrade},
+func (u *upgradeFlags) opts(set []string) upgrade.Options {
+	return upgrade.Options{
+		PlanOptions: upgrade.PlanOptions{Set: set, FromFile: u.fromFile, Files: u.files, AllowDowngrade: u.allowDowngrade},
 		Force:       u.force, Jobs: u.jobs,
 	}
 }
@@ -56,7 +57,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := pp.PlanUpgrade(context.Background(), pf.opts(args).PlanOptions)
+			p, err := upgrade.MakePlan(context.Background(), pp, pf.opts(args).PlanOptions)
 			if err != nil {
 				return err
 			}
@@ -78,7 +79,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			p, err := pp.UpgradePre(ctx, pre.opts(args))
+			p, err := upgrade.Pre(ctx, pp, pre.opts(args))
 			if p != nil && !g.quiet && !g.json {
 				g.printPlanTo(p, true)
 			}
@@ -97,7 +98,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			_, err = pp.UpgradePost(ctx, post.opts(nil))
+			_, err = upgrade.Post(ctx, pp, post.opts(nil))
 			return err
 		},
 	}
@@ -120,7 +121,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			command[0] = path
 			opts := run.opts(set)
 			if rollback != "" {
-				words, err := pkgsvc.SplitCommand(rollback)
+				words, err := upgrade.SplitCommand(rollback)
 				if err != nil {
 					return usageError{fmt.Errorf("--rollback %w; nothing was stopped", err)}
 				}
@@ -137,7 +138,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			p, err := pp.UpgradePre(ctx, opts)
+			p, err := upgrade.Pre(ctx, pp, opts)
 			if p != nil && !g.quiet {
 				g.printPlanTo(p, true)
 			}
@@ -149,7 +150,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, g.stderr, g.stderr
 			cmdErr := cmd.Run()
 			pkgsvc.FaultPoint("run.command")
-			_, postErr := pp.UpgradePost(ctx, run.opts(nil))
+			_, postErr := upgrade.Post(ctx, pp, run.opts(nil))
 			if postErr != nil {
 				return postErr
 			}
@@ -176,7 +177,7 @@ func newWhy(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := pp.Why(context.Background(), args[0])
+			p, err := upgrade.Why(context.Background(), pp, args[0])
 			if err != nil {
 				return err
 			}
@@ -187,15 +188,15 @@ func newWhy(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tACTION\tBECAUSE\tPOLICY\tGATE")
 			for _, a := range p.Actions {
-				if a.Action == pkgsvc.ActStartAfter {
+				if a.Action == upgrade.ActStartAfter {
 					continue // the stop-before line says it
 				}
 				act := a.Action
-				if act == pkgsvc.ActStopBefore {
+				if act == upgrade.ActStopBefore {
 					act = "stop, start after"
 				}
 				gate := a.GateText()
-				if a.Action == pkgsvc.ActStopBefore {
+				if a.Action == upgrade.ActStopBefore {
 					gate = startAfterGate(p, a.Service)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Service, act, a.Chain, a.Policy, gate)
@@ -207,20 +208,20 @@ func newWhy(g *globals) *cobra.Command {
 
 // printDryRun prints the plan with what each action's hooks would do
 // (`upgrade plan --hooks`); nothing on the machine changes.
-func (g *globals) printDryRun(pp *pkgsvc.Playpen, p *pkgsvc.Plan) error {
+func (g *globals) printDryRun(pp *pkgsvc.Playpen, p *upgrade.Plan) error {
 	g.printWarnings(p)
-	runs, err := pp.DryRunHooks(context.Background(), p)
+	runs, err := upgrade.DryRunHooks(context.Background(), pp, p)
 	if err != nil {
 		return err
 	}
 	if g.json {
 		r := p.Report()
 		if runs == nil {
-			runs = []pkgsvc.ActionRun{}
+			runs = []upgrade.ActionRun{}
 		}
 		return g.printJSON(struct {
-			pkgsvc.PlanReport
-			Hooks []pkgsvc.ActionRun `json:"hooks"`
+			upgrade.PlanReport
+			Hooks []upgrade.ActionRun `json:"hooks"`
 		}{r, runs})
 	}
 	g.printPlanTo(p, false)
@@ -259,9 +260,9 @@ func (g *globals) printDryRun(pp *pkgsvc.Playpen, p *pkgsvc.Plan) error {
 
 // startAfterGate is the gate of the start-after that follows a
 // stop-before, which why prints on the stop's line.
-func startAfterGate(p *pkgsvc.Plan, service string) string {
+func startAfterGate(p *upgrade.Plan, service string) string {
 	for _, a := range p.Actions {
-		if a.Service == service && a.Action == pkgsvc.ActStartAfter {
+		if a.Service == service && a.Action == upgrade.ActStartAfter {
 			return a.GateText()
 		}
 	}
@@ -271,7 +272,7 @@ func startAfterGate(p *pkgsvc.Plan, service string) string {
 // printPlan prints a plan; a plan whose dependency constraints break
 // (its errors) ends the command with exit 6 once printed, as `upgrade
 // pre` would refuse it.
-func (g *globals) printPlan(p *pkgsvc.Plan) error {
+func (g *globals) printPlan(p *upgrade.Plan) error {
 	g.printWarnings(p)
 	if g.json {
 		if err := g.printJSON(p.Report()); err != nil {
@@ -287,13 +288,13 @@ func (g *globals) printPlan(p *pkgsvc.Plan) error {
 }
 
 // printWarnings says on stderr what a plan could not decide.
-func (g *globals) printWarnings(p *pkgsvc.Plan) {
+func (g *globals) printWarnings(p *upgrade.Plan) {
 	for _, w := range p.Warnings {
 		fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
 	}
 }
 
-func (g *globals) printPlanTo(p *pkgsvc.Plan, toStderr bool) {
+func (g *globals) printPlanTo(p *upgrade.Plan, toStderr bool) {
 	w := g.stdout
 	if toStderr {
 		w = g.stderr

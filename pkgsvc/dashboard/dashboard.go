@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/upgrade"
 )
 
 //go:embed index.html
@@ -297,7 +298,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Strings(set)
-	plan, err := s.fresh().PlanUpgrade(r.Context(), pkgsvc.PlanOptions{Set: set})
+	plan, err := upgrade.MakePlan(r.Context(), s.fresh(), upgrade.PlanOptions{Set: set})
 	if err != nil {
 		fail(w, err)
 		return

@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/upgrade"
 )
 
 // Step is what one maintainer-script call asks of servicectl.
@@ -268,7 +269,7 @@ type Options struct {
 
 // Result says what Run did, for the caller to print.
 type Result struct {
-	Plan    *pkgsvc.Plan
+	Plan    *upgrade.Plan
 	Started []string // services started because of Options.Start
 	Purged  []string // files a purge removed
 	Did     string   // one line: what happened
@@ -280,7 +281,7 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 	if err := CheckPackage(pkg, version); err != nil {
 		return nil, err
 	}
-	uo := pkgsvc.UpgradeOptions{Jobs: o.Jobs, Merge: true}
+	uo := upgrade.Options{Jobs: o.Jobs, Merge: true}
 	r := &Result{}
 	var err error
 	switch c.Step {
@@ -288,7 +289,7 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 		r.Did = "nothing to do at this step"
 	case Unpacked:
 		uo.Set = []string{pkg + "=" + c.Target}
-		if r.Plan, err = p.UpgradePre(ctx, uo); err != nil {
+		if r.Plan, err = upgrade.Pre(ctx, p, uo); err != nil {
 			break
 		}
 		err = p.SetInstalled(pkg, c.Target)
@@ -301,7 +302,7 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 			break
 		}
 		uo.Set = []string{pkg + "="}
-		r.Plan, err = p.UpgradePre(ctx, uo)
+		r.Plan, err = upgrade.Pre(ctx, p, uo)
 		r.Did = "journaled the removal; stopped the package's services"
 	case Removed, Purge:
 		svcs := registeredOf(p, pkg)
@@ -311,7 +312,7 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 		if err = p.SetInstalled(pkg, ""); err != nil {
 			break
 		}
-		if r.Plan, err = p.UpgradePost(ctx, uo); err != nil {
+		if r.Plan, err = upgrade.Post(ctx, p, uo); err != nil {
 			break
 		}
 		r.Did = "removed " + pkg + " from the playpen; its services are stopped and unregistered"
@@ -325,18 +326,18 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 				break
 			}
 		}
-		pending, _ := p.JournalPending()
+		pending, _ := upgrade.JournalPending(p)
 		if !pending {
 			r.Did = "nothing was pending; services are as they were"
 			break
 		}
-		r.Plan, err = p.UpgradePost(ctx, uo)
+		r.Plan, err = upgrade.Post(ctx, p, uo)
 		r.Did = "back on what is installed; every service that ran runs again"
 	}
 	return r, err
 }
 
-func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o Options, uo pkgsvc.UpgradeOptions) (*Result, error) {
+func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o Options, uo upgrade.Options) (*Result, error) {
 	r := &Result{}
 	// Validate before anything is recorded or restarted: the old
 	// version's services keep running if the new one does not hold.
@@ -345,8 +346,8 @@ func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version stri
 		if len(registeredOf(p, pkg)) == 0 {
 			msg = "nothing was registered; fix the cause and configure the package again (dpkg --configure -a)"
 		}
-		if pending, _ := p.JournalPending(); pending {
-			msg += fmt.Sprintf(". The journal %s is kept: services stopped before the upgrade stay stopped until a version that validates is configured, or this one is fixed and `servicectl upgrade post` runs", p.JournalPath())
+		if pending, _ := upgrade.JournalPending(p); pending {
+			msg += fmt.Sprintf(". The journal %s is kept: services stopped before the upgrade stay stopped until a version that validates is configured, or this one is fixed and `servicectl upgrade post` runs", upgrade.JournalPath(p))
 		}
 		return r, fmt.Errorf("%w\n%s %s: %s", err, pkg, version, msg)
 	}
@@ -355,7 +356,7 @@ func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version stri
 		// No Unpacked step ran (rpm, pacman, or an old package's postrm
 		// that does not call servicectl): the before-half now.
 		uo.Set = []string{pkg + "=" + version}
-		if _, err := p.UpgradePre(ctx, uo); err != nil {
+		if _, err := upgrade.Pre(ctx, p, uo); err != nil {
 			return r, err
 		}
 	}
@@ -363,7 +364,7 @@ func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version stri
 		return r, err
 	}
 	var err error
-	if r.Plan, err = p.UpgradePost(ctx, uo); err != nil {
+	if r.Plan, err = upgrade.Post(ctx, p, uo); err != nil {
 		return r, err
 	}
 	r.Did = "configured " + pkg + " " + version
@@ -392,7 +393,7 @@ func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version stri
 
 // journaled says whether the pending journal already holds pkg's change.
 func journaled(p *pkgsvc.Playpen, pkg string) bool {
-	j, err := p.ReadJournal()
+	j, err := upgrade.ReadJournal(p)
 	if err != nil || j == nil {
 		return false
 	}

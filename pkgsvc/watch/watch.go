@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/upgrade"
 )
 
 // settle is how long the files must stay still before the watcher acts:
@@ -167,7 +168,7 @@ func (w *Watcher) addWatches() {
 
 // apply acts on the settled changes (paths relative to the playpen root).
 func (w *Watcher) apply(ctx context.Context, paths []string) {
-	if pending, _ := w.p.JournalPending(); pending {
+	if pending, _ := upgrade.JournalPending(w.p); pending {
 		w.log.Info("files changed while an upgrade is pending; `servicectl upgrade post` will apply them", "files", paths)
 		return
 	}
@@ -198,7 +199,7 @@ func (w *Watcher) apply(ctx context.Context, paths []string) {
 	if packages || len(files) > 0 {
 		// The after-half of §8.2: what changed since the services were
 		// registered (packages) and the given files (filedeps).
-		plan, err := w.p.UpgradePost(ctx, pkgsvc.UpgradeOptions{PlanOptions: pkgsvc.PlanOptions{Files: files}})
+		plan, err := upgrade.Post(ctx, w.p, upgrade.Options{PlanOptions: upgrade.PlanOptions{Files: files}})
 		switch {
 		case err != nil:
 			w.log.Error("applying changed files", "err", err, "packages", packages, "files", files)

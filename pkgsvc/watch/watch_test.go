@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/upgrade"
 )
 
 var bg = context.Background()
@@ -118,7 +119,7 @@ func TestConfigChangedRestarts(t *testing.T) {
 // watcher acts on nothing.
 func TestPendingJournalLeftToPost(t *testing.T) {
 	root, p := playpen(t)
-	if _, err := p.UpgradePre(bg, pkgsvc.UpgradeOptions{PlanOptions: pkgsvc.PlanOptions{Set: []string{"app=1.1"}}}); err != nil {
+	if _, err := upgrade.Pre(bg, p, upgrade.Options{PlanOptions: upgrade.PlanOptions{Set: []string{"app=1.1"}}}); err != nil {
 		t.Fatal(err)
 	}
 	lb := watching(t, p)
@@ -127,7 +128,7 @@ func TestPendingJournalLeftToPost(t *testing.T) {
 	if st, _ := p.ServiceState("app"); st != nil {
 		t.Errorf("app was started by the watcher during a pending upgrade: %+v", st)
 	}
-	if _, err := p.UpgradePost(bg, pkgsvc.UpgradeOptions{}); err != nil {
+	if _, err := upgrade.Post(bg, p, upgrade.Options{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,10 @@
-package pkgsvc
+// Package upgrade is the upgrade engine of SPEC §8: the plan (pure: it
+// reads definitions and states, runs no user code), the journal, the
+// before- and after-halves with their health gate, rolling restarts and
+// rollback, why, and the dry run of an upgrade's hooks. It works on a
+// playpen through pkgsvc's exported seam, so an upgrade starts, stops and
+// checks services exactly as the command line does.
+package upgrade
 
 import (
 	"context"
@@ -13,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/fault"
 	"servicectl/pkgsvc/internal/fsio"
 )
@@ -102,7 +109,7 @@ type PlanOptions struct {
 
 // ParseChanges turns PKG=VERSION arguments and --from-file into changes
 // against the installed list.
-func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
+func ParseChanges(p *pkgsvc.Playpen, o PlanOptions) ([]Change, error) {
 	cur, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -116,9 +123,9 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 	if o.FromFile != "" {
 		data, err := os.ReadFile(o.FromFile)
 		if err != nil {
-			return nil, errf(KindUsage, "", "--from-file: %v", err)
+			return nil, errf(pkgsvc.KindUsage, "", "--from-file: %v", err)
 		}
-		list, err := ParsePackages(o.FromFile, data)
+		list, err := pkgsvc.ParsePackages(o.FromFile, data)
 		if err != nil {
 			return nil, err
 		}
@@ -139,18 +146,18 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 	for _, a := range o.Set {
 		name, ver, ok := strings.Cut(a, "=")
 		if !ok {
-			return nil, errf(KindUsage, "", "%q: expected PKG=VERSION (an empty VERSION removes the package)", a)
+			return nil, errf(pkgsvc.KindUsage, "", "%q: expected PKG=VERSION (an empty VERSION removes the package)", a)
 		}
-		if err := ValidName("package", name); err != nil {
+		if err := pkgsvc.ValidName("package", name); err != nil {
 			return nil, err
 		}
 		if ver != "" {
-			if _, err := ParseVersion(ver); err != nil {
-				return nil, errf(KindConfig, "", "%s: %v", name, err)
+			if _, err := pkgsvc.ParseVersion(ver); err != nil {
+				return nil, errf(pkgsvc.KindConfig, "", "%s: %v", name, err)
 			}
 		}
 		if prev, dup := given[name]; dup {
-			return nil, errf(KindUsage, "", "%s is given twice (%s=%s and %s); name each package once", name, name, prev, a)
+			return nil, errf(pkgsvc.KindUsage, "", "%s is given twice (%s=%s and %s); name each package once", name, name, prev, a)
 		}
 		given[name] = ver
 		if _, dup := want[name]; !dup {
@@ -164,7 +171,7 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 			continue
 		}
 		if want[name] == "" && old[name] == "" {
-			return nil, errf(KindUsage, "", "%s is not installed, so it cannot be removed", name)
+			return nil, errf(pkgsvc.KindUsage, "", "%s is not installed, so it cannot be removed", name)
 		}
 		out = append(out, Change{Package: name, Old: old[name], New: want[name]})
 	}
@@ -173,12 +180,12 @@ func (p *Playpen) ParseChanges(o PlanOptions) ([]Change, error) {
 
 // depGraph is the package dependency graph of one installed set.
 type depGraph struct {
-	deps map[string][]Dep // package → its .deps
+	deps map[string][]pkgsvc.Dep // package → its .deps
 }
 
 // packageDepsAt reads the deps of the given version of every package in set.
-func (p *Playpen) packageDepsAt(set map[string]string) (*depGraph, []string) {
-	g := &depGraph{deps: map[string][]Dep{}}
+func packageDepsAt(p *pkgsvc.Playpen, set map[string]string) (*depGraph, []string) {
+	g := &depGraph{deps: map[string][]pkgsvc.Dep{}}
 	var errs []string
 	for name, ver := range set {
 		if ver == "" {
@@ -196,15 +203,16 @@ func (p *Playpen) packageDepsAt(set map[string]string) (*depGraph, []string) {
 
 // cycle reports a dependency cycle among packages.
 func (g *depGraph) cycle() []string {
-	gr := &graph{deps: map[string][]string{}}
+	var names []string
+	deps := map[string][]string{}
 	for n, ds := range g.deps {
-		gr.names = append(gr.names, n)
+		names = append(names, n)
 		for _, d := range ds {
-			gr.deps[n] = append(gr.deps[n], d.Name)
+			deps[n] = append(deps[n], d.Name)
 		}
 	}
-	sort.Strings(gr.names)
-	return gr.cycle()
+	sort.Strings(names)
+	return pkgsvc.FindCycle(names, deps)
 }
 
 // reaches returns, for package from, the packages it depends on
@@ -226,33 +234,17 @@ func (g *depGraph) reaches(from string) map[string][]string {
 	return out
 }
 
-// packageFiles reads NAME-VERSION.files (SPEC §1.4).
-func (p *Playpen) packageFiles(name, ver string) []string {
-	if ver == "" {
-		return nil
-	}
-	lines, err := readList(filepath.Join(p.packageDir(name, ver), name+"-"+ver+".files"))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, l := range lines {
-		out = append(out, filepath.Clean(l.Fields[0]))
-	}
-	return out
-}
-
-// PlanUpgrade computes the plan of SPEC §8.1–§8.2. It is pure: it reads
+// MakePlan computes the plan of SPEC §8.1–§8.2. It is pure: it reads
 // the playpen and the services' states and changes nothing.
-func (p *Playpen) PlanUpgrade(ctx context.Context, o PlanOptions) (*Plan, error) {
-	changes, err := p.ParseChanges(o)
+func MakePlan(ctx context.Context, p *pkgsvc.Playpen, o PlanOptions) (*Plan, error) {
+	changes, err := ParseChanges(p, o)
 	if err != nil {
 		return nil, err
 	}
-	return p.planChanges(ctx, changes, o)
+	return planChanges(ctx, p, changes, o)
 }
 
-func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptions) (*Plan, error) {
+func planChanges(ctx context.Context, p *pkgsvc.Playpen, changes []Change, o PlanOptions) (*Plan, error) {
 	plan := &Plan{Changes: changes, Files: []string{}, Actions: []Action{}, Errors: []string{}, Warnings: []string{}, Running: []string{}}
 	if plan.Changes == nil {
 		plan.Changes = []Change{}
@@ -275,11 +267,11 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 			newSet[c.Package] = c.New
 		}
 		if c.Old != "" && c.New != "" {
-			if cmp, _ := CompareVersions(c.New, c.Old); cmp < 0 && !o.AllowDowngrade {
-				return nil, errf(KindFailed, "", "%s %s -> %s is a downgrade; pass --allow-downgrade if you mean it", c.Package, c.Old, c.New)
+			if cmp, _ := pkgsvc.CompareVersions(c.New, c.Old); cmp < 0 && !o.AllowDowngrade {
+				return nil, errf(pkgsvc.KindFailed, "", "%s %s -> %s is a downgrade; pass --allow-downgrade if you mean it", c.Package, c.Old, c.New)
 			}
 		}
-		for _, f := range append(p.packageFiles(c.Package, c.Old), p.packageFiles(c.Package, c.New)...) {
+		for _, f := range append(p.PackageFiles(c.Package, c.Old), p.PackageFiles(c.Package, c.New)...) {
 			files[f] = c.Package
 		}
 	}
@@ -293,15 +285,15 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 
 	// Dependencies: of the installed versions, and of the new ones where
 	// they are unpacked, so an edge added or dropped by the upgrade counts.
-	gOld, e1 := p.packageDepsAt(oldSet)
-	gNew, e2 := p.packageDepsAt(newSet)
+	gOld, e1 := packageDepsAt(p, oldSet)
+	gNew, e2 := packageDepsAt(p, newSet)
 	if errs := append(e1, e2...); len(errs) > 0 {
 		sort.Strings(errs)
-		return nil, errf(KindConfig, "", "%s", strings.Join(errs, "; "))
+		return nil, errf(pkgsvc.KindConfig, "", "%s", strings.Join(errs, "; "))
 	}
 	for _, g := range []*depGraph{gOld, gNew} {
 		if cyc := g.cycle(); cyc != nil {
-			return nil, errf(KindConfig, "", "package dependency cycle: %s (check the .deps files)", strings.Join(cyc, " -> "))
+			return nil, errf(pkgsvc.KindConfig, "", "package dependency cycle: %s (check the .deps files)", strings.Join(cyc, " -> "))
 		}
 	}
 	for name, ds := range gNew.deps {
@@ -311,7 +303,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 			case !ok:
 				plan.Errors = append(plan.Errors, fmt.Sprintf("%s %s needs %s, which would not be installed", name, newSet[name], d.Name))
 			case d.Constraint != nil:
-				pv, err := ParseVersion(v)
+				pv, err := pkgsvc.ParseVersion(v)
 				if err != nil {
 					plan.Errors = append(plan.Errors, fmt.Sprintf("%s: %v", d.Name, err))
 				} else if !d.Constraint.Check(pv.Upstream) {
@@ -359,28 +351,24 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 			candidates = append(candidates, n)
 		}
 	}
-	p.warm(candidates)
-	for _, n := range p.withInstances(candidates) {
-		s, cerr, rerr := p.resolveOrRecorded(n)
+	p.Warm(candidates)
+	for _, n := range withInstances(p, candidates) {
+		s, cerr, rerr := p.ResolveOrRecorded(n)
 		base, _, reg, project, lerr := p.Lookup(n)
 		if lerr != nil {
 			continue
 		}
 		isRunning := false
 		if rerr == nil {
-			st, o := p.probeState(ctx, s)
-			if o != nil {
-				o.Close()
-			}
-			isRunning = st.State == StateRunning
+			isRunning = p.StateOf(ctx, s).State == pkgsvc.StateRunning
 		}
 		if cerr != nil {
 			// Its policies and filedeps are in the config that fails.
-			why := configErrText(cerr)
+			why := pkgsvc.ConfigErrText(cerr)
 			pkgHit := !project && affectedPkg(reg.Package)
 			switch {
 			case isRunning && pkgHit:
-				return nil, &Error{Kind: KindConfig, Service: n, Err: fmt.Errorf("its config does not evaluate (%s), and this change reaches its package %s: its policies decide whether it is stopped or restarted, so nothing is planned; fix the config first", why, reg.Package)}
+				return nil, &pkgsvc.Error{Kind: pkgsvc.KindConfig, Service: n, Err: fmt.Errorf("its config does not evaluate (%s), and this change reaches its package %s: its policies decide whether it is stopped or restarted, so nothing is planned; fix the config first", why, reg.Package)}
 			case pkgHit:
 				plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: its config does not evaluate (%s): cannot tell whether a change of %s would stop or restart it (it is not running, so an upgrade leaves it stopped)", n, why, reg.Package))
 			case len(files) > 0:
@@ -403,7 +391,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 		if !isRunning && !o.All {
 			continue
 		}
-		pol := Policies{StopOnUpgrade: true, StopOnDepUpgrade: true, RestartOnDepUpgrade: true}
+		pol := pkgsvc.Policies{StopOnUpgrade: true, StopOnDepUpgrade: true, RestartOnDepUpgrade: true}
 		if s != nil {
 			pol = s.Policies
 		}
@@ -413,7 +401,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 			if c, ok := U[reg.Package]; ok {
 				decided = true
 				a.Reason = reg.Package
-				if c.New == "" || !p.packageLists(reg.Package, c.New, base) {
+				if c.New == "" || !packageLists(p, reg.Package, c.New, base) {
 					a.Action, a.Policy = ActRemove, ""
 					a.Chain = fmt.Sprintf("%s is no longer provided by %s", base, packageVersion(c))
 					acts = append(acts, affected{name: n, before: true, act: a})
@@ -476,7 +464,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 		}
 	}
 	// Order: stops in reverse dependency order, then starts in order.
-	order := p.serviceOrder(func() []string {
+	order := p.ServiceOrder(func() []string {
 		var ns []string
 		for _, a := range acts {
 			ns = append(ns, a.name)
@@ -515,7 +503,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 		if c.New == "" {
 			continue
 		}
-		svcs, err := p.packageServices(c.Package, c.New)
+		svcs, err := p.PackageServices(c.Package, c.New)
 		if err != nil {
 			continue
 		}
@@ -527,7 +515,7 @@ func (p *Playpen) planChanges(ctx context.Context, changes []Change, o PlanOptio
 	}
 	sort.Strings(plan.Running)
 	sort.Strings(plan.Warnings)
-	p.annotateGates(plan)
+	annotateGates(p, plan)
 	return plan, nil
 }
 
@@ -540,11 +528,11 @@ func packageVersion(c Change) string {
 
 // packageLists reports whether version ver of pkg still provides service
 // (unknown when the new version is not unpacked yet: assume it does).
-func (p *Playpen) packageLists(pkg, ver, service string) bool {
-	if _, err := os.Stat(p.packageDir(pkg, ver)); err != nil {
+func packageLists(p *pkgsvc.Playpen, pkg, ver, service string) bool {
+	if _, err := os.Stat(p.PackageDir(pkg, ver)); err != nil {
 		return true
 	}
-	svcs, err := p.packageServices(pkg, ver)
+	svcs, err := p.PackageServices(pkg, ver)
 	if err != nil {
 		return true
 	}
@@ -557,7 +545,7 @@ func (p *Playpen) packageLists(pkg, ver, service string) bool {
 }
 
 // withInstances adds the running instances of templates to names.
-func (p *Playpen) withInstances(names []string) []string {
+func withInstances(p *pkgsvc.Playpen, names []string) []string {
 	var out []string
 	for _, n := range names {
 		s, err := p.Resolve(n)
@@ -567,41 +555,6 @@ func (p *Playpen) withInstances(names []string) []string {
 			continue
 		}
 		out = append(out, n)
-	}
-	return out
-}
-
-// serviceOrder sorts names so that each comes after what it depends on
-// (service_depends); ties keep name order.
-func (p *Playpen) serviceOrder(names []string) []string {
-	in := map[string]bool{}
-	for _, n := range names {
-		in[n] = true
-	}
-	sorted := append([]string{}, names...)
-	sort.Strings(sorted)
-	var out []string
-	state := map[string]int{}
-	var visit func(n string)
-	visit = func(n string) {
-		if state[n] != 0 {
-			return
-		}
-		state[n] = 1
-		if deps, err := p.depsOf(n); err == nil {
-			ds := append([]string{}, deps...)
-			sort.Strings(ds)
-			for _, d := range ds {
-				if in[d] {
-					visit(d)
-				}
-			}
-		}
-		state[n] = 2
-		out = append(out, n)
-	}
-	for _, n := range sorted {
-		visit(n)
 	}
 	return out
 }
@@ -626,11 +579,11 @@ type Journal struct {
 }
 
 // JournalPath is where `upgrade pre` records what it did (SPEC §8.3).
-func (p *Playpen) JournalPath() string { return filepath.Join(p.LocalVar, "upgrade.journal") }
+func JournalPath(p *pkgsvc.Playpen) string { return filepath.Join(p.LocalVar, "upgrade.journal") }
 
 // JournalPending reports whether an upgrade was begun and not finished.
-func (p *Playpen) JournalPending() (bool, error) {
-	_, err := os.Stat(p.JournalPath())
+func JournalPending(p *pkgsvc.Playpen) (bool, error) {
+	_, err := os.Stat(JournalPath(p))
 	if err == nil {
 		return true, nil
 	}
@@ -641,15 +594,15 @@ func (p *Playpen) JournalPending() (bool, error) {
 }
 
 // ReadJournal reads and checks the pending journal; nil, nil when none.
-func (p *Playpen) ReadJournal() (*Journal, error) {
-	data, err := os.ReadFile(p.JournalPath())
+func ReadJournal(p *pkgsvc.Playpen) (*Journal, error) {
+	data, err := os.ReadFile(JournalPath(p))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, errf(KindFailed, "", "%v", err)
+		return nil, errf(pkgsvc.KindFailed, "", "%v", err)
 	}
-	return ParseJournal(p.JournalPath(), data, p.Root)
+	return ParseJournal(JournalPath(p), data, p.Root)
 }
 
 // ParseJournal decodes a journal and refuses one of another playpen.
@@ -662,26 +615,26 @@ func ParseJournal(path string, data []byte, root string) (*Journal, error) {
 		if err != nil {
 			why = err.Error()
 		}
-		return nil, errf(KindConfig, "", "%s is corrupt (%s); inspect it, then remove it to start over", path, why)
+		return nil, errf(pkgsvc.KindConfig, "", "%s is corrupt (%s); inspect it, then remove it to start over", path, why)
 	}
 	if j.Root != root {
-		return nil, errf(KindConfig, "", "%s belongs to the playpen %s, not %s; remove it", path, j.Root, root)
+		return nil, errf(pkgsvc.KindConfig, "", "%s belongs to the playpen %s, not %s; remove it", path, j.Root, root)
 	}
 	for _, a := range j.Plan.Actions {
-		if _, _, err := SplitInstance(a.Service); err != nil {
-			return nil, errf(KindConfig, "", "%s is corrupt: %v", path, err)
+		if _, _, err := pkgsvc.SplitInstance(a.Service); err != nil {
+			return nil, errf(pkgsvc.KindConfig, "", "%s is corrupt: %v", path, err)
 		}
 	}
 	for _, n := range append(append([]string(nil), j.Plan.Running...), j.Failed...) {
-		if _, _, err := SplitInstance(n); err != nil {
-			return nil, errf(KindConfig, "", "%s is corrupt: %v", path, err)
+		if _, _, err := pkgsvc.SplitInstance(n); err != nil {
+			return nil, errf(pkgsvc.KindConfig, "", "%s is corrupt: %v", path, err)
 		}
 	}
 	return &j, nil
 }
 
-// UpgradeOptions tune pre, post and run.
-type UpgradeOptions struct {
+// Options tune pre, post and run.
+type Options struct {
 	PlanOptions
 	Force bool // go on despite dependency constraint errors
 	Jobs  int
@@ -740,23 +693,23 @@ func union(a, b []string) []string {
 	return out
 }
 
-// UpgradePre is the before-half (SPEC §8.3): validate, journal, stop.
-func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, error) {
-	unlock, err := p.upgradeLock()
+// Pre is the before-half (SPEC §8.3): validate, journal, stop.
+func Pre(ctx context.Context, p *pkgsvc.Playpen, o Options) (*Plan, error) {
+	unlock, err := p.UpgradeLock()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	var prev *Journal
-	if pending, _ := p.JournalPending(); pending {
+	if pending, _ := JournalPending(p); pending {
 		if !o.Merge {
-			return nil, errf(KindFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", p.JournalPath())
+			return nil, errf(pkgsvc.KindFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", JournalPath(p))
 		}
-		if prev, err = p.ReadJournal(); err != nil {
+		if prev, err = ReadJournal(p); err != nil {
 			return nil, err
 		}
 	}
-	plan, err := p.PlanUpgrade(ctx, o.PlanOptions)
+	plan, err := MakePlan(ctx, p, o.PlanOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -764,9 +717,9 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 		plan = mergePlans(prev.Plan, plan)
 	}
 	if len(plan.Errors) > 0 && !o.Force {
-		return plan, errf(KindFailed, "", "the upgrade would break dependencies (nothing was stopped; --force to go on):\n  %s", strings.Join(plan.Errors, "\n  "))
+		return plan, errf(pkgsvc.KindFailed, "", "the upgrade would break dependencies (nothing was stopped; --force to go on):\n  %s", strings.Join(plan.Errors, "\n  "))
 	}
-	if err := p.validateNew(plan, "nothing was stopped"); err != nil {
+	if err := p.ValidateVersions(newVersions(plan), "nothing was stopped"); err != nil {
 		return plan, err
 	}
 	j := &Journal{Root: p.Root, Created: time.Now().UTC(), Plan: plan, Rollback: o.Rollback}
@@ -776,7 +729,7 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 			j.Rollback = prev.Rollback
 		}
 	}
-	if err := p.writeJournal(j); err != nil {
+	if err := writeJournal(p, j); err != nil {
 		return plan, err
 	}
 	fault.Point("pre.journal")
@@ -786,104 +739,14 @@ func (p *Playpen) UpgradePre(ctx context.Context, o UpgradeOptions) (*Plan, erro
 			stops = append(stops, a.Service)
 		}
 	}
-	return plan, FirstError(p.StopMany(ctx, stops, ManyOptions{Jobs: o.Jobs}))
-}
-
-// validateNew evaluates the definitions and typed environment of every
-// service of a new package version that is already unpacked, before
-// anything is stopped (SPEC §8.3).
-func (p *Playpen) validateNew(plan *Plan, consequence string) error {
-	var errs []string
-	for _, c := range plan.Changes {
-		if c.New == "" {
-			continue
-		}
-		if _, err := os.Stat(p.packageDir(c.Package, c.New)); err != nil {
-			continue
-		}
-		svcs, err := p.packageServices(c.Package, c.New)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		for _, s := range svcs {
-			if err := p.validateCandidate(Registered{Service: s, Package: c.Package, Version: c.New}); err != nil {
-				errs = append(errs, err.Error())
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return errf(KindConfig, "", "the new version does not validate; %s:\n  %s", consequence, strings.Join(errs, "\n  "))
-	}
-	return nil
-}
-
-// candidate resolves name (a service of reg, or an instance of it) from
-// reg's package directory as new-service would install it, in a scratch
-// copy under scratchDir, without registering anything. real rewrites
-// scratch paths in messages back to the package's own files; done removes
-// the scratch copy.
-func (p *Playpen) candidate(reg Registered, name, scratchDir string) (s *Service, real func(string) string, done func(), err error) {
-	scratch, err := os.MkdirTemp(scratchDir, ".candidate-")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	done = func() { os.RemoveAll(scratch) }
-	q := p.shallow()
-	q.extServices = scratch
-	qs := q.c()
-	from, err := q.installServiceFilesFrom(reg, filepath.Join(scratch, reg.Service+"-"+reg.Version))
-	if err != nil {
-		done()
-		return nil, nil, nil, fmt.Errorf("%s %s: %w", reg.Service, reg.Version, err)
-	}
-	real = func(msg string) string {
-		for dst, src := range from {
-			msg = strings.ReplaceAll(msg, dst, src)
-		}
-		return msg
-	}
-	qs.regIndex = map[string]Registered{reg.Service: reg}
-	qs.projIndex = map[string]bool{}
-	qs.indexDone = true
-	s, err = q.resolve(context.Background(), name)
-	if err != nil {
-		done()
-		return nil, nil, nil, fmt.Errorf("%s %s: %s", reg.Service, reg.Version, real(err.Error()))
-	}
-	return s, real, done, nil
-}
-
-// validateCandidate checks reg's definition as the new version ships it
-// (§8.3: validate before you stop).
-func (p *Playpen) validateCandidate(reg Registered) error {
-	if err := p.EnsureDirs(); err != nil {
-		return err
-	}
-	s, real, done, err := p.candidate(reg, reg.Service, p.LocalVar)
-	if err != nil {
-		return err
-	}
-	defer done()
-	if s.Template {
-		return nil
-	}
-	if len(s.Typed.Problems) > 0 {
-		return fmt.Errorf("%s %s: %s", reg.Service, reg.Version, s.Typed.Problems[0].Error())
-	}
-	// The program must be there to start: a path (not a bare name, which
-	// the package manager may yet install under ext/bin) is checked now.
-	if s.ProgramErr != "" && s.Hooks["start"].Empty() && strings.ContainsRune(s.programArg, '/') {
-		return fmt.Errorf("%s %s: %s (service_program in %s)", reg.Service, reg.Version, s.ProgramErr, real(strings.Join(s.ConfigFiles, ", ")))
-	}
-	return nil
+	return plan, pkgsvc.FirstError(p.StopMany(ctx, stops, pkgsvc.ManyOptions{Jobs: o.Jobs}))
 }
 
 // warnUnexpectedVersions says which packages are installed at another
 // version than the journal's plan expected: the package manager failed or
 // was skipped between pre and post. Services still end on what is
 // installed.
-func (p *Playpen) warnUnexpectedVersions(plan *Plan) {
+func warnUnexpectedVersions(p *pkgsvc.Playpen, plan *Plan) {
 	inst := map[string]string{}
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
@@ -896,32 +759,32 @@ func (p *Playpen) warnUnexpectedVersions(plan *Plan) {
 		got, ok := inst[c.Package]
 		switch {
 		case c.New == "" && ok:
-			p.warn(c.Package, "the upgrade was to remove it, but %s is still installed (did the package manager fail?); services end on what is installed", got)
+			p.Warnf(c.Package, "the upgrade was to remove it, but %s is still installed (did the package manager fail?); services end on what is installed", got)
 		case c.New != "" && got != c.New:
 			if !ok {
 				got = "nothing"
 			}
-			p.warn(c.Package, "the upgrade expected version %s, but %s is installed (did the package manager fail or not run?); services end on what is installed", c.New, got)
+			p.Warnf(c.Package, "the upgrade expected version %s, but %s is installed (did the package manager fail or not run?); services end on what is installed", c.New, got)
 		}
 	}
 }
 
-// UpgradePost is the after-half (SPEC §8.3): register the new definitions,
+// Post is the after-half (SPEC §8.3): register the new definitions,
 // then start, restart or remove per the journal's plan (or, with no
 // journal, per what changed since the services were registered). Every
 // service it starts or restarts must then pass its health gate; instances
 // of a template roll (issue 16). When the gate fails and the journal
 // holds a rollback command, that command runs and the after-half runs
 // again, so every service ends on the version installed after it.
-func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, error) {
-	unlock, err := p.upgradeLock()
+func Post(ctx context.Context, p *pkgsvc.Playpen, o Options) (*Plan, error) {
+	unlock, err := p.UpgradeLock()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	// The package manager changed ext/ since anything was read.
 	p.Invalidate()
-	j, err := p.ReadJournal()
+	j, err := ReadJournal(p)
 	if err != nil {
 		return nil, err
 	}
@@ -931,17 +794,17 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 		plan, since = j.Plan, j.Created
 		if j.RollingBack {
 			// Killed in a rollback: finish it.
-			return plan, p.rollBack(ctx, j, o, nil)
+			return plan, rollBack(ctx, p, j, o, nil)
 		}
-		p.warnUnexpectedVersions(plan)
+		warnUnexpectedVersions(p, plan)
 	} else {
 		// No pre: what differs between installed-packages and the
 		// registered definitions is the upgrade set.
-		changes, err := p.unregisteredChanges()
+		changes, err := unregisteredChanges(p)
 		if err != nil {
 			return nil, err
 		}
-		plan, err = p.planChanges(ctx, changes, o.PlanOptions)
+		plan, err = planChanges(ctx, p, changes, o.PlanOptions)
 		if err != nil {
 			return nil, err
 		}
@@ -952,29 +815,29 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 			redo[f] = true
 		}
 	}
-	fails, err := p.afterHalf(ctx, plan, since, redo, o, false)
+	fails, err := afterHalf(ctx, p, plan, since, redo, o, false)
 	if err != nil {
-		return plan, fmt.Errorf("%w (the journal %s is kept: fix the cause and run `servicectl upgrade post` again)", err, p.JournalPath())
+		return plan, fmt.Errorf("%w (the journal %s is kept: fix the cause and run `servicectl upgrade post` again)", err, JournalPath(p))
 	}
 	fault.Point("post.done")
 	if len(fails) > 0 {
 		if j != nil && len(j.Rollback) > 0 {
-			return plan, p.rollBack(ctx, j, o, fails)
+			return plan, rollBack(ctx, p, j, o, fails)
 		}
 		if j == nil {
-			return plan, errf(KindFailed, "", "the upgrade did not pass its health gate: %s; fix the cause and restart them", gateText(fails))
+			return plan, errf(pkgsvc.KindFailed, "", "the upgrade did not pass its health gate: %s; fix the cause and restart them", gateText(fails))
 		}
 		// The next post does these again, whenever they were started.
 		j.Failed = nil
 		for _, f := range fails {
 			j.Failed = append(j.Failed, f.Service)
 		}
-		if err := p.writeJournal(j); err != nil {
+		if err := writeJournal(p, j); err != nil {
 			return plan, err
 		}
-		return plan, errf(KindFailed, "", "the upgrade did not pass its health gate: %s (the journal %s is kept: fix the package and run `servicectl upgrade post` again, or put the old version back with the package manager and run it then)", gateText(fails), p.JournalPath())
+		return plan, errf(pkgsvc.KindFailed, "", "the upgrade did not pass its health gate: %s (the journal %s is kept: fix the package and run `servicectl upgrade post` again, or put the old version back with the package manager and run it then)", gateText(fails), JournalPath(p))
 	}
-	if err := os.Remove(p.JournalPath()); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(JournalPath(p)); err != nil && !os.IsNotExist(err) {
 		return plan, err
 	}
 	return plan, nil
@@ -987,8 +850,8 @@ func (p *Playpen) UpgradePost(ctx context.Context, o UpgradeOptions) (*Plan, err
 // what runs other code than installed is restarted. It returns the
 // services that failed to start or to pass their gate; err is a failure
 // to act at all.
-func (p *Playpen) afterHalf(ctx context.Context, plan *Plan, since time.Time, redo map[string]bool, o UpgradeOptions, rollback bool) ([]GateFailure, error) {
-	removed, err := p.registerInstalled(ctx, plan, len(redo) > 0)
+func afterHalf(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, since time.Time, redo map[string]bool, o Options, rollback bool) ([]GateFailure, error) {
+	removed, err := registerInstalled(ctx, p, plan, len(redo) > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -1019,39 +882,36 @@ func (p *Playpen) afterHalf(ctx context.Context, plan *Plan, since time.Time, re
 			fail(n, err)
 			return false
 		}
-		st, own := p.probe(ctx, s)
-		if own != nil {
-			own.Close()
-		}
+		st := p.Probe(ctx, s)
 		upgraded := after[n] == ActRestartAfter
 		acted := true
 		// The plan is the promise (§8.6): only what it names is started
 		// or restarted. A service it leaves untouched keeps running (and
 		// shows stale), even though its dependencies changed.
 		switch {
-		case st.State != StateRunning:
-			err = p.Start(ctx, n, StartOptions{Upgraded: upgraded, Launched: release})
-			p.progress(n, err, "started")
+		case st.State != pkgsvc.StateRunning:
+			err = p.Start(ctx, n, pkgsvc.StartOptions{Upgraded: upgraded, Launched: release})
+			p.Progress(n, err, "started")
 		case rollback && st.Stale:
-			err = p.Restart(ctx, n, RestartOptions{Upgraded: true, NoHUP: true, Launched: release})
-			p.progress(n, err, "restarted on the version installed again")
+			err = p.Restart(ctx, n, pkgsvc.RestartOptions{Upgraded: true, NoHUP: true, Launched: release})
+			p.Progress(n, err, "restarted on the version installed again")
 		case rollback:
 			release()
 			acted = false
-		case after[n] != "" && !redo[n] && !st.Stale && p.startedSince(s, since):
+		case after[n] != "" && !redo[n] && !st.Stale && p.StartedSince(s, since):
 			// An earlier post did it before it was killed.
 			release()
 		case upgraded || after[n] == ActStartAfter:
 			// start-after while running: a killed pre never stopped it.
-			err = p.Restart(ctx, n, RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
-			p.progress(n, err, "restarted")
+			err = p.Restart(ctx, n, pkgsvc.RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
+			p.Progress(n, err, "restarted")
 		default:
 			release()
 			acted = false
 		}
 		if err == nil && acted {
 			fault.Point("post.started")
-			err = p.awaitHealthy(ctx, s)
+			err = p.AwaitHealthy(ctx, s)
 		}
 		if err != nil {
 			fail(n, err)
@@ -1068,9 +928,8 @@ func (p *Playpen) afterHalf(ctx context.Context, plan *Plan, since time.Time, re
 			names = append(names, n)
 		}
 	}
-	names = p.serviceOrder(names)
-	g, pre := p.buildGraph(names, false)
-	for _, r := range g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
+	names = p.ServiceOrder(names)
+	for _, r := range p.RunOrdered(ctx, names, o.Jobs, func(n string, release func()) error {
 		bring(n, release)
 		return nil
 	}) {
@@ -1098,7 +957,7 @@ func (p *Playpen) afterHalf(ctx context.Context, plan *Plan, since time.Time, re
 					rest = append(rest, b...)
 				}
 				if len(rest) > 0 {
-					p.warn(batch[0], "the rolling restart stopped here: %s keep running the old code", strings.Join(rest, ", "))
+					p.Warnf(batch[0], "the rolling restart stopped here: %s keep running the old code", strings.Join(rest, ", "))
 				}
 				break
 			}
@@ -1117,7 +976,7 @@ func rolls(plan *Plan, rolling map[string]bool) [][][]string {
 		if !rolling[a.Service] {
 			continue
 		}
-		base, _, _ := SplitInstance(a.Service)
+		base, _, _ := pkgsvc.SplitInstance(a.Service)
 		if _, ok := by[base]; !ok {
 			order = append(order, base)
 		}
@@ -1137,47 +996,47 @@ func rolls(plan *Plan, rolling map[string]bool) [][][]string {
 // back), then the after-half again on what it installed. The journal says
 // a rollback is under way before the command runs, so a post that was
 // killed anywhere in it runs it again and converges.
-func (p *Playpen) rollBack(ctx context.Context, j *Journal, o UpgradeOptions, fails []GateFailure) error {
+func rollBack(ctx context.Context, p *pkgsvc.Playpen, j *Journal, o Options, fails []GateFailure) error {
 	if !j.RollingBack {
 		j.RollingBack = true
 		j.GateFailures = nil
 		for _, f := range fails {
 			j.GateFailures = append(j.GateFailures, headLine(f.Err.Error()))
 		}
-		if err := p.writeJournal(j); err != nil {
+		if err := writeJournal(p, j); err != nil {
 			return err
 		}
 	}
 	fault.Point("rollback.journal")
-	fmt.Fprintf(p.configStderr(), "servicectl: the upgrade did not pass its health gate (%s); rolling back: %s\n", strings.Join(j.GateFailures, "; "), strings.Join(j.Rollback, " "))
+	fmt.Fprintf(p.ErrOut(), "servicectl: the upgrade did not pass its health gate (%s); rolling back: %s\n", strings.Join(j.GateFailures, "; "), strings.Join(j.Rollback, " "))
 	cmd := exec.CommandContext(ctx, j.Rollback[0], j.Rollback[1:]...)
-	cmd.Stdout, cmd.Stderr = p.configStderr(), p.configStderr()
+	cmd.Stdout, cmd.Stderr = p.ErrOut(), p.ErrOut()
 	if err := cmd.Run(); err != nil {
-		return errf(KindFailed, "", "the rollback command %s failed: %v (the journal %s is kept: put the old version back, then run `servicectl upgrade post`)", j.Rollback[0], err, p.JournalPath())
+		return errf(pkgsvc.KindFailed, "", "the rollback command %s failed: %v (the journal %s is kept: put the old version back, then run `servicectl upgrade post`)", j.Rollback[0], err, JournalPath(p))
 	}
 	fault.Point("rollback.command")
 	p.Invalidate()
-	fails, err := p.afterHalf(ctx, j.Plan, time.Time{}, nil, o, true)
+	fails, err := afterHalf(ctx, p, j.Plan, time.Time{}, nil, o, true)
 	if err != nil {
-		return fmt.Errorf("rolled back, but: %w (the journal %s is kept: run `servicectl upgrade post` again)", err, p.JournalPath())
+		return fmt.Errorf("rolled back, but: %w (the journal %s is kept: run `servicectl upgrade post` again)", err, JournalPath(p))
 	}
 	if len(fails) > 0 {
-		return errf(KindFailed, "", "rolled back, but the installed version does not pass its health gate either: %s (the journal %s is kept)", gateText(fails), p.JournalPath())
+		return errf(pkgsvc.KindFailed, "", "rolled back, but the installed version does not pass its health gate either: %s (the journal %s is kept)", gateText(fails), JournalPath(p))
 	}
-	if err := os.Remove(p.JournalPath()); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(JournalPath(p)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	return errf(KindFailed, "", "the upgrade was rolled back: %s; every service runs the version installed again", strings.Join(j.GateFailures, "; "))
+	return errf(pkgsvc.KindFailed, "", "the upgrade was rolled back: %s; every service runs the version installed again", strings.Join(j.GateFailures, "; "))
 }
 
-func (p *Playpen) writeJournal(j *Journal) error {
+func writeJournal(p *pkgsvc.Playpen, j *Journal) error {
 	data, _ := json.MarshalIndent(j, "", "  ")
-	return fsio.WriteAtomic(p.JournalPath(), append(data, '\n'), 0o644, true)
+	return fsio.WriteAtomic(JournalPath(p), append(data, '\n'), 0o644, true)
 }
 
 // unregisteredChanges compares installed-packages with the versions of
 // the registered services.
-func (p *Playpen) unregisteredChanges() ([]Change, error) {
+func unregisteredChanges(p *pkgsvc.Playpen) ([]Change, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -1206,14 +1065,14 @@ func (p *Playpen) unregisteredChanges() ([]Change, error) {
 // installed-packages: every service a package lists is registered at the
 // installed version (§1.6); a service no installed package lists is
 // stopped and unregistered. It returns the removed services.
-func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan, refresh bool) (map[string]bool, error) {
+func registerInstalled(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, refresh bool) (map[string]bool, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
 	}
 	provided := map[string]bool{}
 	for _, pk := range pkgs {
-		svcs, err := p.packageServices(pk.Name, pk.Version)
+		svcs, err := p.PackageServices(pk.Name, pk.Version)
 		if err != nil {
 			return nil, err
 		}
@@ -1240,11 +1099,11 @@ func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan, refresh boo
 			}
 			removed[n] = true
 		}
-		if err := p.unregister(r.Service); err != nil {
+		if err := p.Unregister(r.Service); err != nil {
 			return nil, err
 		}
 		removed[r.Service] = true
-		p.progress(r.Service, nil, "unregistered: no installed package provides it")
+		p.Progress(r.Service, nil, "unregistered: no installed package provides it")
 	}
 	current := map[string]string{}
 	regs, _ = p.Registered()
@@ -1259,7 +1118,7 @@ func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan, refresh boo
 		inSet[c.Package] = refresh
 	}
 	for _, pk := range pkgs {
-		svcs, _ := p.packageServices(pk.Name, pk.Version)
+		svcs, _ := p.PackageServices(pk.Name, pk.Version)
 		for _, s := range svcs {
 			if current[s] == pk.Version && !inSet[pk.Name] {
 				continue
@@ -1267,31 +1126,15 @@ func (p *Playpen) registerInstalled(ctx context.Context, plan *Plan, refresh boo
 			if _, err := p.NewService(s); err != nil {
 				return nil, err
 			}
-			p.progress(s, nil, "registered at "+pk.Name+" "+pk.Version)
+			p.Progress(s, nil, "registered at "+pk.Name+" "+pk.Version)
 		}
 	}
 	return removed, nil
 }
 
-// upgradeLock serialises upgrade commands of one playpen.
-func (p *Playpen) upgradeLock() (func(), error) {
-	if err := p.EnsureDirs(); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(p.RunVar, "upgrade.lock"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := flock(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
-}
-
 // WhyTargets lists what `why` takes: installed packages, and the files
 // their .files lists name, sorted (for shell completion).
-func (p *Playpen) WhyTargets() ([]string, error) {
+func WhyTargets(p *pkgsvc.Playpen) ([]string, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -1299,7 +1142,7 @@ func (p *Playpen) WhyTargets() ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, pk := range pkgs {
-		for _, c := range append([]string{pk.Name}, p.packageFiles(pk.Name, pk.Version)...) {
+		for _, c := range append([]string{pk.Name}, p.PackageFiles(pk.Name, pk.Version)...) {
 			if !seen[c] {
 				seen[c] = true
 				out = append(out, c)
@@ -1312,7 +1155,7 @@ func (p *Playpen) WhyTargets() ([]string, error) {
 
 // Why is the blast radius of a change to a package or a file (SPEC §8.6):
 // the plan for every service, running or not, if it changed.
-func (p *Playpen) Why(ctx context.Context, target string) (*Plan, error) {
+func Why(ctx context.Context, p *pkgsvc.Playpen, target string) (*Plan, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -1328,17 +1171,17 @@ func (p *Playpen) Why(ctx context.Context, target string) (*Plan, error) {
 		if strings.ContainsRune(target, '/') || strings.ContainsRune(target, '.') {
 			o.Files = []string{target}
 			for _, pk := range pkgs {
-				for _, f := range p.packageFiles(pk.Name, pk.Version) {
+				for _, f := range p.PackageFiles(pk.Name, pk.Version) {
 					if f == filepath.Clean(target) {
 						changes = append(changes, Change{Package: pk.Name, Old: pk.Version, New: pk.Version})
 					}
 				}
 			}
 		} else {
-			return nil, errf(KindUnknown, "", "%s is neither an installed package nor a file path (see ext/etc/installed-packages)", target)
+			return nil, errf(pkgsvc.KindUnknown, "", "%s is neither an installed package nor a file path (see ext/etc/installed-packages)", target)
 		}
 	}
-	plan, err := p.planChanges(ctx, changes, o)
+	plan, err := planChanges(ctx, p, changes, o)
 	if err != nil {
 		return nil, err
 	}
@@ -1351,4 +1194,16 @@ func (p *Playpen) Why(ctx context.Context, target string) (*Plan, error) {
 	}
 	plan.Actions = out
 	return plan, nil
+}
+
+// newVersions are the packages a plan installs or upgrades, at their new
+// versions.
+func newVersions(plan *Plan) []pkgsvc.Package {
+	var out []pkgsvc.Package
+	for _, c := range plan.Changes {
+		if c.New != "" {
+			out = append(out, pkgsvc.Package{Name: c.Package, Version: c.New})
+		}
+	}
+	return out
 }

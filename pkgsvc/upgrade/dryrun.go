@@ -1,4 +1,4 @@
-package pkgsvc
+package upgrade
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"servicectl/hooks"
+	"servicectl/pkgsvc"
 )
 
 // A dry run of an upgrade's hooks (`upgrade plan --hooks`, issue 16): for
@@ -43,7 +44,7 @@ type ActionRun struct {
 
 // DryRunHooks runs plan's hooks without effects and says what each
 // would do.
-func (p *Playpen) DryRunHooks(ctx context.Context, plan *Plan) ([]ActionRun, error) {
+func DryRunHooks(ctx context.Context, p *pkgsvc.Playpen, plan *Plan) ([]ActionRun, error) {
 	newVer := map[string]string{}
 	for _, c := range plan.Changes {
 		newVer[c.Package] = c.New
@@ -53,14 +54,14 @@ func (p *Playpen) DryRunHooks(ctx context.Context, plan *Plan) ([]ActionRun, err
 		ar := ActionRun{Action: a, Steps: []StepRun{}}
 		switch a.Action {
 		case ActStopBefore, ActRemove:
-			s, _, err := p.resolveOrRecorded(a.Service)
+			s, _, err := p.ResolveOrRecorded(a.Service)
 			if err != nil {
 				return nil, err
 			}
 			ar.Version = s.Version
-			ar.Steps = p.dryStop(ctx, s)
+			ar.Steps = dryStop(ctx, p, s)
 		case ActStartAfter, ActRestartAfter:
-			s, note, real, done, err := p.newDefinition(a.Service, a.Package, newVer[a.Package])
+			s, note, real, done, err := newDefinition(p, a.Service, a.Package, newVer[a.Package])
 			if err != nil {
 				return nil, err
 			}
@@ -69,17 +70,17 @@ func (p *Playpen) DryRunHooks(ctx context.Context, plan *Plan) ([]ActionRun, err
 			if a.Action == ActRestartAfter {
 				upgraded = "1"
 				if !s.Hooks["restart"].Empty() {
-					ar.Steps = append(ar.Steps, p.dryScripts(ctx, s, "restart", setEnv(s.Env, "SERVICE_UPGRADED", "1"))...)
+					ar.Steps = append(ar.Steps, dryScripts(ctx, p, s, "restart", setEnv(s.Env, "SERVICE_UPGRADED", "1"))...)
 				} else {
 					// As post does it: the new definition is registered
 					// first, and its stop steps stop the old process.
-					ar.Steps = append(ar.Steps, p.dryStop(ctx, s)...)
+					ar.Steps = append(ar.Steps, dryStop(ctx, p, s)...)
 				}
 			}
 			if a.Action == ActStartAfter || s.Hooks["restart"].Empty() {
-				ar.Steps = append(ar.Steps, p.dryStart(ctx, s, setEnv(s.Env, "SERVICE_UPGRADED", upgraded))...)
+				ar.Steps = append(ar.Steps, dryStart(ctx, p, s, setEnv(s.Env, "SERVICE_UPGRADED", upgraded))...)
 			}
-			ar.Steps = append(ar.Steps, p.dryGate(ctx, s)...)
+			ar.Steps = append(ar.Steps, dryGate(ctx, p, s)...)
 			done()
 			// Name the package's own files, not the scratch copies.
 			for i := range ar.Steps {
@@ -100,47 +101,47 @@ func (p *Playpen) DryRunHooks(ctx context.Context, plan *Plan) ([]ActionRun, err
 // newDefinition is the definition name will have after the upgrade: the
 // unpacked new version's, else (not unpacked yet, or a project service)
 // the current one, with a note saying so.
-func (p *Playpen) newDefinition(name, pkg, ver string) (s *Service, note string, real func(string) string, done func(), err error) {
+func newDefinition(p *pkgsvc.Playpen, name, pkg, ver string) (s *pkgsvc.Service, note string, real func(string) string, done func(), err error) {
 	same := func(m string) string { return m }
-	cur, _, err := p.resolveOrRecorded(name)
+	cur, _, err := p.ResolveOrRecorded(name)
 	if err != nil {
 		return nil, "", nil, nil, err
 	}
 	if ver == "" || cur.Project || ver == cur.Version {
 		return cur, "", same, func() {}, nil
 	}
-	if _, err := os.Stat(p.packageDir(pkg, ver)); err != nil {
+	if _, err := os.Stat(p.PackageDir(pkg, ver)); err != nil {
 		return cur, fmt.Sprintf("%s %s is not unpacked yet: its hooks are shown as %s %s has them", pkg, ver, pkg, cur.Version), same, func() {}, nil
 	}
-	s, real, done, err = p.candidate(Registered{Service: cur.Base, Package: pkg, Version: ver}, name, "")
+	s, real, done, err = p.Candidate(pkgsvc.Registered{Service: cur.Base, Package: pkg, Version: ver}, name, "")
 	if err != nil {
 		return nil, "", nil, nil, err
 	}
 	return s, "", real, done, nil
 }
 
-func (p *Playpen) dryStop(ctx context.Context, s *Service) []StepRun {
-	steps := p.dryScripts(ctx, s, "pre-stop", s.Env)
+func dryStop(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service) []StepRun {
+	steps := dryScripts(ctx, p, s, "pre-stop", s.Env)
 	if !s.Hooks["stop"].Empty() {
-		steps = append(steps, p.dryScripts(ctx, s, "stop", s.Env)...)
+		steps = append(steps, dryScripts(ctx, p, s, "stop", s.Env)...)
 	} else {
 		what := "not running: nothing to signal"
-		if st, _ := readState(s.StateFile(p)); st != nil && st.Pid > 0 {
+		if st, _ := p.ServiceState(s.Name); st != nil && st.Pid > 0 {
 			what = fmt.Sprintf("would send SIG%s to pid %d and its process group, SIGKILL after %gs (service_stop_timeout)", s.StopSigName, st.Pid, s.StopTimeout)
 		}
 		steps = append(steps, StepRun{Step: "stop", Builtin: what, Effects: []hooks.Effect{}})
 	}
-	return append(steps, p.dryScripts(ctx, s, "post-stop", s.Env)...)
+	return append(steps, dryScripts(ctx, p, s, "post-stop", s.Env)...)
 }
 
-func (p *Playpen) dryStart(ctx context.Context, s *Service, env []string) []StepRun {
+func dryStart(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service, env []string) []StepRun {
 	var steps []StepRun
 	for _, f := range s.RenderFiles {
 		steps = append(steps, StepRun{Step: "render", Builtin: fmt.Sprintf("would render etc/%s (or ext/etc/%s) to %s", f, f, filepath.Join(p.LocalVar, "etc", f)), Effects: []hooks.Effect{}})
 	}
-	steps = append(steps, p.dryScripts(ctx, s, "pre-start", env)...)
+	steps = append(steps, dryScripts(ctx, p, s, "pre-start", env)...)
 	if !s.Hooks["start"].Empty() {
-		steps = append(steps, p.dryScripts(ctx, s, "start", env)...)
+		steps = append(steps, dryScripts(ctx, p, s, "start", env)...)
 	} else {
 		argv := append([]string{s.Program}, s.Flags...)
 		what := fmt.Sprintf("would start %q as %s (through %s)", argv, s.RunName, filepath.Join(p.LinkDir, s.RunName))
@@ -149,12 +150,12 @@ func (p *Playpen) dryStart(ctx context.Context, s *Service, env []string) []Step
 		}
 		steps = append(steps, StepRun{Step: "start", Builtin: what, Effects: []hooks.Effect{}})
 	}
-	return append(steps, p.dryScripts(ctx, s, "post-start", env)...)
+	return append(steps, dryScripts(ctx, p, s, "post-start", env)...)
 }
 
-func (p *Playpen) dryGate(ctx context.Context, s *Service) []StepRun {
-	if s.HealthGate() == GatePing {
-		steps := p.dryScripts(ctx, s, "ping", s.Env)
+func dryGate(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service) []StepRun {
+	if s.HealthGate() == pkgsvc.GatePing {
+		steps := dryScripts(ctx, p, s, "ping", s.Env)
 		for i := range steps {
 			steps[i].Step = "gate"
 		}
@@ -164,7 +165,7 @@ func (p *Playpen) dryGate(ctx context.Context, s *Service) []StepRun {
 }
 
 // dryScripts runs step's config code and hook file with effects recorded.
-func (p *Playpen) dryScripts(ctx context.Context, s *Service, step string, env []string) []StepRun {
+func dryScripts(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service, step string, env []string) []StepRun {
 	h, ok := s.Hooks[step]
 	if !ok || h.Empty() {
 		return nil

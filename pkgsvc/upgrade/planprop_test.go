@@ -1,10 +1,11 @@
-package pkgsvc
+package upgrade
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc"
 	"sort"
 	"strings"
 	"testing"
@@ -107,7 +108,7 @@ func planProperty(t *testing.T, r *rand.Rand) {
 			running = append(running, s.name)
 		}
 	}
-	if err := FirstError(x.reopen().StartMany(bg, running, ManyOptions{NoDeps: true})); err != nil {
+	if err := pkgsvc.FirstError(x.reopen().StartMany(bg, running, pkgsvc.ManyOptions{NoDeps: true})); err != nil {
 		t.Fatal(err)
 	}
 	var set []string
@@ -124,8 +125,8 @@ func planProperty(t *testing.T, r *rand.Rand) {
 		set = []string{pkgs[0] + "=1.1"}
 		newer[pkgs[0]] = true
 	}
-	o := UpgradeOptions{PlanOptions: PlanOptions{Set: set, Files: withFiles}}
-	plan, err := x.reopen().PlanUpgrade(bg, o.PlanOptions)
+	o := Options{PlanOptions: PlanOptions{Set: set, Files: withFiles}}
+	plan, err := MakePlan(bg, x.reopen(), o.PlanOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func planProperty(t *testing.T, r *rand.Rand) {
 	for _, n := range running {
 		before[n] = x.pid(n)
 	}
-	if _, err := x.reopen().UpgradePre(bg, o); err != nil {
+	if _, err := Pre(bg, x.reopen(), o); err != nil {
 		t.Fatalf("pre: %v\nplan:\n%s", err, actions(plan))
 	}
 	var now []string
@@ -145,7 +146,7 @@ func planProperty(t *testing.T, r *rand.Rand) {
 		now = append(now, pkg+" "+v)
 	}
 	os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte(strings.Join(now, "\n")+"\n"), 0o644)
-	if _, err := x.reopen().UpgradePost(bg, o); err != nil {
+	if _, err := Post(bg, x.reopen(), o); err != nil {
 		t.Fatalf("post: %v\nplan:\n%s", err, actions(plan))
 	}
 
@@ -181,18 +182,18 @@ func planProperty(t *testing.T, r *rand.Rand) {
 		a := act[n]
 		switch {
 		case !isRunning[n]:
-			if st.State != StateStopped {
+			if st.State != pkgsvc.StateStopped {
 				t.Errorf("%s was stopped and is %s after the upgrade (plan: %q)", n, st.State, a)
 			}
 		case a == ActStopBefore || a == ActRestartAfter:
-			if st.State != StateRunning || st.Pid == before[n] {
+			if st.State != pkgsvc.StateRunning || st.Pid == before[n] {
 				t.Errorf("%s: plan %s, but it is %s with pid %d (was %d)", n, a, st.State, st.Pid, before[n])
 			}
 			if st.Stale {
 				t.Errorf("%s: plan %s, but it still runs stale code", n, a)
 			}
 		default: // untouched or not in the plan
-			if st.State != StateRunning || st.Pid != before[n] {
+			if st.State != pkgsvc.StateRunning || st.Pid != before[n] {
 				t.Errorf("%s: plan %q (leave it), but it is %s with pid %d (was %d)", n, a, st.State, st.Pid, before[n])
 			}
 			if a == ActUntouched && !st.Stale {
@@ -217,11 +218,11 @@ func TestPlanRunsNoUserCode(t *testing.T) {
 	if _, err := x.p.NewService("np"); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.reopen().Start(bg, "np", StartOptions{}); err != nil {
+	if err := x.reopen().Start(bg, "np", pkgsvc.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(marker)
-	plan, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"np=1.1"}})
+	plan, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"np=1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

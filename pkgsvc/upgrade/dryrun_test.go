@@ -1,9 +1,10 @@
-package pkgsvc
+package upgrade
 
 import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc"
 	"strings"
 	"testing"
 )
@@ -37,7 +38,7 @@ sub-conf app/app.conf
 	if _, err := x.p.NewService("app"); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.reopen().Start(bg, "app", StartOptions{}); err != nil {
+	if err := x.reopen().Start(bg, "app", pkgsvc.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(x.root, "keep"), []byte("precious\n"), 0o644) // the real start removed it
@@ -47,11 +48,11 @@ sub-conf app/app.conf
 	before := tree(t, x.root)
 
 	p := x.reopen()
-	plan, err := p.PlanUpgrade(bg, PlanOptions{Set: []string{"app=1.1"}})
+	plan, err := MakePlan(bg, p, PlanOptions{Set: []string{"app=1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs, err := p.DryRunHooks(bg, plan)
+	runs, err := DryRunHooks(bg, p, plan)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,28 +1,15 @@
-package pkgsvc
+package upgrade
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc"
 	"strings"
 	"testing"
 	"time"
 )
-
-// pkgFiles writes one package version with services that run the helper.
-func pkgFiles(name, ver string, services []string, deps, extra string) map[string]string {
-	nv := name + "-" + ver
-	dir := "ext/packages/" + nv + "/"
-	m := map[string]string{
-		dir + nv + ".services": strings.Join(services, "\n") + "\n",
-		dir + nv + ".config":   "service_program=@BIN@\nexport HELPER=sleep\nservice_start_secs=0.05\n" + extra,
-	}
-	if deps != "" {
-		m[dir+nv+".deps"] = deps
-	}
-	return m
-}
 
 // upgradePlaypen: lib (no services) <- db <- app {app, worker}; a project
 // service with a filedep; app restarts (not stops) on dependency upgrades.
@@ -59,12 +46,12 @@ func actions(p *Plan) string {
 
 func TestPlanPolicies(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker", "fd"}, ManyOptions{})); err != nil {
+	if err := pkgsvc.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker", "fd"}, pkgsvc.ManyOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	// lib changes: everything depends on it, transitively; the reason is
 	// lib (the package of the upgrade set), not db in between.
-	plan, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"lib=1.1.0"}})
+	plan, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"lib=1.1.0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +67,7 @@ start-after worker lib service_stop_on_dep_upgrade
 	}
 	// Own package upgrade; a stopped service stays stopped (not listed).
 	x.reopen().Stop(bg, "worker")
-	plan, err = x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"app=1.0.1"}})
+	plan, err = MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"app=1.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,30 +75,30 @@ start-after worker lib service_stop_on_dep_upgrade
 		t.Fatalf("own upgrade:\n%s", got)
 	}
 	// Files given by hand.
-	plan, _ = x.reopen().PlanUpgrade(bg, PlanOptions{Files: []string{"./etc/shared.conf"}})
+	plan, _ = MakePlan(bg, x.reopen(), PlanOptions{Files: []string{"./etc/shared.conf"}})
 	if got := actions(plan); got != "restart-after fd etc/shared.conf service_stop_on_filedep\n" {
 		t.Fatalf("files:\n%s", got)
 	}
 	// A downgrade is refused unless allowed.
-	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=0.9"}}); KindOf(err) != KindFailed || !strings.Contains(err.Error(), "downgrade") {
+	if _, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"db=0.9"}}); pkgsvc.KindOf(err) != pkgsvc.KindFailed || !strings.Contains(err.Error(), "downgrade") {
 		t.Fatalf("downgrade: %v", err)
 	}
-	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=0.9"}, AllowDowngrade: true}); err != nil {
+	if _, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"db=0.9"}, AllowDowngrade: true}); err != nil {
 		t.Fatal(err)
 	}
 	// A version that breaks a constraint is reported, and pre refuses it.
-	plan, _ = x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=2.0.0"}})
+	plan, _ = MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"db=2.0.0"}})
 	if len(plan.Errors) != 1 || !strings.Contains(plan.Errors[0], "app 1.0.0 needs db >= 1.0, < 2") {
 		t.Fatalf("constraint: %q", plan.Errors)
 	}
-	if _, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=2.0.0"}}}); err == nil {
+	if _, err := Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"db=2.0.0"}}}); err == nil {
 		t.Fatal("pre accepted a broken constraint")
 	}
-	if s, _ := x.reopen().Status(bg, "db"); s.State != StateRunning {
+	if s, _ := x.reopen().Status(bg, "db"); s.State != pkgsvc.StateRunning {
 		t.Fatal("a refused pre stopped something")
 	}
 	// Removal: the package's services are removed.
-	plan, _ = x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"app="}})
+	plan, _ = MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"app="}})
 	if got := actions(plan); !strings.Contains(got, "remove app app") {
 		t.Fatalf("removal:\n%s", got)
 	}
@@ -120,7 +107,7 @@ start-after worker lib service_stop_on_dep_upgrade
 		t.Errorf("null in plan JSON: %s", data)
 	}
 	// Why: the blast radius of lib, running or not, with the chain.
-	why, err := x.reopen().Why(bg, "lib")
+	why, err := Why(bg, x.reopen(), "lib")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,14 +120,14 @@ start-after worker lib service_stop_on_dep_upgrade
 	if !found {
 		t.Fatalf("why lib: %+v", why.Actions)
 	}
-	if why, _ := x.reopen().Why(bg, "etc/shared.conf"); !strings.Contains(actions(why), "fd") {
+	if why, _ := Why(bg, x.reopen(), "etc/shared.conf"); !strings.Contains(actions(why), "fd") {
 		t.Fatalf("why file: %s", actions(why))
 	}
 }
 
 func TestUpgradePrePost(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker"}, ManyOptions{})); err != nil {
+	if err := pkgsvc.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker"}, pkgsvc.ManyOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	appPid := x.pid("app")
@@ -149,7 +136,7 @@ func TestUpgradePrePost(t *testing.T) {
 		os.MkdirAll(filepath.Dir(filepath.Join(x.root, rel)), 0o755)
 		os.WriteFile(filepath.Join(x.root, rel), []byte(strings.ReplaceAll(c, "@BIN@", testBin)), 0o644)
 	}
-	plan, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
+	plan, err := Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,24 +144,24 @@ func TestUpgradePrePost(t *testing.T) {
 		t.Fatalf("running recorded: %v", plan.Running)
 	}
 	for _, n := range []string{"db", "worker"} {
-		if s, _ := x.reopen().Status(bg, n); s.State != StateStopped {
+		if s, _ := x.reopen().Status(bg, n); s.State != pkgsvc.StateStopped {
 			t.Fatalf("%s not stopped by pre: %s", n, s.State)
 		}
 	}
-	if _, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}}); err == nil || !strings.Contains(err.Error(), "pending") {
+	if _, err := Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}}); err == nil || !strings.Contains(err.Error(), "pending") {
 		t.Fatalf("second pre: %v", err)
 	}
 	os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte("lib 1.0.0\ndb 1.1.0\napp 1.0.0\n"), 0o644)
-	if _, err := x.reopen().UpgradePost(bg, UpgradeOptions{}); err != nil {
+	if _, err := Post(bg, x.reopen(), Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if pending, _ := x.p.JournalPending(); pending {
+	if pending, _ := JournalPending(x.p); pending {
 		t.Fatal("journal left after post")
 	}
 	p := x.reopen()
 	for _, n := range []string{"db", "app", "worker"} {
 		s, _ := p.Status(bg, n)
-		if s.State != StateRunning || s.Stale {
+		if s.State != pkgsvc.StateRunning || s.Stale {
 			t.Fatalf("%s after post: %+v", n, s)
 		}
 	}
@@ -188,7 +175,7 @@ func TestUpgradePrePost(t *testing.T) {
 
 func TestStaleAfterUnmanagedChange(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := x.reopen().Start(bg, "db", StartOptions{}); err != nil {
+	if err := x.reopen().Start(bg, "db", pkgsvc.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte("lib 1.0.1\ndb 1.0.0\napp 1.0.0\n"), 0o644)
@@ -199,7 +186,7 @@ func TestStaleAfterUnmanagedChange(t *testing.T) {
 
 func TestValidateBeforeStop(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := x.reopen().Start(bg, "db", StartOptions{}); err != nil {
+	if err := x.reopen().Start(bg, "db", pkgsvc.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	files := pkgFiles("db", "1.1.0", []string{"db"}, "", "service_required_envars=DB_PORT\nservice_envar_DB_PORT_type=port\n")
@@ -208,21 +195,21 @@ func TestValidateBeforeStop(t *testing.T) {
 		os.MkdirAll(filepath.Dir(filepath.Join(x.root, rel)), 0o755)
 		os.WriteFile(filepath.Join(x.root, rel), []byte(strings.ReplaceAll(c, "@BIN@", testBin)), 0o644)
 	}
-	_, err := x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "config:7") || !strings.Contains(err.Error(), "nothing was stopped") {
+	_, err := Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), "config:7") || !strings.Contains(err.Error(), "nothing was stopped") {
 		t.Fatalf("syntax error in the new version: %v", err)
 	}
 	// Fixed syntax, but the new version needs a variable nobody set.
 	files["ext/packages/db-1.1.0/db-1.1.0.config"] = strings.Replace(files["ext/packages/db-1.1.0/db-1.1.0.config"], "\nif then\n", "", 1)
 	os.WriteFile(filepath.Join(x.root, "ext/packages/db-1.1.0/db-1.1.0.config"), []byte(strings.ReplaceAll(files["ext/packages/db-1.1.0/db-1.1.0.config"], "@BIN@", testBin)), 0o644)
-	_, err = x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "DB_PORT is required") {
+	_, err = Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}})
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), "DB_PORT is required") {
 		t.Fatalf("typed env of the new version: %v", err)
 	}
-	if s, _ := x.reopen().Status(bg, "db"); s.State != StateRunning {
+	if s, _ := x.reopen().Status(bg, "db"); s.State != pkgsvc.StateRunning {
 		t.Fatal("validation failure stopped db")
 	}
-	if pending, _ := x.p.JournalPending(); pending {
+	if pending, _ := JournalPending(x.p); pending {
 		t.Fatal("journal written although pre refused")
 	}
 }
@@ -235,7 +222,7 @@ func TestJournalChecks(t *testing.T) {
 		{`{"playpen_root":"/p"}`, "corrupt"},
 	} {
 		_, err := ParseJournal("j", []byte(c.data), "/p")
-		if KindOf(err) != KindConfig || !strings.Contains(err.Error(), c.want) {
+		if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v", c.data, err)
 		}
 	}
@@ -255,16 +242,16 @@ func FuzzJournal(f *testing.F) {
 func TestPlanRefusesBrokenDeps(t *testing.T) {
 	x := upgradePlaypen(t)
 	os.WriteFile(filepath.Join(x.root, "ext/packages/lib-1.0.0/lib-1.0.0.deps"), []byte("app\n"), 0o644)
-	_, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=1.0.1"}})
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "cycle") {
+	_, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"db=1.0.1"}})
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), "cycle") {
 		t.Fatalf("cycle: %v", err)
 	}
 	os.WriteFile(filepath.Join(x.root, "ext/packages/lib-1.0.0/lib-1.0.0.deps"), []byte("\nzlib >>= 1\n"), 0o644)
-	_, err = x.reopen().UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"db=1.0.1"}}})
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "lib-1.0.0.deps:2") {
+	_, err = Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"db=1.0.1"}}})
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), "lib-1.0.0.deps:2") {
 		t.Fatalf("bad constraint: %v", err)
 	}
-	if _, err := x.reopen().PlanUpgrade(bg, PlanOptions{Set: []string{"db=1.x"}}); KindOf(err) != KindConfig {
+	if _, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"db=1.x"}}); pkgsvc.KindOf(err) != pkgsvc.KindConfig {
 		t.Fatalf("bad version: %v", err)
 	}
 }
@@ -286,7 +273,7 @@ func BenchmarkUpgradePlan(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p := openBench(b, root)
-		plan, err := p.PlanUpgrade(bg, PlanOptions{Set: []string{"core=1.1.0"}, All: true})
+		plan, err := MakePlan(bg, p, PlanOptions{Set: []string{"core=1.1.0"}, All: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -329,7 +316,7 @@ func BenchmarkUpgradeRestart100(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if err := FirstError(openBench(b, x.root).StartMany(bg, names, ManyOptions{})); err != nil {
+	if err := pkgsvc.FirstError(openBench(b, x.root).StartMany(bg, names, pkgsvc.ManyOptions{})); err != nil {
 		b.Fatal(err)
 	}
 	var total time.Duration
@@ -344,7 +331,7 @@ func BenchmarkUpgradeRestart100(b *testing.B) {
 			to = "1.0.0"
 		}
 		t0 := time.Now()
-		plan, err := openBench(b, x.root).UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"lib=" + to}, AllowDowngrade: true}})
+		plan, err := Pre(bg, openBench(b, x.root), Options{PlanOptions: PlanOptions{Set: []string{"lib=" + to}, AllowDowngrade: true}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -352,7 +339,7 @@ func BenchmarkUpgradeRestart100(b *testing.B) {
 			b.Fatalf("pre recorded %d running", len(plan.Running))
 		}
 		os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte(strings.Replace(inst, "lib 1.0.0", "lib "+to, 1)), 0o644)
-		if _, err := openBench(b, x.root).UpgradePost(bg, UpgradeOptions{}); err != nil {
+		if _, err := Post(bg, openBench(b, x.root), Options{}); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(t0)
@@ -361,7 +348,7 @@ func BenchmarkUpgradeRestart100(b *testing.B) {
 			b.Fatalf("status after upgrade: %v", errs)
 		}
 		for _, s := range sts {
-			if s.State != StateRunning || s.Pid == before[s.Service] {
+			if s.State != pkgsvc.StateRunning || s.Pid == before[s.Service] {
 				b.Fatalf("%s after upgrade: %s pid %d (was %d)", s.Service, s.State, s.Pid, before[s.Service])
 			}
 		}
@@ -386,7 +373,7 @@ func BenchmarkRollingUpgrade10(b *testing.B) {
 	for i := 0; i < 10; i++ {
 		names = append(names, fmt.Sprintf("web@%d", i))
 	}
-	if err := FirstError(openBench(b, x.root).StartMany(bg, names, ManyOptions{})); err != nil {
+	if err := pkgsvc.FirstError(openBench(b, x.root).StartMany(bg, names, pkgsvc.ManyOptions{})); err != nil {
 		b.Fatal(err)
 	}
 	var roll, restart time.Duration
@@ -396,7 +383,7 @@ func BenchmarkRollingUpgrade10(b *testing.B) {
 			to = "1.0.0"
 		}
 		t0 := time.Now()
-		plan, err := openBench(b, x.root).UpgradePre(bg, UpgradeOptions{PlanOptions: PlanOptions{Set: []string{"web=" + to}, AllowDowngrade: true}})
+		plan, err := Pre(bg, openBench(b, x.root), Options{PlanOptions: PlanOptions{Set: []string{"web=" + to}, AllowDowngrade: true}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -404,12 +391,12 @@ func BenchmarkRollingUpgrade10(b *testing.B) {
 			b.Fatalf("not a roll of 10: %+v", plan.Actions)
 		}
 		os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte("web "+to+"\n"), 0o644)
-		if _, err := openBench(b, x.root).UpgradePost(bg, UpgradeOptions{}); err != nil {
+		if _, err := Post(bg, openBench(b, x.root), Options{}); err != nil {
 			b.Fatal(err)
 		}
 		roll += time.Since(t0)
 		t1 := time.Now()
-		if err := openBench(b, x.root).Restart(bg, "web@0", RestartOptions{}); err != nil {
+		if err := openBench(b, x.root).Restart(bg, "web@0", pkgsvc.RestartOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		restart += time.Since(t1)
