@@ -175,11 +175,25 @@ func (p *Playpen) unregister(name string) error {
 }
 
 func (p *Playpen) editRegistry(edit func([]Registered) []Registered) error {
-	path := p.Path("ext", "etc", "installed-services")
+	return p.editList(p.Path("ext", "etc", "installed-services"), func(path string, data []byte) ([]byte, error) {
+		rs, err := ParseRegistered(path, data)
+		if err != nil {
+			return nil, err
+		}
+		rs = edit(rs)
+		sort.Slice(rs, func(i, j int) bool { return rs[i].Service < rs[j].Service })
+		return FormatRegistered(rs), nil
+	})
+}
+
+// editList rewrites one of the playpen's list files (installed-services,
+// installed-packages) under its lock — package managers may run several
+// maintainer scripts at once — and replaces it atomically and durably.
+// edit gets the current content (none when missing) and returns the new.
+func (p *Playpen) editList(path string, edit func(path string, data []byte) ([]byte, error)) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	// One writer at a time: package managers may run new-service in parallel.
 	lf, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
@@ -192,13 +206,14 @@ func (p *Playpen) editRegistry(edit func([]Registered) []Registered) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	rs, err := ParseRegistered(path, data)
+	out, err := edit(path, data)
 	if err != nil {
 		return err
 	}
-	rs = edit(rs)
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Service < rs[j].Service })
-	if err := fsio.WriteAtomic(path, FormatRegistered(rs), 0o644, true); err != nil {
+	if string(out) == string(data) {
+		return nil
+	}
+	if err := fsio.WriteAtomic(path, out, 0o644, true); err != nil {
 		return err
 	}
 	p.Invalidate()

@@ -89,22 +89,8 @@ func (x *tp) cleanup() {
 // project and merge write playpen files (testkit).
 var project, merge = testkit.Project, testkit.Merge
 
-// waitFor polls cond until it holds or the deadline passes, reporting the
-// last reason it gave (tailscale's WaitFor).
-func waitFor(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds or the deadline passes (testkit).
+var waitFor = testkit.Until
 
 func (x *tp) pid(name string) int {
 	x.t.Helper()

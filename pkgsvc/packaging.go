@@ -29,49 +29,28 @@ func (p *Playpen) SetInstalled(pkg, version string) error {
 			return errf(KindUsage, "", "%s: %v", pkg, err)
 		}
 	}
-	path := p.Path("ext", "etc", "installed-packages")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	lf, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	defer lf.Close()
-	if err := flock(lf); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	list, err := ParsePackages(path, data)
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	found := false
-	for _, pk := range list {
-		if pk.Name == pkg {
-			found = true
-			if version == "" {
-				continue
-			}
-			pk.Version = version
+	return p.editList(p.Path("ext", "etc", "installed-packages"), func(path string, data []byte) ([]byte, error) {
+		list, err := ParsePackages(path, data)
+		if err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(&b, "%s %s\n", pk.Name, pk.Version)
-	}
-	if !found && version != "" {
-		fmt.Fprintf(&b, "%s %s\n", pkg, version)
-	}
-	if b.String() == string(data) {
-		return nil
-	}
-	if err := fsio.WriteAtomic(path, []byte(b.String()), 0o644, true); err != nil {
-		return err
-	}
-	p.Invalidate()
-	return nil
+		var b strings.Builder
+		found := false
+		for _, pk := range list {
+			if pk.Name == pkg {
+				found = true
+				if version == "" {
+					continue
+				}
+				pk.Version = version
+			}
+			fmt.Fprintf(&b, "%s %s\n", pk.Name, pk.Version)
+		}
+		if !found && version != "" {
+			fmt.Fprintf(&b, "%s %s\n", pkg, version)
+		}
+		return []byte(b.String()), nil
+	})
 }
 
 // ValidatePackage evaluates the service definitions and typed environment

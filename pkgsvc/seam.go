@@ -161,3 +161,6 @@ func (p *Playpen) StartedSince(s *Service, t time.Time) bool {
 func Errorf(kind Kind, service, format string, args ...any) error {
 	return errf(kind, service, format, args...)
 }
+
+// SetEnv is env with key set to value, once.
+func SetEnv(env []string, key, value string) []string { return setEnv(env, key, value) }

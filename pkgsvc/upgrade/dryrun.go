@@ -70,7 +70,7 @@ func DryRunHooks(ctx context.Context, p *pkgsvc.Playpen, plan *Plan) ([]ActionRu
 			if a.Action == ActRestartAfter {
 				upgraded = "1"
 				if !s.Hooks["restart"].Empty() {
-					ar.Steps = append(ar.Steps, dryScripts(ctx, p, s, "restart", setEnv(s.Env, "SERVICE_UPGRADED", "1"))...)
+					ar.Steps = append(ar.Steps, dryScripts(ctx, p, s, "restart", pkgsvc.SetEnv(s.Env, "SERVICE_UPGRADED", "1"))...)
 				} else {
 					// As post does it: the new definition is registered
 					// first, and its stop steps stop the old process.
@@ -78,7 +78,7 @@ func DryRunHooks(ctx context.Context, p *pkgsvc.Playpen, plan *Plan) ([]ActionRu
 				}
 			}
 			if a.Action == ActStartAfter || s.Hooks["restart"].Empty() {
-				ar.Steps = append(ar.Steps, dryStart(ctx, p, s, setEnv(s.Env, "SERVICE_UPGRADED", upgraded))...)
+				ar.Steps = append(ar.Steps, dryStart(ctx, p, s, pkgsvc.SetEnv(s.Env, "SERVICE_UPGRADED", upgraded))...)
 			}
 			ar.Steps = append(ar.Steps, dryGate(ctx, p, s)...)
 			done()

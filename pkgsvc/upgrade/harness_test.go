@@ -2,14 +2,12 @@ package upgrade
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/testkit"
@@ -107,20 +105,5 @@ func (x *tp) pid(name string) int {
 	return pid
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-var _ = fmt.Sprint
+// waitFor polls cond until it holds or the deadline passes (testkit).
+var waitFor = testkit.Until

@@ -103,14 +103,3 @@ func SplitCommand(line string) ([]string, error) {
 func errf(kind pkgsvc.Kind, service, format string, args ...any) error {
 	return pkgsvc.Errorf(kind, service, format, args...)
 }
-
-// setEnv is env with key set to value (once).
-func setEnv(env []string, key, value string) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, key+"=") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, key+"="+value)
-}
