@@ -29,7 +29,7 @@ if grep -q -- '--- FAIL' "$out/test.log"; then status=1; fi
 {
 	echo "# Reliability report"
 	echo
-	echo "Produced by \`make reliability\` ($(basename "$0"): SERVICECTL_RELIABILITY=$SERVICECTL_RELIABILITY, FUZZ_N=$FUZZ_N, SHDIFF_N=$SHDIFF_N) on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -sr), in $(($(date +%s) - began)) s. \`make test\` runs a short version of each scenario. What each scenario does and the kill points are listed below the table."
+	echo "Produced by \`make reliability\` ($(basename "$0"): SERVICECTL_RELIABILITY=$SERVICECTL_RELIABILITY, FUZZ_N=$FUZZ_N, SHDIFF_N=$SHDIFF_N) at commit $(git rev-parse --short HEAD 2>/dev/null) on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -sr), in $(($(date +%s) - began)) s. \`make test\` runs a short version of each scenario. What each scenario does and the kill points are listed below the table."
 	echo
 	echo "| scenario | trials | failures | seconds |"
 	echo "|---|---:|---:|---:|"
