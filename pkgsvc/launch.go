@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 
 	"servicectl/pkgsvc/proc"
 )
@@ -20,13 +21,19 @@ import (
 // recordLaunch writes the intent; the state the start writes next
 // replaces it.
 func (p *Playpen) recordLaunch(s *Service) error {
-	self, err := proc.ReadStat(os.Getpid())
+	self, err := selfStart()
 	if err != nil {
 		return err
 	}
-	return writeState(s.StateFile(p), &State{Launching: true, LauncherStart: self.StartTime, Argv0: s.argv0s()[0],
+	return writeState(s.StateFile(p), &State{Launching: true, LauncherStart: self, Argv0: s.argv0s()[0],
 		RunName: s.RunName, Package: s.Package, Version: s.Version, Want: WantUp})
 }
+
+// selfStart is servicectl's own start time, read once.
+var selfStart = sync.OnceValues(func() (uint64, error) {
+	info, err := proc.ReadStat(os.Getpid())
+	return info.StartTime, err
+})
 
 // recoverLaunch adopts the process of a launch that a killed servicectl
 // never recorded: the one run through the service's argv[0] as a session
