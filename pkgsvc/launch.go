@@ -2,31 +2,43 @@ package pkgsvc
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 
+	"servicectl/pkgsvc/internal/fsio"
 	"servicectl/pkgsvc/proc"
 )
 
 // Crash-safe launch (issue 15). Between the fork of a service and the
-// writing of its pidfile, servicectl can be killed; the program then runs
-// with nothing naming it, and the next start would run a second one. So a
-// start first records its intent — a state file with no pid that says a
-// launch is under way, and the launcher's own start time — and the next
-// start or stop, under the service's lock, looks for the orphan and
-// adopts it before doing anything else.
+// writing of its pidfile and state, servicectl can be killed; the program
+// then runs with nothing naming it, and the next start would run a second
+// one. So a start first records its intent in NAME.launch — the argv[0] it
+// will run and the launcher's own start time — and removes it once the
+// state is written. The next start or stop, under the service's lock,
+// finds a leftover intent, adopts the orphan it stands for and only then
+// goes on. A file of its own, not the state file: the supervisor watches
+// state files, and a start must not cost it an extra event.
 
-// recordLaunch writes the intent; the state the start writes next
-// replaces it.
+// launchIntent is what NAME.launch holds.
+type launchIntent struct {
+	Argv0         string `json:"argv0"`
+	LauncherStart uint64 `json:"launcher_start"`
+}
+
+func (p *Playpen) launchFile(s *Service) string { return filepath.Join(p.RunVar, s.Name+".launch") }
+
+// recordLaunch writes the intent.
 func (p *Playpen) recordLaunch(s *Service) error {
 	self, err := selfStart()
 	if err != nil {
 		return err
 	}
-	return writeState(s.StateFile(p), &State{Launching: true, LauncherStart: self, Argv0: s.argv0s()[0],
-		RunName: s.RunName, Package: s.Package, Version: s.Version, Want: WantUp})
+	data, _ := json.Marshal(launchIntent{Argv0: s.argv0s()[0], LauncherStart: self})
+	return fsio.WriteAtomic(p.launchFile(s), data, 0o644, false)
 }
 
 // selfStart is servicectl's own start time, read once.
@@ -39,17 +51,28 @@ var selfStart = sync.OnceValues(func() (uint64, error) {
 // never recorded: the one run through the service's argv[0] as a session
 // leader (every service is), started no earlier than the launcher, whose
 // environment is this service's in this playpen. Anything less is not
-// taken for ours. With none found the intent is dropped.
+// taken for ours. With none found the intent and what it left are
+// dropped.
 func (p *Playpen) recoverLaunch(s *Service) error {
-	st, err := readState(s.StateFile(p))
-	if err != nil || !st.Launching {
+	data, err := fsio.ReadSnapshot(p.launchFile(s))
+	if err != nil {
+		return nil // no intent left: the usual case
+	}
+	var in launchIntent
+	if json.Unmarshal(data, &in) != nil {
+		os.Remove(p.launchFile(s))
+		return nil
+	}
+	if st, err := readState(s.StateFile(p)); err == nil && st.Pid > 0 {
+		// Killed after the state was written: nothing to adopt.
+		os.Remove(p.launchFile(s))
 		return nil
 	}
 	var found []int
 	var infos []proc.Info
 	consider := func(pid int, argv0 bool) {
 		info, err := proc.Read(pid)
-		if err != nil || info.Zombie || argv0 && info.Argv0 != st.Argv0 || info.StartTime < st.LauncherStart || !p.launchedAs(pid, s) {
+		if err != nil || info.Zombie || argv0 && info.Argv0 != in.Argv0 || info.StartTime < in.LauncherStart || !p.launchedAs(pid, s) {
 			return
 		}
 		found = append(found, pid)
@@ -76,8 +99,11 @@ func (p *Playpen) recoverLaunch(s *Service) error {
 		if err := writePidfile(s.Pidfile(p), found[0]); err != nil {
 			return err
 		}
-		ns := p.newState(s, found[0], infos[0], StartOptions{})
-		return writeState(s.StateFile(p), ns)
+		if err := writeState(s.StateFile(p), p.newState(s, found[0], infos[0], StartOptions{})); err != nil {
+			return err
+		}
+		os.Remove(p.launchFile(s))
+		return nil
 	}
 	return fmt.Errorf("a killed start left %d processes that look like this service's (%v): stop those that are not, then start again", len(found), found)
 }

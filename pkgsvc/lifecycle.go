@@ -162,7 +162,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 	// never the one a changed pidfile names (issue 15: nothing lost,
 	// nothing foreign claimed).
 	byState := func(why string) bool {
-		if state == nil || state.Pid <= 1 || state.Launching || s.OwnPidfile || state.OwnPidfile {
+		if state == nil || state.Pid <= 1 || s.OwnPidfile || state.OwnPidfile {
 			return false
 		}
 		h, cerr := proc.Claim(state.Pid, state.StartTime, state.Argv0)
@@ -234,6 +234,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 func (p *Playpen) cleanStale(s *Service) {
 	os.Remove(s.Pidfile(p))
 	os.Remove(s.StateFile(p))
+	os.Remove(p.launchFile(s))
 }
 
 // Status reports one service's state without taking its lock. A service
@@ -426,6 +427,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 			}
 		}
 		if err := p.runStep(ctx, s, "start", env); err != nil {
+			os.Remove(p.launchFile(s))
 			return fmt.Errorf("start command failed: %w%s", err, p.tail(s))
 		}
 		if s.NoPidfile {
@@ -449,6 +451,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		var err error
 		pid, exited, err = p.launch(s, env)
 		if err != nil {
+			os.Remove(p.launchFile(s)) // nothing was launched
 			return err
 		}
 		fault.Point("start.launched")
@@ -480,6 +483,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	if err := writeState(s.StateFile(p), p.newState(s, pid, info, opts)); err != nil {
 		return err
 	}
+	os.Remove(p.launchFile(s)) // recorded: the intent is done
 	fault.Point("start.state")
 	launched()
 	if err := p.watchStart(s, pid, info, exited, opts.Revive != 0); err != nil {

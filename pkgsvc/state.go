@@ -40,11 +40,6 @@ type State struct {
 	// start.
 	Failed  bool `json:"failed,omitempty"`
 	Crashes int  `json:"crashes,omitempty"`
-	// Launching is a start's intent, written before the fork (launch.go):
-	// a state with it and no pid is a launch a killed servicectl never
-	// finished. LauncherStart is that servicectl's start time.
-	Launching     bool   `json:"launching,omitempty"`
-	LauncherStart uint64 `json:"launcher_start,omitempty"`
 }
 
 // Intents of State.Want.

@@ -184,8 +184,6 @@ func (s *Supervisor) consider(name string, atStart bool) {
 		return
 	case st.NoPidfile:
 		return // its aliveness is its service_ping: not supervised by pid
-	case st.Launching:
-		return // a start is under way: the state with its pid follows
 	case st.Failed:
 		s.release(name, e, "failed")
 		return
