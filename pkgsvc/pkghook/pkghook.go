@@ -58,6 +58,7 @@ const (
 
 var stepNames = [...]string{"nothing", "unpacked", "configure", "before-remove", "removed", "purge", "abort"}
 
+// String names the step in messages and tests.
 func (s Step) String() string { return stepNames[s] }
 
 // Call is one parsed maintainer-script call.
