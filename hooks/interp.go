@@ -488,6 +488,9 @@ func (s *Session) run(ctx context.Context, name string, c *conformed) error {
 // does not). A file with a `return` outside any function runs as
 // `. FILE`, the only place the interpreter lets `return` end a file.
 func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExport bool) error {
+	// Background jobs of an earlier run may still be in the handlers,
+	// which read these under the lock.
+	s.mu.Lock()
 	s.current = name
 	s.ran = true
 	f := c.file
@@ -498,6 +501,7 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 		s.pending[name] = c
 		f = dotFile(name)
 	}
+	s.mu.Unlock()
 	var pre []*syntax.Stmt
 	if allExport {
 		pre = append(pre, setA.Stmts...)
