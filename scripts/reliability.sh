@@ -12,7 +12,7 @@ mkdir -p "$out"
 : >"$out/rows"
 began=$(date +%s)
 SERVICECTL_SHDIFF_N=$SHDIFF_N $GO test -count=1 -v -timeout 60m \
-	-run 'Reliability|RandomAssignmentsMatchDash' ./cmd/servicectl ./hooks ./pkgsvc/supervise >"$out/test.log" 2>&1
+	-run 'Reliability|RandomAssignmentsMatchDash|RollingUpgradeServesThroughout|HealthGateRollsBack|RollingUpgradeSurvivesKill9|DpkgMaintainerScripts' ./cmd/servicectl ./hooks ./pkgsvc/supervise >"$out/test.log" 2>&1
 status=$?
 grep -o 'RELIABILITY|.*' "$out/test.log" | cut -d'|' -f2- >>"$out/rows"
 for t in pkgsvc:FuzzVersion pkgsvc:FuzzPackageLists pkgsvc:FuzzDeps pkgsvc/upgrade:FuzzJournal envtypes:FuzzConstraints hooks:FuzzSub hooks:FuzzConform; do

@@ -196,6 +196,7 @@ func TestRollingUpgradeServesThroughout(t *testing.T) {
 			}
 		}
 	}()
+	began := time.Now()
 	code, out := sctlProc(t, root, "upgrade", "run", "web=1.1", "--", filepath.Join(root, "pm"), root, "1.1")
 	close(stop)
 	wg.Wait()
@@ -212,6 +213,7 @@ func TestRollingUpgradeServesThroughout(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests during the upgrade, %d failed, by version %v", sent.Load(), failed.Load(), versions)
+	t.Logf("RELIABILITY|rolling upgrade of 4 instances (service_rolling_batch=1) behind a client that fails over: requests sent, failed|%d|%d|%.1f", sent.Load(), failed.Load(), time.Since(began).Seconds())
 	if failed.Load() != 0 || sent.Load() < 10 || versions["1.1"] == 0 {
 		t.Fatalf("%d of %d requests failed while the instances rolled (versions seen %v)\n%s", failed.Load(), sent.Load(), versions, out)
 	}
@@ -222,6 +224,10 @@ func TestRollingUpgradeServesThroughout(t *testing.T) {
 // manager's command; the roll stops at the first instance, so the others
 // never went down, and everything ends on the old version.
 func TestHealthGateRollsBack(t *testing.T) {
+	began, failures := time.Now(), 0
+	defer func() {
+		t.Logf("RELIABILITY|health gate: a new version that crashes at once / never answers its ping, rolled back; not every instance on the old version after|2|%d|%.1f", failures, time.Since(began).Seconds())
+	}()
 	for _, broken := range []string{"crash", "mute"} {
 		t.Run(broken, func(t *testing.T) {
 			const n = 3
@@ -246,6 +252,9 @@ func TestHealthGateRollsBack(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(root, "var/upgrade.journal")); !os.IsNotExist(err) {
 				t.Errorf("journal left after the rollback")
+			}
+			if t.Failed() {
+				failures++
 			}
 		})
 	}
@@ -290,6 +299,14 @@ func TestHealthGateWithoutRollback(t *testing.T) {
 // converges, and an instance the killed run already replaced is not
 // replaced again.
 func TestRollingUpgradeSurvivesKill9(t *testing.T) {
+	began := time.Now()
+	defer func() {
+		failures := 0
+		if t.Failed() {
+			failures = 1
+		}
+		t.Logf("RELIABILITY|kill -9 of servicectl mid-roll and mid-rollback, then `upgrade post`: not converged|2|%d|%.1f", failures, time.Since(began).Seconds())
+	}()
 	t.Run("roll", func(t *testing.T) {
 		const n = 4
 		kill := `if [ "$SERVICE_INSTANCE" = 3 ]; then service_pre_start='` + strings.ReplaceAll(killHook("roll"), "'", `'\''`) + `'; fi` + "\n"
