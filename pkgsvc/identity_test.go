@@ -330,3 +330,26 @@ func TestResolveEndsWithItsContext(t *testing.T) {
 	// The cleanup resolves every service: give it a config that ends.
 	os.WriteFile(filepath.Join(x.root, "services/loop/config"), []byte("service_program=sleep\n"), 0o644)
 }
+
+// TestLaunchIntentCleared: a start records NAME.launch before it forks
+// and removes it once the state is written; a launch that fails (the
+// program cannot be executed) removes it too, so the next start has no
+// orphan to look for.
+func TestLaunchIntentCleared(t *testing.T) {
+	x := newTP(t, merge(project("web", "sleep", ""), map[string]string{
+		"bin/broken":           "not a program\n",
+		"services/bad/config":  "service_program=broken\nservice_start_secs=0\n",
+		"etc/project-services": "web\nbad\n",
+	}))
+	if err := x.p.Start(bg, "web", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.reopen().Start(bg, "bad", StartOptions{}); err == nil {
+		t.Fatal("a program without the run bit started")
+	}
+	for _, n := range []string{"web", "bad"} {
+		if _, err := os.Stat(filepath.Join(x.p.RunVar, n+".launch")); !os.IsNotExist(err) {
+			t.Errorf("%s.launch left behind (%v)", n, err)
+		}
+	}
+}

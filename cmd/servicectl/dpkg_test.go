@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // dpkgEnv is a throw-away dpkg installation: its own instdir and admindir
@@ -161,14 +160,7 @@ func examplePackage(t *testing.T, dir, src, hello string) string {
 // example hello packaged as .debs whose maintainer scripts are one line of
 // `servicectl package-hook` each (issue 17).
 func TestDpkgMaintainerScripts(t *testing.T) {
-	began := time.Now()
-	defer func() {
-		failures := 0
-		if t.Failed() {
-			failures = 1
-		}
-		t.Logf("RELIABILITY|Debian's dpkg drives servicectl: install, upgrade while running, a refused upgrade unwound, a repeated script, 8 bad calls, remove, purge (one pass)|1|%d|%.1f", failures, time.Since(began).Seconds())
-	}()
+	defer reportPass(t, "Debian's dpkg drives servicectl: install, upgrade while running, a refused upgrade unwound, a repeated script, 8 bad calls, remove, purge (one pass)", 1)()
 	d := newDpkgEnv(t)
 	work := t.TempDir()
 	hello := filepath.Join(work, "hello.bin")

@@ -49,6 +49,19 @@ func report(t *testing.T, scenario string, n, failures int, took time.Duration) 
 	}
 }
 
+// reportPass is report for a test that is one pass: deferred, it logs the
+// row with one failure if the test failed.
+func reportPass(t *testing.T, scenario string, trials int) func() {
+	began := time.Now()
+	return func() {
+		failures := 0
+		if t.Failed() {
+			failures = 1
+		}
+		t.Logf("RELIABILITY|%s|%d|%d|%.1f", scenario, trials, failures, time.Since(began).Seconds())
+	}
+}
+
 // processes lists the live (not zombie) processes whose argv[0] is path:
 // a service's processes are those run through its linkfarm link.
 func processes(path string) []int {

@@ -299,14 +299,7 @@ func TestHealthGateWithoutRollback(t *testing.T) {
 // converges, and an instance the killed run already replaced is not
 // replaced again.
 func TestRollingUpgradeSurvivesKill9(t *testing.T) {
-	began := time.Now()
-	defer func() {
-		failures := 0
-		if t.Failed() {
-			failures = 1
-		}
-		t.Logf("RELIABILITY|kill -9 of servicectl mid-roll and mid-rollback, then `upgrade post`: not converged|2|%d|%.1f", failures, time.Since(began).Seconds())
-	}()
+	defer reportPass(t, "kill -9 of servicectl mid-roll and mid-rollback, then `upgrade post`: not converged", 2)()
 	t.Run("roll", func(t *testing.T) {
 		const n = 4
 		kill := `if [ "$SERVICE_INSTANCE" = 3 ]; then service_pre_start='` + strings.ReplaceAll(killHook("roll"), "'", `'\''`) + `'; fi` + "\n"
@@ -358,4 +351,46 @@ func TestRollingUpgradeSurvivesKill9(t *testing.T) {
 			t.Errorf("journal left")
 		}
 	})
+}
+
+// TestPlanHooksVerdicts: `upgrade plan --hooks` exits 1 only for a hook
+// that fails even with every command succeeding; a health check that
+// fails before anything started (it looks for what the new version will
+// make) is reported, not held against the upgrade.
+func TestPlanHooksVerdicts(t *testing.T) {
+	for _, c := range []struct {
+		name, more, says string
+		code             int
+	}{
+		{"gate fails before start", "service_ping='test -e \"$LOCAL_VAR/ready-$SERVICE_VERSION\"'\n", "fails as things are now", 0},
+		{"pre-start fails", "service_pre_start='exit 3'\n", "FAILS", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			os.Chmod(root, 0o755)
+			cfg := "service_program=sleep\nservice_flags=600\nservice_start_secs=0\nservice_stop_on_upgrade=0\n"
+			for rel, body := range map[string]string{
+				"etc/project-name":                      "hooks\n",
+				"ext/etc/installed-packages":            "app 1.0\n",
+				"ext/packages/app-1.0/app-1.0.services": "app\n",
+				"ext/packages/app-1.0/app-1.0.config":   cfg,
+				"ext/packages/app-1.1/app-1.1.services": "app\n",
+				"ext/packages/app-1.1/app-1.1.config":   cfg + c.more,
+			} {
+				os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
+				os.WriteFile(filepath.Join(root, rel), []byte(body), 0o644)
+			}
+			if code, _, errs := sctl(t, root, "new-service", "app"); code != 0 {
+				t.Fatal(errs)
+			}
+			if code, _, errs := sctl(t, root, "start", "app"); code != 0 {
+				t.Fatal(errs)
+			}
+			t.Cleanup(func() { sctl(t, root, "--quiet", "stop", "app") })
+			code, out, errs := sctl(t, root, "upgrade", "plan", "--hooks", "app=1.1")
+			if code != c.code || !strings.Contains(out, c.says) {
+				t.Fatalf("exit %d (want %d), output lacks %q:\n%s%s", code, c.code, c.says, out, errs)
+			}
+		})
+	}
 }

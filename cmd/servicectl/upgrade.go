@@ -46,8 +46,7 @@ func newUpgrade(g *globals) *cobra.Command {
 		Use:   "upgrade",
 		Short: "Apply package upgrades to services safely (for package managers)",
 	}
-	var pf, pre, post, run upgradeFlags
-	var rollback string
+	var pf, pre, post upgradeFlags
 	var withHooks bool
 	plan := &cobra.Command{
 		Use:   "plan [PKG=VERSION...]",
@@ -103,65 +102,7 @@ func newUpgrade(g *globals) *cobra.Command {
 		},
 	}
 	post.add(postC, true)
-	runC := &cobra.Command{
-		Use:   "run PKG=VERSION... [--rollback 'COMMAND ARG...'] -- COMMAND [ARG...]",
-		Short: "upgrade pre, run COMMAND, upgrade post (post runs even if COMMAND fails)",
-		RunE: func(c *cobra.Command, args []string) error {
-			dash := c.ArgsLenAtDash()
-			if dash < 0 || dash == len(args) {
-				return usageError{errors.New("upgrade run needs `-- COMMAND`")}
-			}
-			set, command := args[:dash], args[dash:]
-			// Found before anything is stopped: a typo must not leave
-			// services down until post.
-			path, lerr := exec.LookPath(command[0])
-			if lerr != nil {
-				return usageError{fmt.Errorf("upgrade run: %s: %w; nothing was stopped", command[0], lerr)}
-			}
-			command[0] = path
-			opts := run.opts(set)
-			if rollback != "" {
-				words, err := upgrade.SplitCommand(rollback)
-				if err != nil {
-					return usageError{fmt.Errorf("--rollback %w; nothing was stopped", err)}
-				}
-				rpath, err := exec.LookPath(words[0])
-				if err != nil {
-					return usageError{fmt.Errorf("--rollback: %s: %w; nothing was stopped", words[0], err)}
-				}
-				words[0] = rpath
-				opts.Rollback = words
-			}
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := signalContext()
-			defer cancel()
-			p, err := upgrade.Pre(ctx, pp, opts)
-			if p != nil && !g.quiet {
-				g.printPlanTo(p, true)
-			}
-			if err != nil {
-				return err
-			}
-			// The command is run as given, never through a shell.
-			cmd := exec.Command(command[0], command[1:]...)
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, g.stderr, g.stderr
-			cmdErr := cmd.Run()
-			pkgsvc.FaultPoint("run.command")
-			_, postErr := upgrade.Post(ctx, pp, run.opts(nil))
-			if postErr != nil {
-				return postErr
-			}
-			if cmdErr != nil {
-				return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: fmt.Errorf("upgrade command %s: %w (post ran; services are up)", command[0], cmdErr)}
-			}
-			return nil
-		},
-	}
-	run.add(runC, true)
-	runC.Flags().StringVar(&rollback, "rollback", "", "the package manager's way back, one string split into words as sh does (no shell runs it): run when the upgraded services fail their health gate, then post again")
+	runC := newUpgradeRun(g)
 	c.AddCommand(plan, preC, postC, runC)
 	return c
 }
@@ -326,4 +267,71 @@ func (g *globals) printPlanTo(p *upgrade.Plan, toStderr bool) {
 	for _, e := range p.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
+}
+
+// newUpgradeRun is `upgrade run`: pre, the package manager's command,
+// post, with --rollback recorded for the health gate.
+func newUpgradeRun(g *globals) *cobra.Command {
+	var run upgradeFlags
+	var rollback string
+	runC := &cobra.Command{
+		Use:   "run PKG=VERSION... [--rollback 'COMMAND ARG...'] -- COMMAND [ARG...]",
+		Short: "upgrade pre, run COMMAND, upgrade post (post runs even if COMMAND fails)",
+		RunE: func(c *cobra.Command, args []string) error {
+			dash := c.ArgsLenAtDash()
+			if dash < 0 || dash == len(args) {
+				return usageError{errors.New("upgrade run needs `-- COMMAND`")}
+			}
+			set, command := args[:dash], args[dash:]
+			// Found before anything is stopped: a typo must not leave
+			// services down until post.
+			path, lerr := exec.LookPath(command[0])
+			if lerr != nil {
+				return usageError{fmt.Errorf("upgrade run: %s: %w; nothing was stopped", command[0], lerr)}
+			}
+			command[0] = path
+			opts := run.opts(set)
+			if rollback != "" {
+				words, err := upgrade.SplitCommand(rollback)
+				if err != nil {
+					return usageError{fmt.Errorf("--rollback %w; nothing was stopped", err)}
+				}
+				rpath, err := exec.LookPath(words[0])
+				if err != nil {
+					return usageError{fmt.Errorf("--rollback: %s: %w; nothing was stopped", words[0], err)}
+				}
+				words[0] = rpath
+				opts.Rollback = words
+			}
+			pp, err := g.playpen()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			p, err := upgrade.Pre(ctx, pp, opts)
+			if p != nil && !g.quiet {
+				g.printPlanTo(p, true)
+			}
+			if err != nil {
+				return err
+			}
+			// The command is run as given, never through a shell.
+			cmd := exec.Command(command[0], command[1:]...)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, g.stderr, g.stderr
+			cmdErr := cmd.Run()
+			pkgsvc.FaultPoint("run.command")
+			_, postErr := upgrade.Post(ctx, pp, run.opts(nil))
+			if postErr != nil {
+				return postErr
+			}
+			if cmdErr != nil {
+				return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: fmt.Errorf("upgrade command %s: %w (post ran; services are up)", command[0], cmdErr)}
+			}
+			return nil
+		},
+	}
+	run.add(runC, true)
+	runC.Flags().StringVar(&rollback, "rollback", "", "the package manager's way back, one string split into words as sh does (no shell runs it): run when the upgraded services fail their health gate, then post again")
+	return runC
 }

@@ -406,3 +406,54 @@ func BenchmarkRollingUpgrade10(b *testing.B) {
 	b.ReportMetric(float64(restart.Milliseconds())/n, "restart-ms/op")
 	b.ReportMetric(10*(float64(restart.Milliseconds())/n+50), "bound-ms/op")
 }
+
+// TestPreMergesPendingJournal: with Merge, a second pre (dpkg unpacks
+// db.deb and app.deb before configuring either) folds into the pending
+// journal instead of being refused; the one post then brings every
+// service that ran before either pre up on the new versions.
+func TestPreMergesPendingJournal(t *testing.T) {
+	x := upgradePlaypen(t)
+	if err := pkgsvc.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker"}, pkgsvc.ManyOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	for _, pv := range []struct{ name, deps string }{{"db", "lib >= 1.0\n"}, {"app", "db >= 1.0, < 2\n"}} {
+		svcs, extra := []string{pv.name}, ""
+		if pv.name == "app" {
+			svcs, extra = []string{"app", "worker"}, "service_depends=db\n"
+		}
+		for rel, c := range pkgFiles(pv.name, "1.1.0", svcs, pv.deps, extra) {
+			os.MkdirAll(filepath.Dir(filepath.Join(x.root, rel)), 0o755)
+			os.WriteFile(filepath.Join(x.root, rel), []byte(strings.ReplaceAll(c, "@BIN@", testBin)), 0o644)
+		}
+	}
+	if _, err := Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"db=1.1.0"}}, Merge: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Without Merge a second pre is refused; with it, it folds in.
+	if _, err := Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"app=1.1.0"}}}); err == nil {
+		t.Fatal("a second pre without Merge was not refused")
+	}
+	if _, err := Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"app=1.1.0"}}, Merge: true}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := ReadJournal(x.reopen())
+	if err != nil || j == nil {
+		t.Fatalf("journal: %v", err)
+	}
+	got := map[string]string{}
+	for _, c := range j.Plan.Changes {
+		got[c.Package] = c.Old + ">" + c.New
+	}
+	if got["db"] != "1.0.0>1.1.0" || got["app"] != "1.0.0>1.1.0" || len(j.Plan.Running) != 3 {
+		t.Fatalf("merged journal: changes %v, running %v", got, j.Plan.Running)
+	}
+	os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte("lib 1.0.0\ndb 1.1.0\napp 1.1.0\n"), 0o644)
+	if _, err := Post(bg, x.reopen(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"db", "app", "worker"} {
+		if s, _ := x.reopen().Status(bg, n); s.State != pkgsvc.StateRunning || s.Version != "1.1.0" || s.Stale {
+			t.Errorf("%s after the merged upgrade: %+v", n, s)
+		}
+	}
+}
