@@ -176,6 +176,16 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 					if !n.Dollar && !strings.ContainsAny(n.Value, `"`) {
 						off, end := int(n.Pos().Offset()), int(n.End().Offset())
 						ps = append(ps, patch{off, off + 1, `"'`}, patch{end - 1, end, `'"`})
+						// `$[` is no expansion to dash; upstream would
+						// read it as bash's old arithmetic once quoted.
+						for i := strings.Index(n.Value, "$["); i >= 0; {
+							ps = append(ps, patch{off + 1 + i, off + 1 + i, `\`})
+							j := strings.Index(n.Value[i+2:], "$[")
+							if j < 0 {
+								break
+							}
+							i += 2 + j
+						}
 					}
 				}
 			}

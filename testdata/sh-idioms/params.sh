@@ -37,3 +37,5 @@ p33=/${p1+\\${UNSET-"\}a"=\*_}Y/9}
 p34="${UNSET:-'$HOME'}"
 p35=${UNSET:-a:~/b}
 p36="${UNSET:-a:~/b}"
+# $[ is no expansion to dash, even inside '…' within "${x-…}"
+dq_arith="${U-'a$[b'}"
