@@ -79,7 +79,7 @@ func (x *tp) cleanup() {
 		if err != nil || st.Pid == 0 {
 			continue
 		}
-		if o, err := proc.Claim(st.Pid, st.StartTime, st.Argv0); err == nil {
+		if o, err := proc.Claim(st.Pid, st.Identity()); err == nil {
 			o.Signal(syscall.SIGKILL, true)
 			o.Close()
 		}
@@ -102,7 +102,7 @@ func (x *tp) pid(name string) int {
 }
 
 func alive(pid int) bool {
-	info, err := proc.Read(pid)
+	info, err := proc.ReadStat(pid)
 	return err == nil && !info.Zombie
 }
 

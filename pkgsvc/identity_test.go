@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/testkit"
 	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -96,7 +98,7 @@ func TestOwnPidfileNewPidMustBeNewer(t *testing.T) {
 	pidfile := filepath.Join(x.p.RunVar, "d.pid")
 	orig := x.pid("d")
 	t.Cleanup(func() {
-		if o, err := proc.Claim(orig, 0); err == nil {
+		if o, err := proc.Claim(orig, proc.Want{}); err == nil {
 			o.Signal(9, true)
 			o.Close()
 		}
@@ -164,7 +166,7 @@ func TestFailedVerdictShownUntilStart(t *testing.T) {
 	pid := x.pid("f")
 	stf := filepath.Join(x.p.RunVar, "f.state")
 	st, _ := readState(stf)
-	if o, err := proc.Claim(pid, st.StartTime); err == nil {
+	if o, err := proc.Claim(pid, st.Identity()); err == nil {
 		o.Signal(9, true)
 		o.Close()
 	}
@@ -350,6 +352,119 @@ func TestLaunchIntentCleared(t *testing.T) {
 	for _, n := range []string{"web", "bad"} {
 		if _, err := os.Stat(filepath.Join(x.p.RunVar, n+".launch")); !os.IsNotExist(err) {
 			t.Errorf("%s.launch left behind (%v)", n, err)
+		}
+	}
+}
+
+// TestProgramShapes (issue 22, §4.7): whatever the launched process
+// execs, and whenever, it is the service: status says running with the
+// same pid before and after, ping passes, restart replaces it, stop ends
+// the program and every process of its session.
+func TestProgramShapes(t *testing.T) {
+	for _, sh := range testkit.Shapes(!testing.Short()) {
+		t.Run(sh.Name, func(t *testing.T) {
+			t.Parallel()
+			x := newTP(t, merge(sh.Files, map[string]string{"services/svc/config": sh.Config}))
+			if err := x.p.Start(bg, "svc", StartOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			pid := x.pid("svc")
+			running := func(when string, want int) {
+				t.Helper()
+				st, err := x.reopen().Status(bg, "svc")
+				if err != nil || st.State != StateRunning || st.Pid != want {
+					t.Fatalf("status %s: %+v %v; want running as pid %d", when, st, err, want)
+				}
+				if err := x.reopen().Ping(bg, "svc"); err != nil {
+					t.Fatalf("ping %s: %v", when, err)
+				}
+			}
+			running("right after the start", pid)
+			waitFor(t, 10*time.Second, func() error {
+				if testkit.ProgramPid(pid) == 0 {
+					return fmt.Errorf("the program of pid %d does not run yet", pid)
+				}
+				return nil
+			})
+			running("once the program runs", pid)
+			if err := x.reopen().Restart(bg, "svc", RestartOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			again := x.pid("svc")
+			if again == pid {
+				t.Fatalf("restart kept pid %d", pid)
+			}
+			waitFor(t, 10*time.Second, func() error {
+				if n := testkit.SessionMembers(pid); n > 0 {
+					return fmt.Errorf("%d processes of the old session still run", n)
+				}
+				return nil
+			})
+			running("after the restart", again)
+			if err := x.reopen().Stop(bg, "svc"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, func() error {
+				if n := testkit.SessionMembers(again); n > 0 {
+					return fmt.Errorf("%d processes of the service's session still run after stop", n)
+				}
+				return nil
+			})
+			if st, _ := x.reopen().Status(bg, "svc"); st.State != StateStopped {
+				t.Errorf("after stop: %+v", st)
+			}
+		})
+	}
+}
+
+// TestStatelessPidfile (§4.7): a pidfile with no state file is the
+// service's only when its process leads its own session and carries the
+// service's launch environment. One that servicectl launched (its state
+// file lost) is found and stopped; a program run by hand through the
+// linkfarm path, in its own session or not, is never signalled.
+func TestStatelessPidfile(t *testing.T) {
+	x := newTP(t, merge(map[string]string{"bin/wrap*": "#!/bin/sh\n/bin/sleep 0.3\nexec /bin/sleep 1000\n"},
+		map[string]string{"services/w/config": "service_program=wrap\nservice_start_secs=0.1\n"}))
+	if err := x.p.Start(bg, "w", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pid := x.pid("w")
+	waitFor(t, 10*time.Second, func() error {
+		if testkit.ProgramPid(pid) != pid {
+			return fmt.Errorf("not exec'd yet")
+		}
+		return nil
+	})
+	os.Remove(filepath.Join(x.p.RunVar, "w.state"))
+	if st, err := x.reopen().Status(bg, "w"); err != nil || st.State != StateRunning || st.Pid != pid {
+		t.Fatalf("status with the state file lost: %+v %v; want running as %d", st, err, pid)
+	}
+	if err := x.reopen().Stop(bg, "w"); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
+
+	s, _ := x.reopen().Resolve("w")
+	for _, setsid := range []bool{false, true} {
+		cmd := exec.Command(s.LinkPath)
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		os.WriteFile(filepath.Join(x.p.RunVar, "w.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
+		if st, _ := x.reopen().Status(bg, "w"); st.State != StateDead {
+			t.Errorf("by hand (setsid %v): status %+v, want dead", setsid, st)
+		}
+		if err := x.reopen().Stop(bg, "w"); err != nil {
+			t.Fatal(err)
+		}
+		if !alive(cmd.Process.Pid) {
+			t.Errorf("by hand (setsid %v): stop signalled a program servicectl did not start", setsid)
+		}
+		if _, err := os.Stat(filepath.Join(x.p.RunVar, "w.pid")); err == nil {
+			t.Errorf("by hand (setsid %v): the stale pidfile was not removed by stop", setsid)
 		}
 	}
 }

@@ -48,11 +48,11 @@ var selfStart = sync.OnceValues(func() (uint64, error) {
 })
 
 // recoverLaunch adopts the process of a launch that a killed servicectl
-// never recorded: the one run through the service's argv[0] as a session
-// leader (every service is), started no earlier than the launcher, whose
-// environment is this service's in this playpen. Anything less is not
-// taken for ours. With none found the intent and what it left are
-// dropped.
+// never recorded: one that leads its own session (every launch does),
+// started no earlier than the launcher, and whose environment is this
+// service's in this playpen (§4.7). What it runs does not matter: a
+// wrapper may have exec'd its program since. Anything less is not taken
+// for ours. With none found the intent and what it left are dropped.
 func (p *Playpen) recoverLaunch(s *Service) error {
 	data, err := fsio.ReadSnapshot(p.launchFile(s))
 	if err != nil {
@@ -70,23 +70,24 @@ func (p *Playpen) recoverLaunch(s *Service) error {
 	}
 	var found []int
 	var infos []proc.Info
-	consider := func(pid int, argv0 bool) {
-		info, err := proc.Read(pid)
-		if err != nil || info.Zombie || argv0 && info.Argv0 != in.Argv0 || info.StartTime < in.LauncherStart || !p.launchedAs(pid, s) {
+	consider := func(pid int) {
+		info, err := proc.ReadStat(pid)
+		if err != nil || info.Zombie || info.Sid != pid || info.StartTime < in.LauncherStart || !p.launchedAs(pid, s) {
 			return
 		}
+		info.Argv0 = in.Argv0
 		found = append(found, pid)
 		infos = append(infos, info)
 	}
 	if pid, err := readPidfile(s.Pidfile(p)); err == nil && pid > 1 {
 		// Written before the kill (the pidfile comes before the state;
 		// a custom start writes it itself): the pid it names, if ours.
-		consider(pid, s.Hooks["start"].Empty())
+		consider(pid)
 	} else {
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
 			if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 1 {
-				consider(pid, true)
+				consider(pid)
 			}
 		}
 	}
@@ -106,6 +107,21 @@ func (p *Playpen) recoverLaunch(s *Service) error {
 		return nil
 	}
 	return fmt.Errorf("a killed start left %d processes that look like this service's (%v): stop those that are not, then start again", len(found), found)
+}
+
+// claimStateless is the rule for a pidfile no state file backs (§4.7):
+// the process is ours only when it leads its own session and carries
+// this service's launch environment.
+func (p *Playpen) claimStateless(s *Service, pid int) (*proc.Handle, error) {
+	h, err := proc.Claim(pid, proc.Want{Leader: true})
+	if err != nil {
+		return nil, &proc.NotOurs{Why: fmt.Sprintf("the pidfile names pid %d and there is no state file: %v", pid, err)}
+	}
+	if !p.launchedAs(pid, s) {
+		h.Close()
+		return nil, &proc.NotOurs{Why: fmt.Sprintf("the pidfile names pid %d, but there is no state file and that process does not carry this service's SERVICE_NAME, SERVICE_INSTANCE and PLAYPEN_ROOT: servicectl did not start it", pid)}
+	}
+	return h, nil
 }
 
 // launchedAs says whether pid runs in s's service environment: its

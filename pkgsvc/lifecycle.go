@@ -165,7 +165,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		if state == nil || state.Pid <= 1 || s.OwnPidfile || state.OwnPidfile {
 			return false
 		}
-		h, cerr := proc.Claim(state.Pid, state.StartTime, state.Argv0)
+		h, cerr := proc.Claim(state.Pid, state.Identity())
 		if cerr != nil {
 			return false
 		}
@@ -188,7 +188,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 	case o != nil:
 		// found through the state file
 	case state != nil && state.Pid == pid:
-		o, err = proc.Claim(pid, state.StartTime, state.Argv0)
+		o, err = proc.Claim(pid, state.Identity())
 	case serr == nil && state != nil && !s.OwnPidfile && !state.OwnPidfile:
 		// servicectl wrote this pidfile and recorded another pid: whoever
 		// changed it, the process it names is not the one we started (a
@@ -203,18 +203,18 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		// service_own_pidfile: the program may have replaced itself; the
 		// new pid is ours if it runs our program and started no earlier
 		// than the one we started.
-		o, err = proc.Claim(pid, 0, append(s.argv0s(), state.Argv0)...)
+		o, err = proc.Claim(pid, proc.Want{Argv0s: append(s.argv0s(), state.Argv0)})
 		if err == nil && o.Info.StartTime < state.StartTime {
 			o.Close()
 			o, err = nil, &proc.NotOurs{Why: fmt.Sprintf("pid %d started before the service did: it is not the service's", pid)}
 		}
 		state = nil
 	default:
-		// A pidfile with no state file: servicectl writes the state with
-		// every pidfile (and its intent before), so this one is not from
-		// a start of ours. Claiming it by argv[0] alone would take any
-		// process run through the same linkfarm path for the service.
-		err = &proc.NotOurs{Why: fmt.Sprintf("the pidfile names pid %d, but there is no state file: servicectl did not start it", pid)}
+		// A pidfile with no state file (an older servicectl's, or the
+		// state lost): ours only if the process leads its own session and
+		// carries this service's launch environment (§4.7). A program run
+		// by hand through the linkfarm path does neither.
+		o, err = p.claimStateless(s, pid)
 	}
 	if err != nil {
 		st.State, st.Detail = StateDead, err.Error()
@@ -327,7 +327,7 @@ func (p *Playpen) StartService(ctx context.Context, s *Service, opts StartOption
 	r := &Started{AlreadyRunning: *opts.outcome == "already running"}
 	if !s.NoPidfile {
 		if st, err := readState(s.StateFile(p)); err == nil && st.Pid > 0 {
-			if h, err := proc.Claim(st.Pid, st.StartTime, st.Argv0); err == nil {
+			if h, err := proc.Claim(st.Pid, st.Identity()); err == nil {
 				r.Proc = h
 			}
 		}
@@ -463,15 +463,20 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		}
 		pid, exited = got, nil
 	}
-	info, err := proc.Read(pid)
-	if err != nil {
+	// The identity recorded is the kernel's start time and session
+	// (§4.7), which the program keeps through any exec. argv[0] is what
+	// we executed (a launch) or, for a pid a program or start command
+	// wrote, what it runs now: only the own-pidfile rule looks at it.
+	read := proc.ReadArgs
+	if exited != nil {
+		read = proc.ReadStat
+	}
+	info, err := read(pid)
+	if err != nil || info.Zombie {
 		p.cleanStale(s)
 		return fmt.Errorf("exited at once%s", p.tail(s))
 	}
 	if exited != nil {
-		// Right after execve the kernel may not have set up the new
-		// argument pages yet (the exec pipe closes before that), so
-		// /proc/PID/cmdline can read empty: we know what we executed.
 		info.Argv0 = s.argv0s()[0]
 	}
 	if !s.OwnPidfile && s.Hooks["start"].Empty() {
@@ -489,29 +494,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	if err := p.watchStart(s, pid, info, exited, opts.Revive != 0); err != nil {
 		return err
 	}
-	p.followExec(s, pid, info)
 	return p.afterStart(ctx, s, env)
-}
-
-// followExec records the argv[0] a service runs with once it has lived
-// through service_start_secs: a wrapper script that ends in `exec prog`
-// is the same process (same pid, same start time) under another argv[0],
-// and the state file must name what runs, or the next status would call
-// it dead (§4.7 checks start time and argv[0]).
-func (p *Playpen) followExec(s *Service, pid int, at proc.Info) {
-	if s.StartSecs <= 0 {
-		return
-	}
-	now, err := proc.Read(pid)
-	if err != nil || now.StartTime != at.StartTime || now.Argv0 == "" {
-		return
-	}
-	st, err := readState(s.StateFile(p))
-	if err != nil || st.Pid != pid || now.Argv0 == st.Argv0 || now.Argv1 == st.Argv0 {
-		return
-	}
-	st.Argv0 = now.Argv0
-	writeState(s.StateFile(p), st)
 }
 
 func (p *Playpen) afterStart(ctx context.Context, s *Service, env []string) error {
@@ -523,7 +506,7 @@ func (p *Playpen) afterStart(ctx context.Context, s *Service, env []string) erro
 
 func (p *Playpen) newState(s *Service, pid int, info proc.Info, opts StartOptions) *State {
 	return &State{
-		Pid: pid, StartTime: info.StartTime, Argv0: info.Argv0, RunName: s.RunName,
+		Pid: pid, StartTime: info.StartTime, Sid: info.Sid, Argv0: info.Argv0, RunName: s.RunName,
 		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
 		Restarts: opts.Restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
 		StopSignal: s.StopSigName, StopTimeout: s.StopTimeout, OwnPidfile: s.OwnPidfile,
@@ -758,7 +741,7 @@ func (p *Playpen) waitOwnPidfile(s *Service, exited <-chan struct{}) (int, error
 	diedAt := time.Time{}
 	for {
 		if pid, err := readPidfile(s.Pidfile(p)); err == nil && pid > 0 {
-			if info, err := proc.Read(pid); err == nil && !info.Zombie {
+			if info, err := proc.ReadStat(pid); err == nil && !info.Zombie {
 				return pid, nil
 			}
 		}
@@ -801,7 +784,7 @@ func (p *Playpen) watchStart(s *Service, pid int, info proc.Info, exited <-chan 
 			return nil
 		}
 	}
-	o, err := proc.Claim(pid, info.StartTime)
+	o, err := proc.Claim(pid, proc.Want{StartTime: info.StartTime, Sid: info.Sid})
 	if err != nil {
 		clean()
 		return fmt.Errorf("exited within service_start_secs=%g%s", s.StartSecs, p.tail(s))
@@ -1233,7 +1216,7 @@ func (p *Playpen) quickStatus(name string) (Status, bool) {
 		if !alive {
 			return Status{}, false
 		}
-	} else if !proc.LooksRunning(pid, state.StartTime, filepath.Base(state.Argv0)) {
+	} else if !proc.Matches(pid, state.Identity()) {
 		return Status{}, false
 	}
 	t := state.StartedAt

@@ -30,7 +30,10 @@ func TestStartStatusStop(t *testing.T) {
 	if strings.TrimSpace(string(comm)) != "web" {
 		t.Errorf("comm = %q, want the run name", comm)
 	}
-	info, _ := proc.Read(pid)
+	info, _ := proc.ReadArgs(pid)
+	if info.Sid != pid {
+		t.Errorf("does not lead its own session: sid %d", info.Sid)
+	}
 	if info.Argv0 != filepath.Join(x.p.LinkDir, "web") {
 		t.Errorf("argv[0] = %q", info.Argv0)
 	}
@@ -151,7 +154,7 @@ func TestPidfileNamingAForeignProcess(t *testing.T) {
 	// another start time: the pid was reused.
 	x.reopen().Stop(bg, "web")
 	os.WriteFile(pidfile, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644)
-	info, _ := proc.Read(other.Process.Pid)
+	info, _ := proc.ReadArgs(other.Process.Pid)
 	writeState(filepath.Join(x.p.RunVar, "web.state"), &State{Pid: other.Process.Pid, StartTime: info.StartTime + 1, Argv0: info.Argv0})
 	if s, _ := x.reopen().Status(bg, "web"); s.State != StateDead {
 		t.Fatalf("reused pid: %s", s.State)
@@ -357,7 +360,7 @@ func countLinkProcs(link string) int {
 		if err != nil {
 			continue
 		}
-		if info, err := proc.Read(pid); err == nil && !info.Zombie && info.Argv0 == link {
+		if info, err := proc.ReadArgs(pid); err == nil && !info.Zombie && info.Argv0 == link {
 			n++
 		}
 	}
@@ -577,45 +580,37 @@ func TestLinkReplacedWhenTargetChanges(t *testing.T) {
 	_ = syscall.Getpid
 }
 
-// TestLooksRunning: the quick status check accepts only a live process
-// with the recorded start time and run name.
-func TestLooksRunning(t *testing.T) {
+// TestMatches: the quick status check accepts only a live process with
+// the recorded start time and session, whatever it runs now.
+func TestMatches(t *testing.T) {
 	cmd := exec.Command(testBin)
 	cmd.Env = append(os.Environ(), "HELPER=sleep")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	pid := cmd.Process.Pid
-	var info proc.Info
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		// comm is set at exec; wait until the child is the helper.
-		var err error
-		if info, err = proc.ReadStat(pid); err == nil && info.Comm == filepath.Base(testBin)[:min(15, len(filepath.Base(testBin)))] {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("helper never exec'd: %+v", info)
-		}
-		time.Sleep(time.Millisecond)
+	info, err := proc.ReadStat(pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	name := filepath.Base(testBin)
-	if !proc.LooksRunning(pid, info.StartTime, name) {
+	want := proc.Want{StartTime: info.StartTime, Sid: pid}
+	if !proc.Matches(pid, want) {
 		t.Fatalf("live helper not recognised: %+v", info)
 	}
-	if proc.LooksRunning(pid, info.StartTime+1, name) {
+	if proc.Matches(pid, proc.Want{StartTime: info.StartTime + 1, Sid: pid}) {
 		t.Error("accepted another start time (a reused pid)")
 	}
-	if proc.LooksRunning(pid, info.StartTime, "other-name") {
-		t.Error("accepted another comm")
+	if proc.Matches(pid, proc.Want{StartTime: info.StartTime, Sid: pid + 1}) {
+		t.Error("accepted another session")
 	}
-	if proc.LooksRunning(pid, 0, name) || proc.LooksRunning(1, info.StartTime, name) {
+	if proc.Matches(pid, proc.Want{Sid: pid}) || proc.Matches(1, want) {
 		t.Error("accepted an unrecorded start time or pid 1")
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if proc.LooksRunning(pid, info.StartTime, name) {
+	if proc.Matches(pid, want) {
 		t.Error("accepted a process that is gone")
 	}
 }

@@ -85,7 +85,7 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 		out.Close()
 	}
 	self := os.Getpid()
-	info, err := proc.Read(self)
+	info, err := proc.ReadStat(self)
 	if err != nil {
 		return wrap(KindFailed, name, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
 	"time"
@@ -15,8 +16,14 @@ import (
 // lets a later command prove a pid is still ours (§4.7) and tell whether
 // it runs stale code (§8.5).
 type State struct {
-	Pid       int               `json:"pid"`
-	StartTime uint64            `json:"start_time"`
+	Pid       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"`
+	// Sid is the session the process was launched in: its own pid for a
+	// `start` (setsid), the inherited one for `run`. With StartTime it
+	// is the process's identity (§4.7); exec changes neither.
+	Sid int `json:"sid,omitempty"`
+	// Argv0 is what servicectl executed (the linkfarm path): shown, and
+	// the own-pidfile rule's witness; never the identity of the process.
 	Argv0     string            `json:"argv0"`
 	RunName   string            `json:"run_name,omitempty"`
 	Package   string            `json:"package,omitempty"`
@@ -40,6 +47,12 @@ type State struct {
 	// start.
 	Failed  bool `json:"failed,omitempty"`
 	Crashes int  `json:"crashes,omitempty"`
+}
+
+// Identity is what a claim of the state's pid checks (§4.7): the
+// recorded start time and session.
+func (st *State) Identity() proc.Want {
+	return proc.Want{StartTime: st.StartTime, Sid: st.Sid}
 }
 
 // Intents of State.Want.

@@ -75,12 +75,15 @@ func TestExportSupervisordRuns(t *testing.T) {
 	os.Chmod(root, 0o755)
 	writeFiles(t, root, map[string]string{
 		"etc/project-name":      "sup\n",
-		"etc/project-services":  "db\nweb\n",
+		"etc/project-services":  "db\nweb\nwr\n",
+		"bin/wrap":              "#!/bin/sh\n/bin/sleep 0.3\nexec /bin/sleep 1000\n",
+		"services/wr/config":    "service_program=" + filepath.Join(root, "bin/wrap") + "\n",
 		"etc/role":              "main\n",
-		"etc/roles/main/config": "playpen_services='db web@a web@b'\n",
+		"etc/roles/main/config": "playpen_services='db web@a web@b wr'\n",
 		"services/db/config":    "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.2\n",
 		"services/web/config":   "service_program=sleep\nservice_flags=1000\nservice_template=1\nservice_depends=db\nservice_stop_signal=INT\n",
 	})
+	os.Chmod(filepath.Join(root, "bin/wrap"), 0o755)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "programs.conf")
 	if code, _, stderr := sctl(t, root, "export", "supervisord", "--out", conf); code != 0 {
@@ -129,10 +132,15 @@ files = `+conf+`
 		return string(out)
 	}
 	waitFor(t, "every program RUNNING", func() bool {
-		return strings.Count(ctl("status"), "RUNNING") == 3
+		return strings.Count(ctl("status"), "RUNNING") == 4
 	})
-	code, out, _ := sctl(t, root, "status", "db", "web@a", "web@b")
-	if code != 0 || strings.Count(out, "running") != 3 {
+	// The wrapper's exec'd program is the service (issue 22).
+	waitFor(t, "wr's wrapper to exec its program", func() bool {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pidOf(t, root, "wr")), "cmdline"))
+		return string(cmdline) == "/bin/sleep\x001000\x00"
+	})
+	code, out, _ := sctl(t, root, "status", "db", "web@a", "web@b", "wr")
+	if code != 0 || strings.Count(out, "running") != 4 {
 		t.Errorf("servicectl status disagrees with supervisord: %d\n%s\n%s", code, out, ctl("status"))
 	}
 	for _, n := range []string{"db", "web@a"} {
@@ -143,7 +151,7 @@ files = `+conf+`
 	}
 	ctl("stop", "all")
 	waitFor(t, "every service stopped", func() bool {
-		_, out, _ := sctl(t, root, "status", "db", "web@a", "web@b")
+		_, out, _ := sctl(t, root, "status", "db", "web@a", "web@b", "wr")
 		return strings.Count(out, "running") == 0
 	})
 }

@@ -54,10 +54,19 @@ func killHook(point string) string {
 	return `if [ "$(cat "$PLAYPEN_ROOT/kill-at" 2>/dev/null)" = ` + point + ` ]; then rm -f "$PLAYPEN_ROOT/kill-at"; sh -c 'kill -9 $PPID'; fi` + "\n"
 }
 
-func faultPlaypen(t *testing.T) string {
+func faultPlaypen(t *testing.T) string { return faultPlaypenOf(t, false) }
+
+// faultPlaypenOf is faultPlaypen whose services are, with wrapper set, a
+// `#!/bin/sh` wrapper that execs its program 0.1 s after its launch
+// (issue 22): a kill can land before, during or after the exec.
+func faultPlaypenOf(t *testing.T, wrapper bool) string {
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
 	cfg := "service_program=sleep\nservice_flags=300\nservice_start_secs=0.05\n"
+	if wrapper {
+		os.WriteFile(filepath.Join(root, "wrap"), []byte("#!/bin/sh\n/bin/sleep 0.1\nexec /bin/sleep 300\n"), 0o755)
+		cfg = "service_program=" + filepath.Join(root, "wrap") + "\nservice_start_secs=0.05\n"
+	}
 	files := map[string]string{
 		"etc/project-name":           "fault\n",
 		"ext/etc/installed-packages": "base 1.0.0\ntop 1.0.0\nside 1.0.0\n",

@@ -62,9 +62,56 @@ func reportPass(t *testing.T, scenario string, trials int) func() {
 	}
 }
 
-// processes lists the live (not zombie) processes whose argv[0] is path:
-// a service's processes are those run through its linkfarm link.
-func processes(path string) []int {
+// serviceProcs lists the live processes of service name of the playpen
+// at root: those that lead their own session (every launch makes one)
+// and carry its launch environment (SERVICE_NAME and this playpen's
+// PLAYPEN_ROOT, a directory of this test's). Whatever a wrapper exec'd
+// since, that is the service (§4.7); nothing outside the test is counted.
+func serviceProcs(root, name string) []int {
+	base, inst, _ := strings.Cut(name, "@")
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || sessionOf(pid) != pid {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		vars := strings.Split(string(env), "\x00")
+		if slices.Contains(vars, "PLAYPEN_ROOT="+root) && slices.Contains(vars, "SERVICE_NAME="+base) &&
+			(inst == "" || slices.Contains(vars, "SERVICE_INSTANCE="+inst)) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// sessionOf is pid's session id (/proc/PID/stat field 6), or -1 for a
+// process gone or a zombie.
+func sessionOf(pid int) int {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	i := strings.LastIndexByte(string(stat), ')')
+	if err != nil || i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 4 || f[0] == "Z" {
+		return -1
+	}
+	sid, _ := strconv.Atoi(f[3])
+	return sid
+}
+
+// bombArg is the fork-bomb config's sleep time: an argument unique to
+// this test run (a fraction of seconds from the test's pid and clock).
+var bombArg = fmt.Sprintf("100.%d%d", os.Getpid(), time.Now().UnixNano()%1000000)
+
+// withArgs lists the live processes whose whole command line is args.
+func withArgs(args ...string) []int {
+	want := strings.Join(args, "\x00") + "\x00"
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -72,19 +119,9 @@ func processes(path string) []int {
 		if err != nil {
 			continue
 		}
-		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
+		if cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(cmd) == want && sessionOf(pid) != -1 {
+			out = append(out, pid)
 		}
-		argv0, _, _ := strings.Cut(string(cmd), "\x00")
-		if argv0 != path {
-			continue
-		}
-		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-			continue
-		}
-		out = append(out, pid)
 	}
 	return out
 }
@@ -93,7 +130,7 @@ func processes(path string) []int {
 // whether it should run. It returns what is wrong, or "".
 func converged(root, name string, wantUp bool, foreign ...int) string {
 	var procs []int
-	for _, pid := range processes(filepath.Join(root, "var/linkfarm", name)) {
+	for _, pid := range serviceProcs(root, name) {
 		if !slices.Contains(foreign, pid) {
 			procs = append(procs, pid)
 		}
@@ -149,14 +186,15 @@ func TestReliabilityKillPoints(t *testing.T) {
 	n := trials(2, 20)
 	start := time.Now()
 	total, failures := 0, 0
-	for _, kp := range killPoints {
-		root := faultPlaypen(t)
+	for trial := range 2 * len(killPoints) {
+		kp, wrapper := killPoints[trial/2], trial%2 == 1
+		root := faultPlaypenOf(t, wrapper)
 		version := "1.0.0"
 		for i := 0; i < n; i++ {
 			total++
 			fail := func(format string, args ...any) {
 				failures++
-				t.Errorf("%s, trial %d: %s", kp.point, i+1, fmt.Sprintf(format, args...))
+				t.Errorf("%s (wrapper %v), trial %d: %s", kp.point, wrapper, i+1, fmt.Sprintf(format, args...))
 			}
 			// Every service up, as the trial expects it.
 			if code, out := sctlProc(t, root, "start"); code != 0 {
@@ -180,6 +218,11 @@ func TestReliabilityKillPoints(t *testing.T) {
 			if code != -1 {
 				fail("servicectl was not killed at the point (exit %d): %s", code, out)
 				continue
+			}
+			if wrapper && i%2 == 1 {
+				// The next command after the wrapper exec'd (at once
+				// otherwise: before or during its exec).
+				time.Sleep(150 * time.Millisecond)
 			}
 			// What the user runs next.
 			var next []string
@@ -214,7 +257,7 @@ func TestReliabilityKillPoints(t *testing.T) {
 			}
 		}
 	}
-	report(t, "kill -9 at each of 15 points of start/stop/restart/upgrade, then the next command", total, failures, time.Since(start))
+	report(t, "kill -9 at each of 15 points of start/stop/restart/upgrade, then the next command; plain and `exec`-late wrapper services", total, failures, time.Since(start))
 }
 
 // sctlKilled runs servicectl with SERVICECTL_TEST_KILL_AT=point.
@@ -304,12 +347,17 @@ func soakPlaypen(t *testing.T, n int) (string, []string) {
 		name := fmt.Sprintf("s%02d", i)
 		names = append(names, name)
 		files["services/"+name+"/config"] = "service_program=sleep\nservice_flags=600\nservice_start_secs=0\nservice_stop_timeout=5\n"
+		if i%4 == 1 {
+			// Every fourth a wrapper that execs its program (issue 22).
+			files["services/"+name+"/config"] = "service_program=" + filepath.Join(root, "wrap") + "\nservice_start_secs=0\nservice_stop_timeout=5\n"
+		}
 	}
+	files["wrap"] = "#!/bin/sh\n/bin/sleep 0.05\nexec /bin/sleep 600\n"
 	files["etc/project-services"] = strings.Join(names, "\n") + "\n"
 	for rel, c := range files {
 		p := filepath.Join(root, rel)
 		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(c), 0o644)
+		os.WriteFile(p, []byte(c), 0o755)
 	}
 	t.Cleanup(func() { run(append([]string{"--root", root, "--quiet", "stop"}, names...), io.Discard, io.Discard) })
 	return root, names
@@ -400,7 +448,7 @@ func TestReliabilityPidReuse(t *testing.T) {
 		if why := converged(root, s, up, fpids...); why != "" {
 			failures++
 			t.Errorf("trial %d (%s %s over pidfile %q): %s", i, op, s, forged(i, s), why)
-			for _, pid := range processes(filepath.Join(root, "var/linkfarm", s)) {
+			for _, pid := range serviceProcs(root, s) {
 				if !slices.Contains(fpids, pid) {
 					syscall.Kill(pid, syscall.SIGKILL)
 				}
@@ -470,7 +518,7 @@ func TestReliabilityConcurrency(t *testing.T) {
 			default:
 			}
 			for _, s := range names {
-				if len(processes(filepath.Join(root, "var/linkfarm", s))) > 1 {
+				if len(serviceProcs(root, s)) > 1 {
 					dup.Add(1)
 				}
 			}
@@ -582,7 +630,7 @@ func TestReliabilityHostileInput(t *testing.T) {
 						return f + " exists: a value ran as code"
 					}
 				}
-				procs := processes(filepath.Join(root, "var/linkfarm/h"))
+				procs := serviceProcs(root, "h")
 				if len(procs) != 1 {
 					return fmt.Sprintf("%d processes", len(procs))
 				}
@@ -595,12 +643,16 @@ func TestReliabilityHostileInput(t *testing.T) {
 			}},
 		{name: "config that loops forever", files: map[string]string{"services/h/config": "while :; do :; done\n", "etc/project-services": "h\n"},
 			args: []string{"show", "h"}, code: 6, says: "did not finish"},
-		{name: "config that forks without end", files: map[string]string{"services/h/config": "while :; do sleep 100 & done\n", "etc/project-services": "h\n"},
+		{name: "config that forks without end", files: map[string]string{"services/h/config": "while :; do sleep " + bombArg + " & done\n", "etc/project-services": "h\n"},
 			args: []string{"show", "h"}, code: 6, says: "fork bomb",
 			check: func(t *testing.T, root string) string {
-				if out, _ := exec.Command("pgrep", "-f", "^sleep 100$").Output(); len(out) > 0 {
-					exec.Command("pkill", "-f", "^sleep 100$").Run()
-					return "sleeps left behind: " + strings.Join(strings.Fields(string(out)), " ")
+				// The sleeps carry an argument only this test run uses:
+				// nothing else on the machine is counted or signalled.
+				if left := withArgs("sleep", bombArg); len(left) > 0 {
+					for _, pid := range left {
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+					return fmt.Sprintf("sleeps left behind: %v", left)
 				}
 				return ""
 			}},
@@ -665,7 +717,7 @@ func TestReliabilityHostileInput(t *testing.T) {
 				},
 				args: []string{"start", "h"}, code: 1, says: "no space", changes: true,
 				check: func(t *testing.T, root string) string {
-					if procs := processes(filepath.Join(root, "var/linkfarm/h")); len(procs) > 0 {
+					if procs := serviceProcs(root, "h"); len(procs) > 0 {
 						for _, p := range procs {
 							syscall.Kill(p, syscall.SIGKILL)
 						}
@@ -684,7 +736,7 @@ func TestReliabilityHostileInput(t *testing.T) {
 				},
 				args: []string{"start", "h"}, code: 1, says: "read-only", changes: true,
 				check: func(t *testing.T, root string) string {
-					if procs := processes(filepath.Join(root, "var/linkfarm/h")); len(procs) > 0 {
+					if procs := serviceProcs(root, "h"); len(procs) > 0 {
 						for _, p := range procs {
 							syscall.Kill(p, syscall.SIGKILL)
 						}
@@ -779,7 +831,7 @@ func testBinary() string {
 func TestReliabilityStartRace(t *testing.T) {
 	n := trials(200, 3000)
 	root, names := soakPlaypen(t, 1)
-	s, link := names[0], filepath.Join(root, "var/linkfarm", names[0])
+	s := names[0]
 	start := time.Now()
 	failures := 0
 	for i := 0; i < n; i++ {
@@ -789,7 +841,7 @@ func TestReliabilityStartRace(t *testing.T) {
 		if why := converged(root, s, second == "start"); why != "" {
 			failures++
 			t.Errorf("cycle %d (start, then %s at once): %s", i, second, why)
-			for _, pid := range processes(link) {
+			for _, pid := range serviceProcs(root, s) {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -123,5 +124,43 @@ func TestRunExecsTheProgram(t *testing.T) {
 	case <-done2:
 	case <-time.After(10 * time.Second):
 		t.Fatal("stop did not end the run service")
+	}
+}
+
+// TestRunWrapperThatExecs (issue 22): under `run` (what systemd and
+// supervisord call) a wrapper's exec'd program is the service: status
+// says running as run's pid before and after the exec, stop ends it.
+func TestRunWrapperThatExecs(t *testing.T) {
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	writeFiles(t, root, map[string]string{
+		"etc/project-name":     "run\n",
+		"etc/project-services": "wr\n",
+		"bin/wrap":             "#!/bin/sh\n/bin/sleep 0.4\nexec /bin/sleep 1000\n",
+		"services/wr/config":   "service_program=" + filepath.Join(root, "bin/wrap") + "\n",
+	})
+	os.Chmod(filepath.Join(root, "bin/wrap"), 0o755)
+	cmd, _, done := runProc(t, root, "wr")
+	pid := cmd.Process.Pid
+	running := func(when string) {
+		t.Helper()
+		if code, stdout, _ := sctl(t, root, "status", "wr"); code != 0 || !strings.Contains(stdout, "running") || !strings.Contains(stdout, strconv.Itoa(pid)) {
+			t.Fatalf("status %s: %d %s", when, code, stdout)
+		}
+	}
+	waitFor(t, "the wrapper to run under run's pid", func() bool { return pidOf(t, root, "wr") == pid })
+	running("before the exec")
+	waitFor(t, "the program to replace the wrapper", func() bool {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		return string(cmdline) == "/bin/sleep\x001000\x00"
+	})
+	running("after the exec")
+	if code, _, stderr := sctl(t, root, "stop", "wr"); code != 0 {
+		t.Fatalf("stop: %d %s", code, stderr)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stop did not end the exec'd program")
 	}
 }

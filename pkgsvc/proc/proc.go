@@ -1,6 +1,6 @@
 // Package proc is servicectl's process identity (SPEC §4.7): it reads
-// /proc, claims a pid (pidfd first, then start time and argv[0] checked
-// against the record), and hands back a Handle through which every signal
+// /proc, claims a pid (pidfd first, then start time and session checked
+// against the record, from one read of /proc/PID/stat), and hands back a Handle through which every signal
 // and every wait goes, so nothing is ever sent to a bare number after
 // the check. The CLI and the supervisor use the same Handle: Done fires
 // when the process exits, whether servicectl started it or adopted it.
@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"servicectl/pkgsvc/internal/fsio"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,19 +22,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Info is what identifies a process beyond its pid: the kernel's
-// start time (clock ticks since boot, /proc/PID/stat field 22) and argv[0].
+// Info is what identifies a process beyond its pid, from one read of
+// /proc/PID/stat: the kernel's start time (clock ticks since boot, field
+// 22) and its session (field 6). Neither changes when the process execs,
+// so a wrapper that ends in `exec prog` is the same process before and
+// after (SPEC §4.7); a reused pid cannot carry the old start time.
 type Info struct {
 	StartTime uint64
-	Argv0     string
-	Argv1     string // for `#!` scripts the kernel puts the interpreter first and the script second
 	Pgrp      int
+	Sid       int // session id: a service servicectl launched leads its own (Sid == pid)
 	Zombie    bool
 	Comm      string // the kernel's name for it: the executed file's base name, 15 bytes at most
+	// Argv0 and Argv1 are filled only by ReadArgs: identity never rests
+	// on them (exec changes them); the own-pidfile rule and messages do.
+	Argv0 string
+	Argv1 string // for `#!` scripts the kernel puts the interpreter first and the script second
 }
 
-// readProc reads a live process's identity; an error means it is gone.
-func Read(pid int) (Info, error) {
+// ReadArgs is ReadStat plus argv[0] and argv[1]: for the one rule that
+// still looks at what a process runs (service_own_pidfile, §4.7).
+func ReadArgs(pid int) (Info, error) {
 	info, err := ReadStat(pid)
 	if err != nil {
 		return info, err
@@ -50,7 +58,8 @@ func Read(pid int) (Info, error) {
 	return info, nil
 }
 
-// readProcStat reads /proc/PID/stat only: state, group, start time, comm.
+// ReadStat reads /proc/PID/stat only: state, group, session, start time,
+// comm. An error means the process is gone.
 func ReadStat(pid int) (Info, error) {
 	var info Info
 	stat, err := fsio.ReadSnapshot("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -70,6 +79,7 @@ func ReadStat(pid int) (Info, error) {
 	}
 	info.Zombie = string(fields[0]) == "Z" || string(fields[0]) == "X"
 	info.Pgrp, _ = strconv.Atoi(string(fields[2]))
+	info.Sid, _ = strconv.Atoi(string(fields[3]))
 	info.StartTime, err = strconv.ParseUint(string(fields[19]), 10, 64)
 	if err != nil {
 		return info, fmt.Errorf("pid %d: bad start time", pid)
@@ -77,24 +87,49 @@ func ReadStat(pid int) (Info, error) {
 	return info, nil
 }
 
-// looksRunning is the read-only identity check of a status: pid alive,
-// not a zombie, started at the recorded time (clock ticks since boot: a
-// reused pid cannot match it) and, as a second witness, its comm is the
-// base name of the file executed (the linkfarm link, so the run name; the
-// kernel keeps 15 bytes). One file read instead of claim's pidfd and two;
-// anything short of a full match sends the caller to the careful path.
-func LooksRunning(pid int, startTime uint64, execName string) bool {
-	if pid <= 1 || startTime == 0 || execName == "" {
+// Want is what a claim checks a pid against: the identity servicectl
+// recorded when it launched the process (SPEC §4.7).
+type Want struct {
+	// StartTime is the recorded kernel start time; 0 checks none (a
+	// pidfile servicectl did not write with a state file).
+	StartTime uint64
+	// Sid is the session the process must be in: for a process
+	// servicectl launched, its own pid (it leads the session made for
+	// it); for `run` under another supervisor, the session it had. 0
+	// checks none (a state file from before sessions were recorded).
+	Sid int
+	// Leader asks that the process lead its own session (Sid == pid):
+	// the rule for a pid no state file describes.
+	Leader bool
+	// Argv0s, when set, must hold argv[0] (or argv[1], the script of a
+	// `#!` interpreter): service_own_pidfile's rule only.
+	Argv0s []string
+}
+
+// check is the whole identity rule over one stat read.
+func (w Want) check(pid int, info Info) error {
+	switch {
+	case info.Zombie:
+		return &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
+	case w.StartTime != 0 && info.StartTime != w.StartTime:
+		return &NotOurs{Why: fmt.Sprintf("pid %d was started at another time than the recorded one: the pid has been reused by another process", pid)}
+	case w.Sid != 0 && info.Sid != w.Sid:
+		return &NotOurs{Why: fmt.Sprintf("pid %d is in session %d, not in the session %d servicectl made for it", pid, info.Sid, w.Sid)}
+	case w.Leader && info.Sid != pid:
+		return &NotOurs{Why: fmt.Sprintf("pid %d does not lead a session of its own, as every process servicectl launches does", pid)}
+	}
+	return nil
+}
+
+// Matches is the read-only identity check of a status: one read of
+// /proc/PID/stat, and the pid is the one recorded if it is alive, not a
+// zombie, started at the recorded time and in the recorded session.
+func Matches(pid int, w Want) bool {
+	if pid <= 1 || w.StartTime == 0 {
 		return false
 	}
 	info, err := ReadStat(pid)
-	if err != nil || info.Zombie || info.StartTime != startTime {
-		return false
-	}
-	if len(execName) > 15 {
-		execName = execName[:15]
-	}
-	return info.Comm == execName
+	return err == nil && w.check(pid, info) == nil
 }
 
 // Handle is a process verified to be the service's: a pidfd taken
@@ -116,10 +151,10 @@ type NotOurs struct{ Why string }
 
 func (e *NotOurs) Error() string { return e.Why }
 
-// claim opens a pidfd for pid and then verifies the process against the
-// expected start time (0: not recorded) and argv[0]. Every signal
-// servicectl sends goes through a claimed process.
-func Claim(pid int, startTime uint64, argv0s ...string) (*Handle, error) {
+// Claim opens a pidfd for pid and then verifies the process against w
+// (SPEC §4.7). Every signal servicectl sends goes through a claimed
+// process, so what is signalled is what was checked.
+func Claim(pid int, w Want) (*Handle, error) {
 	if pid <= 1 {
 		return nil, &NotOurs{Why: fmt.Sprintf("pid %d is never a service's", pid)}
 	}
@@ -135,50 +170,31 @@ func Claim(pid int, startTime uint64, argv0s ...string) (*Handle, error) {
 			fd = -1
 		}
 	}
-	closeFd := func() {
+	read := ReadStat
+	if len(w.Argv0s) > 0 {
+		read = ReadArgs
+	}
+	info, err := read(pid)
+	if err == nil {
+		err = w.check(pid, info)
+	} else {
+		err = &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
+	}
+	if err == nil && len(w.Argv0s) > 0 && !slices.ContainsFunc(w.Argv0s, func(a string) bool {
+		return a != "" && (a == info.Argv0 || a == info.Argv1)
+	}) {
+		err = &NotOurs{Why: fmt.Sprintf("pid %d runs %q, not the service's program", pid, info.Argv0)}
+	}
+	if err != nil {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-	}
-	info, err := Read(pid)
-	if err != nil || info.Zombie {
-		closeFd()
-		return nil, &NotOurs{Why: fmt.Sprintf("pid %d is not running", pid)}
-	}
-	if startTime != 0 && info.StartTime != startTime {
-		closeFd()
-		return nil, &NotOurs{Why: fmt.Sprintf("pid %d was started at another time than the recorded one: the pid has been reused by another process", pid)}
-	}
-	if startTime != 0 && info.Argv0 == "" {
-		// Right after execve the kernel may not have set up the new
-		// argument pages yet, and /proc/PID/cmdline reads empty: a start
-		// followed at once by another start or a stop must not take its
-		// own process for a stranger. Pid and start time already name it
-		// (a reused pid cannot have the same start time); argv[0] is the
-		// second witness, read again for a moment.
-		for i := 0; i < 50 && info.Argv0 == ""; i++ {
-			time.Sleep(time.Millisecond)
-			if again, err := Read(pid); err == nil && again.StartTime == startTime {
-				info = again
-			}
-		}
-		if info.Argv0 == "" {
-			return &Handle{Pid: pid, fd: fd, Info: info}, nil
-		}
-	}
-	match := len(argv0s) == 0
-	for _, a := range argv0s {
-		if a != "" && (a == info.Argv0 || a == info.Argv1) {
-			match = true
-		}
-	}
-	if !match {
-		closeFd()
-		return nil, &NotOurs{Why: fmt.Sprintf("pid %d runs %q, not the service's program", pid, info.Argv0)}
+		return nil, err
 	}
 	return &Handle{Pid: pid, fd: fd, Info: info}, nil
 }
 
+// Close lets go of the pidfd; Done keeps its own.
 func (o *Handle) Close() {
 	o.fdMu.Lock()
 	defer o.fdMu.Unlock()

@@ -42,17 +42,26 @@ func TestClaimSignalDone(t *testing.T) {
 	line, _ := bufio.NewReader(out).ReadString('\n')
 	child, _ := strconv.Atoi(strings.TrimSpace(line))
 
-	info, err := Read(cmd.Process.Pid)
+	info, err := ReadStat(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Claim(cmd.Process.Pid, info.StartTime+1, "sh"); !errors.As(err, new(*NotOurs)) {
+	if info.Sid != cmd.Process.Pid {
+		t.Fatalf("session %d, want %d (setsid)", info.Sid, cmd.Process.Pid)
+	}
+	if _, err := Claim(cmd.Process.Pid, Want{StartTime: info.StartTime + 1, Sid: info.Sid}); !errors.As(err, new(*NotOurs)) {
 		t.Errorf("another start time: %v, want NotOurs", err)
 	}
-	if _, err := Claim(cmd.Process.Pid, info.StartTime, "/bin/other"); !errors.As(err, new(*NotOurs)) {
-		t.Errorf("another argv[0]: %v, want NotOurs", err)
+	if _, err := Claim(cmd.Process.Pid, Want{StartTime: info.StartTime, Sid: info.Sid + 1}); !errors.As(err, new(*NotOurs)) {
+		t.Errorf("another session: %v, want NotOurs", err)
 	}
-	h, err := Claim(cmd.Process.Pid, info.StartTime, "sh")
+	if _, err := Claim(child, Want{Leader: true}); !errors.As(err, new(*NotOurs)) {
+		t.Errorf("a process that does not lead its session claimed as a leader: %v", err)
+	}
+	if _, err := Claim(cmd.Process.Pid, Want{Argv0s: []string{"/bin/other"}}); !errors.As(err, new(*NotOurs)) {
+		t.Errorf("another argv[0] under the own-pidfile rule: %v, want NotOurs", err)
+	}
+	h, err := Claim(cmd.Process.Pid, Want{StartTime: info.StartTime, Sid: info.Sid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +96,7 @@ func TestDoneOfAnAdoptedProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	h, err := Claim(pid, 0, "sleep")
+	h, err := Claim(pid, Want{Argv0s: []string{"sleep"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +114,7 @@ func TestDoneOfAnAdoptedProcess(t *testing.T) {
 
 func TestClaimRefusesPidOneAndMissing(t *testing.T) {
 	for _, pid := range []int{0, 1, -5, 1 << 30} {
-		if h, err := Claim(pid, 0); err == nil {
+		if h, err := Claim(pid, Want{}); err == nil {
 			h.Close()
 			t.Errorf("claimed pid %d", pid)
 		}

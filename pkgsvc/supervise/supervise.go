@@ -194,7 +194,7 @@ func (s *Supervisor) consider(name string, atStart bool) {
 	if same || st.Want == pkgsvc.WantDown {
 		return
 	}
-	h, err := proc.Claim(st.Pid, st.StartTime, st.Argv0)
+	h, err := proc.Claim(st.Pid, st.Identity())
 	if err != nil {
 		// Wanted up and dead: it died while no supervisor ran (§9.1), or
 		// before this one could watch it. Bring it back.

@@ -444,3 +444,69 @@ func countArgv0(path string) int {
 	}
 	return n
 }
+
+// TestWrapperShapesUnderTheDaemon (issue 22): for each program shape, a
+// CLI start while the supervisor runs is no crash; every kill -9 of the
+// program after a run of over 1 s is revived at once (not only the
+// first), with one restart counted and one log line per death.
+func TestWrapperShapesUnderTheDaemon(t *testing.T) {
+	for _, sh := range testkit.Shapes(false) {
+		if sh.Name == "ignores-term" {
+			continue // the same as exec-at-once to the supervisor
+		}
+		t.Run(sh.Name, func(t *testing.T) {
+			t.Parallel()
+			root := playpen(t, map[string]string{"svc": sh.Config})
+			for rel, body := range sh.Files {
+				rel = strings.TrimSuffix(rel, "*")
+				os.MkdirAll(filepath.Join(root, filepath.Dir(rel)), 0o755)
+				os.WriteFile(filepath.Join(root, rel), []byte(body), 0o755)
+			}
+			lb := supervise(t, root)
+			if err := open(t, root).Start(bg, "svc", pkgsvc.StartOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			pid := status(t, root, "svc").Pid
+			for round := 1; round <= 3; round++ {
+				waitFor(t, "the program to run and be watched", func() bool {
+					return testkit.ProgramPid(pid) != 0 && lb.Has(fmt.Sprintf("msg=watching service=svc pid=%d", pid))
+				})
+				st := status(t, root, "svc")
+				if st.State != pkgsvc.StateRunning || st.Pid != pid || st.Restarts != round-1 {
+					t.Fatalf("round %d: %+v, want running as pid %d with %d restarts", round, st, pid, round-1)
+				}
+				time.Sleep(time.Until(st.StartedAt.Add(1100 * time.Millisecond))) // a steady run (§9.2), not synchronisation
+				if n := lb.Count("died without a stop"); n != round-1 {
+					t.Fatalf("round %d: %d deaths logged before the kill, want %d:\n%s", round, n, round-1, lb.String())
+				}
+				target := pid
+				if sh.Forks {
+					target = -pid // the launcher and the program it waits on
+				}
+				kill9(t, target)
+				waitFor(t, "the revival", func() bool {
+					st := status(t, root, "svc")
+					return st.State == pkgsvc.StateRunning && st.Pid != pid
+				})
+				waitFor(t, "the revival's log line", func() bool { return lb.Count("msg=restarted service=svc") == round })
+				if lb.Has("restarting after a backoff") {
+					t.Fatalf("round %d: a run over 1 s was revived after a backoff:\n%s", round, lb.String())
+				}
+				pid = status(t, root, "svc").Pid
+			}
+			if n := lb.Count("died without a stop"); n != 3 {
+				t.Errorf("%d deaths logged, want 3:\n%s", n, lb.String())
+			}
+			if n := lb.Count("msg=restarted service=svc"); n != 3 {
+				t.Errorf("%d revivals logged, want 3:\n%s", n, lb.String())
+			}
+			if err := open(t, root).Stop(bg, "svc"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the stop to be seen", func() bool { return lb.Has("msg=\"stopped as asked\" service=svc") })
+			if n := lb.Count("died without a stop"); n != 3 {
+				t.Errorf("the stop was taken for a crash:\n%s", lb.String())
+			}
+		})
+	}
+}

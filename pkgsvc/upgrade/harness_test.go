@@ -85,7 +85,7 @@ func (x *tp) cleanup() {
 		if err != nil || st == nil || st.Pid == 0 {
 			continue
 		}
-		if o, err := proc.Claim(st.Pid, st.StartTime, st.Argv0); err == nil {
+		if o, err := proc.Claim(st.Pid, st.Identity()); err == nil {
 			o.Signal(syscall.SIGKILL, true)
 			o.Close()
 		}
