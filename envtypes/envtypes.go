@@ -51,6 +51,31 @@ type Spec struct {
 	Default     string
 	HasDefault  bool
 	Description string
+	// Secret: the value is never shown (SPEC §6.1): ******** wherever
+	// servicectl would print it.
+	Secret bool
+}
+
+// Mask is what servicectl prints in place of a secret's value.
+const Mask = "********"
+
+// SecretByName says whether a variable is secret by default: its name
+// ends in _PASSWORD, _SECRET, _TOKEN or _KEY (SPEC §6.1).
+func SecretByName(name string) bool {
+	for _, sfx := range []string{"_PASSWORD", "_SECRET", "_TOKEN", "_KEY"} {
+		if strings.HasSuffix(name, sfx) {
+			return true
+		}
+	}
+	return false
+}
+
+// Shown is v as servicectl prints it: Mask for a secret.
+func (sp Spec) Shown(v string) string {
+	if sp.Secret {
+		return Mask
+	}
+	return v
 }
 
 // Constraint is one entry of a constraint list (SPEC §6.3): a numeric
@@ -188,12 +213,25 @@ type Declaration struct {
 	Required                                bool
 	Type, Constraints, Default, Desc        string
 	HasType, HasConstr, HasDefault, HasDesc bool
+	Secret                                  string // service_envar_V_secret
+	HasSecret                               bool
 }
 
 // Declare turns a declaration into a Spec. The warning is non-empty when
 // the type was guessed from a _PORT suffix (SPEC §6.2).
 func Declare(d Declaration) (sp Spec, warning string, err error) {
-	sp = Spec{Name: d.Name, Required: d.Required, Default: d.Default, HasDefault: d.HasDefault, Description: d.Desc, RawConstr: d.Constraints}
+	sp = Spec{Name: d.Name, Required: d.Required, Default: d.Default, HasDefault: d.HasDefault, Description: d.Desc, RawConstr: d.Constraints,
+		Secret: SecretByName(d.Name)}
+	if d.HasSecret {
+		switch strings.TrimSpace(d.Secret) {
+		case "1":
+			sp.Secret = true
+		case "0", "":
+			sp.Secret = false
+		default:
+			return sp, "", fmt.Errorf("service_envar_%s_secret=%q: must be 1 (never show the value) or 0", d.Name, d.Secret)
+		}
+	}
 	switch {
 	case d.HasType && strings.TrimSpace(d.Type) != "":
 		t, err := ParseType(d.Type)
@@ -251,14 +289,17 @@ func (p Problem) Error() string {
 	if p.Missing {
 		where := "set it in etc/project.conf"
 		if p.Spec.HasDefault {
-			where = fmt.Sprintf("suggested: %s=%q in etc/project.conf (servicectl env --script)", p.Spec.Name, p.Spec.Default)
+			where = fmt.Sprintf("suggested: %s=%q in etc/project.conf (servicectl env --script)", p.Spec.Name, p.Spec.Shown(p.Spec.Default))
+			if p.Spec.Secret {
+				where = "set it in etc/project.conf.local (it is secret: its default is not shown)"
+			}
 		}
 		if p.Spec.Type == Port {
 			where += ", or set PORT_PREFIX and " + p.Spec.Name + "_OFFSET"
 		}
 		return fmt.Sprintf("%s is required but not set%s; %s", p.Spec.Name, hint, where)
 	}
-	return fmt.Sprintf("%s=%q: %s%s; fix it in etc/project.conf", p.Spec.Name, p.Value, p.Rule, hint)
+	return fmt.Sprintf("%s=%q: %s%s; fix it in etc/project.conf", p.Spec.Name, p.Spec.Shown(p.Value), p.Rule, hint)
 }
 
 // Result is the resolution of every declared variable of one service.

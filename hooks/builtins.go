@@ -9,9 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
+	"servicectl/internal/fsio"
 	"strings"
-	"sync/atomic"
 
 	"mvdan.cc/sh/v3/interp"
 )
@@ -187,7 +186,7 @@ func SubConf(lookup func(string) (string, bool), rel string) error {
 			return fmt.Errorf("%s: found neither etc/%s nor ext/etc/%s", rel, clean, clean)
 		}
 	}
-	return renderFile(src, filepath.Join(lv, "etc", clean), lookup)
+	return renderFile(src, lv, filepath.Join("etc", clean), lookup)
 }
 
 // SubConfDir renders every file under etc/DIR and ext/etc/DIR; the
@@ -233,9 +232,11 @@ func SubConfDir(lookup func(string) (string, bool), dir string) error {
 	return nil
 }
 
-var tmpSeq atomic.Uint64
-
-func renderFile(src, dst string, lookup func(string) (string, bool)) error {
+// renderFile renders src into base/rel (base is $LOCAL_VAR): the
+// directories below base are created and walked without following a
+// link, and the file is replaced atomically, so a link planted anywhere
+// under $LOCAL_VAR/etc is never written through (issue 23).
+func renderFile(src, base, rel string, lookup func(string) (string, bool)) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -245,25 +246,12 @@ func renderFile(src, dst string, lookup func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp := dst + ".tmp" + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(tmpSeq.Add(1), 10)
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
-	if err != nil {
+	if err := os.MkdirAll(base, 0o755); err != nil {
 		return err
 	}
 	// Rename gives atomicity; no fsync: a rendered file is re-rendered at
 	// every start, so it need not survive a machine crash.
-	err = Sub(in, out, lookup, src)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return fsio.WriteAtomicBeneath(base, rel, func(out *os.File) error {
+		return Sub(in, out, lookup, src)
+	}, fi.Mode().Perm())
 }

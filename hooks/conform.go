@@ -509,14 +509,37 @@ type Command struct {
 	Line int    `json:"line"`
 	Name string `json:"command"` // the command word; "" when it is known only at run time
 	Word string `json:"word,omitempty"`
-	Kind string `json:"kind"` // "external", "source" (a `.` of another file) or "dynamic"
+	// Kind is "external", "source" (a `.` of another file), "dynamic" (a
+	// command named only at run time), "builtin" (a builtin with an effect
+	// outside the interpreter: kill, umask, ulimit, cd, the sub-conf
+	// renderers) or "write" (a redirection that writes a file; Word is
+	// its target).
+	Kind string `json:"kind"`
 }
 
-// Commands lists the external commands, `.` includes and run-time
-// command names of the script at path, in order, without running it:
-// what `show --commands` reports, since a config runs whenever
-// servicectl reads it. Builtins and the script's own functions are left
-// out; commands in function bodies are listed (they run if called).
+// outsideBuiltins are the builtins whose effect reaches past the
+// interpreter: signals, the mode and limits of what it starts, the
+// working directory of what it starts, files rendered.
+var outsideBuiltins = map[string]bool{"kill": true, "umask": true, "ulimit": true, "cd": true, "sub": true, "sub-conf": true, "sub-conf-dir": true}
+
+// writesFile says whether a redirection writes a file: >, >>, >|, <>,
+// &>, &>> to a target that is not a descriptor (>&2) nor /dev/null.
+func writesFile(r *syntax.Redirect) bool {
+	switch r.Op {
+	case syntax.RdrOut, syntax.AppOut, syntax.ClbOut, syntax.RdrInOut, syntax.RdrAll, syntax.AppAll:
+	default:
+		return false
+	}
+	return r.Word == nil || r.Word.Lit() != "/dev/null"
+}
+
+// Commands lists the external commands, `.` includes, run-time command
+// names, builtins with an effect outside the interpreter and
+// redirections that write files of the script at path, in order, without
+// running it: what `show --commands` reports (SPEC §3.2), since a config
+// runs whenever servicectl reads it. Other builtins and the script's own
+// functions are left out; commands in function bodies are listed (they
+// run if called).
 func Commands(path string) ([]Command, error) {
 	c, err := parseFile(path)
 	if err != nil {
@@ -531,6 +554,16 @@ func Commands(path string) ([]Command, error) {
 	})
 	var out []Command
 	syntax.Walk(c.file, func(n syntax.Node) bool {
+		if st, ok := n.(*syntax.Stmt); ok {
+			for _, r := range st.Redirs {
+				if writesFile(r) {
+					var b strings.Builder
+					syntax.NewPrinter().Print(&b, r.Word)
+					out = append(out, Command{File: path, Line: int(r.Pos().Line()), Name: r.Op.String(), Word: b.String(), Kind: "write"})
+				}
+			}
+			return true
+		}
 		call, ok := n.(*syntax.CallExpr)
 		if !ok || len(call.Args) == 0 {
 			return true
@@ -553,7 +586,17 @@ func Commands(path string) ([]Command, error) {
 				syntax.NewPrinter().Print(&b, call.Args[1])
 			}
 			out = append(out, Command{File: path, Line: line, Name: name, Word: b.String(), Kind: "source"})
-		case funcs[name] || interp.IsBuiltin(name) || renamed[name] != "" || name == "sub" || name == "sub-conf" || name == "sub-conf-dir":
+		case funcs[name]:
+		case outsideBuiltins[name]:
+			var b strings.Builder
+			for i, a := range call.Args[1:] {
+				if i > 0 {
+					b.WriteByte(' ')
+				}
+				syntax.NewPrinter().Print(&b, a)
+			}
+			out = append(out, Command{File: path, Line: line, Name: name, Word: b.String(), Kind: "builtin"})
+		case interp.IsBuiltin(name) || renamed[name] != "":
 		default:
 			out = append(out, Command{File: path, Line: line, Name: name, Kind: "external"})
 		}

@@ -255,6 +255,10 @@ type Session struct {
 	limits   map[int]rlimit // set by the script's ulimit
 	dry      *DryRun        // set: record effects instead of having them
 	calls    atomic.Int64   // simple commands run (watchJobs)
+	// config is set for a config's evaluation (SourceVars): configs
+	// describe, hooks act, so kill with a real signal is an error there
+	// (SPEC §3.2); it is read whenever a config is, by status too.
+	config bool
 
 	cancel      context.CancelFunc // stops the run now going (fatal.go)
 	runCtx      context.Context    // the context cancel ends
@@ -728,6 +732,7 @@ func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) er
 	}
 	ctx, cancel := context.WithTimeout(parent, ConfigTimeout)
 	defer cancel()
+	s.config = true
 	s.adoptContext(ctx, cancel)
 	defer s.adoptContext(nil, nil)
 	for _, f := range files {

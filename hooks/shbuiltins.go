@@ -37,47 +37,22 @@ func shellStatus(w io.Writer, code uint8, format string, a ...any) error {
 
 // builtinKill is sh's kill: `kill [-s SIG | -SIG | -n NUM] PID...` and
 // `kill -l [STATUS...]`. Pids 0 and -1 and servicectl's own pid are
-// refused: the script runs inside servicectl, so they would signal
-// servicectl's process group, every process, or servicectl itself.
-func builtinKill(hc interp.HandlerContext, args []string) error {
-	sig := syscall.SIGTERM
-	i := 0
-	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-" {
-		a := args[i]
-		switch {
-		case a == "--":
-			i++
-			goto pids
-		case a == "-l" || a == "-L":
-			return killList(hc, args[i+1:])
-		case a == "-s" || a == "-n":
-			if i+1 >= len(args) {
-				return shellStatus(hc.Stderr, 2, "kill: %s needs a signal", a)
-			}
-			s, ok := signalByName(args[i+1])
-			if !ok {
-				return shellStatus(hc.Stderr, 2, "kill: invalid signal %s (kill -l lists them)", args[i+1])
-			}
-			sig = s
-			i += 2
-		default:
-			if _, err := strconv.Atoi(a); err == nil && i > 0 {
-				goto pids // a process group after the signal: kill -TERM -123
-			}
-			s, ok := signalByName(a[1:])
-			if !ok {
-				return shellStatus(hc.Stderr, 2, "kill: invalid signal %s (kill -l lists them)", a[1:])
-			}
-			sig = s
-			i++
-		}
-	}
-pids:
-	if i >= len(args) {
-		return shellStatus(hc.Stderr, 2, "kill: usage: kill [-s SIGNAL | -SIGNAL] PID... or kill -l [STATUS]")
+// refused with file and line: the script runs inside servicectl, so they
+// would signal servicectl's process group, every process, or servicectl
+// itself. In a config any signal but 0 is an error (SPEC §3.2) and
+// nothing is sent.
+func (s *Session) builtinKill(hc interp.HandlerContext, args []string) error {
+	sig, pids, list, err := parseKill(hc, args)
+	switch {
+	case err != nil:
+		return err
+	case list:
+		return killList(hc, pids)
+	case s.config && sig != 0:
+		return s.scriptError(hc, fmt.Sprintf("kill -%s in a config: configs describe, hooks act, so a config may not send a signal (it runs whenever servicectl reads it, by status too); nothing was sent — move it to a hook", unix.SignalName(sig)[3:]), nil)
 	}
 	var status uint8
-	for _, a := range args[i:] {
+	for _, a := range pids {
 		pid, err := strconv.Atoi(a)
 		if err != nil {
 			fmt.Fprintf(hc.Stderr, "kill: %s: not a process id (servicectl's shell has no job control)\n", a)
@@ -85,7 +60,8 @@ pids:
 			continue
 		}
 		if pid == 0 || pid == -1 || pid == os.Getpid() || pid == -syscall.Getpgrp() {
-			fmt.Fprintf(hc.Stderr, "kill: %d: refused: the script runs inside servicectl, so this would signal servicectl itself or every process\n", pid)
+			file, line := s.where(hc)
+			fmt.Fprintf(hc.Stderr, "%s:%d: kill: %d: refused: the script runs inside servicectl, so this would signal servicectl itself or every process\n", file, line, pid)
 			status = 1
 			continue
 		}
@@ -98,6 +74,48 @@ pids:
 		return interp.NewExitStatus(status)
 	}
 	return nil
+}
+
+// parseKill reads kill's options: the signal (TERM by default) and the
+// pids, or list for `kill -l` with its operands in pids.
+func parseKill(hc interp.HandlerContext, args []string) (sig syscall.Signal, pids []string, list bool, err error) {
+	sig = syscall.SIGTERM
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-" {
+		a := args[i]
+		switch {
+		case a == "--":
+			i++
+			goto pids
+		case a == "-l" || a == "-L":
+			return 0, args[i+1:], true, nil
+		case a == "-s" || a == "-n":
+			if i+1 >= len(args) {
+				return 0, nil, false, shellStatus(hc.Stderr, 2, "kill: %s needs a signal", a)
+			}
+			s, ok := signalByName(args[i+1])
+			if !ok {
+				return 0, nil, false, shellStatus(hc.Stderr, 2, "kill: invalid signal %s (kill -l lists them)", args[i+1])
+			}
+			sig = s
+			i += 2
+		default:
+			if _, err := strconv.Atoi(a); err == nil && i > 0 {
+				goto pids // a process group after the signal: kill -TERM -123
+			}
+			s, ok := signalByName(a[1:])
+			if !ok {
+				return 0, nil, false, shellStatus(hc.Stderr, 2, "kill: invalid signal %s (kill -l lists them)", a[1:])
+			}
+			sig = s
+			i++
+		}
+	}
+pids:
+	if i >= len(args) {
+		return 0, nil, false, shellStatus(hc.Stderr, 2, "kill: usage: kill [-s SIGNAL | -SIGNAL] PID... or kill -l [STATUS]")
+	}
+	return sig, args[i:], false, nil
 }
 
 func signalByName(s string) (syscall.Signal, bool) {
@@ -526,7 +544,7 @@ func (s *Session) trampolineArgs(hc interp.HandlerContext, args []string) ([]str
 func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args []string) (error, bool) {
 	switch args[0] {
 	case renamed["kill"]:
-		return builtinKill(hc, args[1:]), true
+		return s.builtinKill(hc, args[1:]), true
 	case renamed["umask"]:
 		return s.builtinUmask(hc, args[1:]), true
 	case renamed["ulimit"]:

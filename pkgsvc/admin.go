@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 	"sort"
 )
 
@@ -194,14 +194,11 @@ func (p *Playpen) editList(path string, edit func(path string, data []byte) ([]b
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	lf, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	lf, err := fsio.Lock(path + ".lock")
 	if err != nil {
 		return err
 	}
 	defer lf.Close()
-	if err := flock(lf); err != nil {
-		return err
-	}
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -281,10 +278,6 @@ func (p *Playpen) List(all bool) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-func flock(f *os.File) error {
-	return flockFd(int(f.Fd()))
 }
 
 // Unregistered lists the services that installed packages provide but

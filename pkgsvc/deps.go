@@ -3,7 +3,7 @@ package pkgsvc
 import (
 	"os"
 	"path/filepath"
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 	"sort"
 	"strings"
 
@@ -143,9 +143,10 @@ func (p *Playpen) checkRunName(s *Service) error {
 	}
 	if holder != "" {
 		// Best effort: without the record the next start checks again.
-		if os.MkdirAll(filepath.Dir(holder), 0o755) == nil {
-			fsio.WriteAtomic(holder, []byte(s.Name), 0o644, false)
-		}
+		fsio.WriteAtomicBeneath(p.RunVar, filepath.Join("runnames", s.RunName), func(f *os.File) error {
+			_, err := f.WriteString(s.Name)
+			return err
+		}, 0o644)
 	}
 	return nil
 }

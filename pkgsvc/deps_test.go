@@ -8,7 +8,7 @@ import (
 
 // TestImportRules fences the layering: dependencies point one way,
 //
-//	cmd → {pkgsvc/supervise, dashboard, watch, pkghook, export} → pkgsvc/upgrade → pkgsvc → {pkgsvc/proc, hooks, linkfarm, envtypes} → pkgsvc/internal/fsio
+//	cmd → {pkgsvc/supervise, dashboard, watch, pkghook, export} → pkgsvc/upgrade → pkgsvc → {pkgsvc/proc, hooks, linkfarm, envtypes} → internal/fsio
 //
 // and each third-party module has one home (golang.org/x/sys, the system
 // calls the standard library leaves out, counts as standard library). A
@@ -22,15 +22,15 @@ func TestImportRules(t *testing.T) {
 	allowed := map[string][]string{
 		"servicectl/envtypes":                {},
 		"servicectl/linkfarm":                {},
-		"servicectl/pkgsvc/internal/fsio":    {},
+		"servicectl/internal/fsio":           {},
 		"servicectl/pkgsvc/internal/testkit": {},
 		"servicectl/pkgsvc/internal/fault":   {},
-		"servicectl/pkgsvc/proc":             {"servicectl/pkgsvc/internal/fsio"},
-		"servicectl/hooks":                   {"mvdan.cc/sh/"},
-		"servicectl/pkgsvc":                  {"servicectl/pkgsvc/proc", "servicectl/pkgsvc/internal/fsio", "servicectl/pkgsvc/internal/fault", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
-		"servicectl/pkgsvc/supervise":        {"servicectl/pkgsvc", "servicectl/pkgsvc/proc"},
-		"servicectl/pkgsvc/upgrade":          {"servicectl/pkgsvc", "servicectl/pkgsvc/internal/fault", "servicectl/pkgsvc/internal/fsio", "servicectl/hooks"},
-		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade"},
+		"servicectl/pkgsvc/proc":             {"servicectl/internal/fsio"},
+		"servicectl/hooks":                   {"mvdan.cc/sh/", "servicectl/internal/fsio"},
+		"servicectl/pkgsvc":                  {"servicectl/pkgsvc/proc", "servicectl/internal/fsio", "servicectl/pkgsvc/internal/fault", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
+		"servicectl/pkgsvc/supervise":        {"servicectl/pkgsvc", "servicectl/pkgsvc/proc", "servicectl/internal/fsio"},
+		"servicectl/pkgsvc/upgrade":          {"servicectl/pkgsvc", "servicectl/pkgsvc/internal/fault", "servicectl/internal/fsio", "servicectl/hooks"},
+		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade", "servicectl/internal/fsio"},
 		"servicectl/pkgsvc/export":           {"servicectl/pkgsvc", "github.com/hashicorp/nomad/api"},
 		"servicectl/pkgsvc/watch":            {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade"},
 		"servicectl/pkgsvc/pkghook":          {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade"},

@@ -12,8 +12,9 @@ type EnvMissing struct {
 	Name        string `json:"name"`
 	Type        string `json:"type"`
 	Description string `json:"description"`
-	Default     string `json:"default"`
+	Default     string `json:"default"` // masked when secret
 	HasDefault  bool   `json:"-"`
+	Secret      bool   `json:"secret,omitempty"`
 }
 
 // EnvProblem is a value that breaks its rule, or a port clash.
@@ -34,9 +35,11 @@ type EnvEntry struct {
 	Err      error           `json:"-"`
 }
 
-// EnvValue is a resolved variable, for --verbose.
+// EnvValue is a resolved variable, for --verbose; Value is masked when
+// the variable is secret (§6.1).
 type EnvValue struct {
 	Name, Value, Source string
+	Secret              bool
 }
 
 // EnvReport validates the typed environment of names (SPEC §6.6) and the
@@ -70,13 +73,14 @@ func (p *Playpen) EnvReport(names []string) ([]EnvEntry, error) {
 			case envtypes.FromDefault:
 				src = "its default"
 			}
-			e.Values = append(e.Values, EnvValue{v.Spec.Name, v.Value, src})
+			e.Values = append(e.Values, EnvValue{v.Spec.Name, v.Spec.Shown(v.Value), src, v.Spec.Secret})
 		}
 		for _, pr := range s.Typed.Problems {
 			if pr.Missing {
-				e.Missing = append(e.Missing, EnvMissing{Name: pr.Spec.Name, Type: string(pr.Spec.Type), Description: pr.Spec.Description, Default: pr.Spec.Default, HasDefault: pr.Spec.HasDefault})
+				e.Missing = append(e.Missing, EnvMissing{Name: pr.Spec.Name, Type: string(pr.Spec.Type), Description: pr.Spec.Description,
+					Default: pr.Spec.Shown(pr.Spec.Default), HasDefault: pr.Spec.HasDefault, Secret: pr.Spec.Secret})
 			} else {
-				e.Errors = append(e.Errors, EnvProblem{Name: pr.Spec.Name, Value: pr.Value, Rule: pr.Rule})
+				e.Errors = append(e.Errors, EnvProblem{Name: pr.Spec.Name, Value: pr.Spec.Shown(pr.Value), Rule: pr.Rule})
 			}
 		}
 		out = append(out, e)

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"sync"
 
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 	"servicectl/pkgsvc/proc"
 )
 

@@ -10,8 +10,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"servicectl/internal/fsio"
 	"servicectl/pkgsvc/internal/fault"
-	"servicectl/pkgsvc/internal/fsio"
 	"servicectl/pkgsvc/proc"
 	"sort"
 	"strconv"
@@ -83,19 +83,9 @@ func (p *Playpen) lockCtx(ctx context.Context, s *Service) (func(), error) {
 // lock takes the service's flock (SPEC §4.10); the returned func releases
 // it. The kernel drops it if servicectl dies, so no lock outlives us.
 func (p *Playpen) lock(s *Service) (func(), error) {
-	f, err := os.OpenFile(s.LockFile(p), os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	f, err := fsio.Lock(s.LockFile(p))
 	if err != nil {
-		return nil, fmt.Errorf("lock: %w", err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		return nil, err
 	}
 	return func() { f.Close() }, nil
 }
@@ -655,7 +645,7 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 		return 0, nil, err
 	}
 	defer devnull.Close()
-	out, err := os.OpenFile(s.OutputFile(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	out, err := fsio.OpenAppend(s.OutputFile(p), 0o644)
 	if err != nil {
 		return 0, nil, fmt.Errorf("output file: %w", err)
 	}
@@ -806,9 +796,9 @@ func (p *Playpen) tail(s *Service) string {
 	return "\n--- last lines of " + s.OutputFile(p) + " ---\n" + strings.Join(lines, "\n")
 }
 
-// TailLines returns the last n lines of a file.
+// TailLines returns the last n lines of a file (not through a link).
 func TailLines(path string, n int) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := fsio.OpenRead(path)
 	if err != nil {
 		return nil, err
 	}
@@ -1116,15 +1106,15 @@ func (p *Playpen) runStep(ctx context.Context, s *Service, step string, env []st
 	if !ok || h.Empty() {
 		return nil
 	}
-	out, err := os.OpenFile(s.OutputFile(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
+	out, err := fsio.OpenAppend(s.OutputFile(p), 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
 		if err := p.EnsureDirs(); err != nil {
 			return err
 		}
-		out, err = os.OpenFile(s.OutputFile(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			return fmt.Errorf("output file: %w", err)
-		}
+		out, err = fsio.OpenAppend(s.OutputFile(p), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("output file: %w", err)
 	}
 	defer out.Close()
 	args := []string{s.Name}
@@ -1173,15 +1163,6 @@ func (p *Playpen) render(ctx context.Context, s *Service, env []string) error {
 		}
 	}
 	return nil
-}
-
-func flockFd(fd int) error {
-	for {
-		err := syscall.Flock(fd, syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			return err
-		}
-	}
 }
 
 // knownAlive asks the Liveness hook, when there is one.

@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"

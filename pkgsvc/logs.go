@@ -2,10 +2,13 @@ package pkgsvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"servicectl/internal/fsio"
 	"strconv"
 	"syscall"
 	"time"
@@ -26,9 +29,12 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 		return errf(KindUsage, name, "is a template: its instances have the output (`servicectl logs %s@NAME`)", name)
 	}
 	path := s.OutputFile(p)
-	f, err := os.Open(path)
-	if err != nil && !os.IsNotExist(err) {
+	f, err := fsio.OpenRead(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return wrap(KindFailed, name, err)
+	}
+	if err != nil {
+		f = nil
 	}
 	var ino uint64
 	if f != nil {
@@ -74,7 +80,7 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 		}
 		st, _ := fi.Sys().(*syscall.Stat_t)
 		if f == nil || (st != nil && st.Ino != ino) {
-			nf, err := os.Open(path)
+			nf, err := fsio.OpenRead(path)
 			if err != nil {
 				continue
 			}
@@ -111,9 +117,12 @@ func inode(f *os.File) uint64 {
 // logrotate's copytruncate. It reports whether it rotated.
 func (p *Playpen) RotateOutput(name string, maxBytes int64, keep int) (bool, error) {
 	path := filepath.Join(p.RunVar, name+".output")
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil || maxBytes <= 0 || fi.Size() < maxBytes {
 		return false, nil
+	}
+	if !fi.Mode().IsRegular() {
+		return false, &fsio.NotRegular{Path: path, What: "not a regular file (a link or a fifo planted in its place?)"}
 	}
 	old := func(i int) string { return path + "." + strconv.Itoa(i) }
 	if keep > 0 {
@@ -121,12 +130,13 @@ func (p *Playpen) RotateOutput(name string, maxBytes int64, keep int) (bool, err
 		for i := keep - 1; i >= 1; i-- {
 			os.Rename(old(i), old(i+1))
 		}
-		src, err := os.Open(path)
+		src, err := fsio.OpenRead(path)
 		if err != nil {
 			return false, err
 		}
 		tmp := old(1) + ".tmp"
-		dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		os.Remove(tmp) // a leftover, or whatever was planted there: never followed
+		dst, err := fsio.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			src.Close()
 			return false, err
@@ -144,7 +154,7 @@ func (p *Playpen) RotateOutput(name string, maxBytes int64, keep int) (bool, err
 			return false, fmt.Errorf("rotate %s: %w", path, err)
 		}
 	}
-	if err := os.Truncate(path, 0); err != nil {
+	if err := fsio.TruncateFile(path); err != nil {
 		return false, fmt.Errorf("rotate %s: %w", path, err)
 	}
 	return true, nil

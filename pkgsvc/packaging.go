@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 )
 
 // The calls a package manager's maintainer scripts need beyond SPEC §8.3's

@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 	"sort"
 	"strings"
 	"sync"

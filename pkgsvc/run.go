@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"servicectl/internal/fsio"
 	"servicectl/pkgsvc/proc"
 )
 
@@ -73,7 +74,7 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 		return wrap(KindFailed, name, err)
 	}
 	if opts.Output {
-		out, err := os.OpenFile(s.OutputFile(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		out, err := fsio.OpenAppend(s.OutputFile(p), 0o644)
 		if err != nil {
 			return wrap(KindFailed, name, fmt.Errorf("output file: %w", err))
 		}

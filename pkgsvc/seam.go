@@ -3,8 +3,8 @@ package pkgsvc
 import (
 	"context"
 	"io"
-	"os"
 	"path/filepath"
+	"servicectl/internal/fsio"
 	"sort"
 	"time"
 )
@@ -136,12 +136,8 @@ func (p *Playpen) UpgradeLock() (func(), error) {
 	if err := p.EnsureDirs(); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(p.RunVar, "upgrade.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsio.Lock(filepath.Join(p.RunVar, "upgrade.lock"))
 	if err != nil {
-		return nil, err
-	}
-	if err := flock(f); err != nil {
-		f.Close()
 		return nil, err
 	}
 	return func() { f.Close() }, nil

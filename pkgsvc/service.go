@@ -2,12 +2,13 @@ package pkgsvc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 	"sort"
 	"strconv"
 	"strings"
@@ -675,6 +676,7 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 			d.Constraints, d.HasConstr = get(vars, pfx+"constraints")
 			d.Default, d.HasDefault = get(vars, pfx+"default")
 			d.Desc, d.HasDesc = get(vars, pfx+"description")
+			d.Secret, d.HasSecret = get(vars, pfx+"secret")
 			sp, warning, err := envtypes.Declare(d)
 			if err != nil {
 				r.errs = append(r.errs, fmt.Sprintf("%v (in %s)", err, r.file()))
@@ -855,4 +857,40 @@ func (p *Playpen) extServicesDir() string {
 func (p *Playpen) shallow() *Playpen {
 	return &Playpen{Root: p.Root, Name: p.Name, LocalVar: p.LocalVar, RunVar: p.RunVar, LinkDir: p.LinkDir,
 		Role: p.Role, caller: p.caller, Warn: p.Warn, Log: p.Log, Stderr: p.Stderr}
+}
+
+// Secret says whether the value of the service's variable name is never
+// shown (SPEC §6.1): declared with service_envar_V_secret=1, or named
+// like a secret (…_PASSWORD, _SECRET, _TOKEN, _KEY) and not declared
+// with service_envar_V_secret=0.
+func (s *Service) Secret(name string) bool {
+	for _, sp := range s.EnvSpecs {
+		if sp.Name == name {
+			return sp.Secret
+		}
+	}
+	return envtypes.SecretByName(name)
+}
+
+// ShownEnv is the service environment as servicectl prints it (show,
+// its JSON, the dashboard): secrets' values masked.
+func (s *Service) ShownEnv() []string {
+	out := make([]string, len(s.Env))
+	for i, kv := range s.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if s.Secret(k) {
+			kv = k + "=" + envtypes.Mask
+		}
+		out[i] = kv
+	}
+	return out
+}
+
+// MarshalJSON is the definition as `show --json` prints it: every field,
+// with secrets masked in the environment (§6.1).
+func (s *Service) MarshalJSON() ([]byte, error) {
+	type plain Service
+	c := plain(*s)
+	c.Env = s.ShownEnv()
+	return json.Marshal(c)
 }

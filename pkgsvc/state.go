@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"

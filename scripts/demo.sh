@@ -45,10 +45,13 @@ if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; fi
 step "$SC" logs cache-a -n 2
 
 # The supervisor and its dashboard (SPEC §9): crash restart, live page.
-"$SC" daemon --http 127.0.0.1:0 </dev/null >daemon.log 2>&1 &
+# The URL with the token goes to the daemon's stdout only (never to its
+# log on stderr): daemon.url here, mode 0600 like the token file.
+(umask 077; : >daemon.url)
+"$SC" daemon --http 127.0.0.1:0 </dev/null >daemon.url 2>daemon.log &
 echo $! >daemon.pid
-i=0; until grep -q 'msg=dashboard' daemon.log 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done
-url=$(sed -n 's/.*msg=dashboard url="\{0,1\}\([^ "]*\).*/\1/p' daemon.log)
+i=0; until grep -q '^dashboard: ' daemon.url 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done
+url=$(sed -n 's/^dashboard: //p' daemon.url)
 printf '\n\033[1m$ servicectl daemon &\033[0m   # supervises; dashboard: %s\n' "$url"
 pid=$("$SC" --json status worker | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 printf '\n\033[1m$ kill -9 %s\033[0m   # worker crashes; the daemon brings it back\n' "$pid"

@@ -127,9 +127,9 @@ func TestJSONOutputs(t *testing.T) {
 
 func TestEnvScriptAndCheck(t *testing.T) {
 	root := playpen(t)
-	os.WriteFile(filepath.Join(root, "services/beta/config"), []byte("service_program=sleep\nservice_required_envars=\"BETA_TOKEN BETA_PORT\"\nservice_envar_BETA_TOKEN_default='a \"q\" $x'\nBETA_PORT=9001\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "services/beta/config"), []byte("service_program=sleep\nservice_required_envars=\"BETA_GREETING BETA_PORT\"\nservice_envar_BETA_GREETING_default='a \"q\" $x'\nBETA_PORT=9001\n"), 0o644)
 	code, out, _ := sctl(t, root, "env", "--script", "beta")
-	if code != 0 || out != "BETA_TOKEN=${BETA_TOKEN=\"a \\\"q\\\" \\$x\"}\n" {
+	if code != 0 || out != "BETA_GREETING=${BETA_GREETING=\"a \\\"q\\\" \\$x\"}\n" {
 		t.Fatalf("--script: %d %q", code, out)
 	}
 	code, out, _ = sctl(t, root, "env", "--check")

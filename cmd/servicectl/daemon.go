@@ -51,14 +51,12 @@ One daemon per playpen. Logs go to stderr.`,
 				}
 				return err
 			}
-			if httpAddr != "" {
-				stop, err := serveDashboard(ctx, pp, httpAddr, log, events)
-				if err != nil {
-					sup.Unlock()
-					return err
-				}
-				defer stop()
+			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events)
+			if err != nil {
+				sup.Unlock()
+				return err
 			}
+			defer stop()
 			go func() {
 				if err := watch.New(pp, log.With("part", "watch")).Run(ctx); err != nil {
 					log.Warn("not watching files for changes (§9.3)", "err", err)
@@ -77,27 +75,52 @@ func silentFail(g *globals, err error) error {
 	return silentExit(exitFailed)
 }
 
-// serveDashboard starts the HTTP side (§9.4) on addr and prints the URL
-// that carries the token; the returned func shuts it down.
-func serveDashboard(ctx context.Context, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events) (func(), error) {
+// serveAPI starts the HTTP side (§9.4): the API on daemon.sock (mode
+// 0600, no token: the file's mode is the authentication) and, unless
+// addr is empty, the dashboard on addr. A new token is made at every
+// start; the URL carrying it is printed once, on the daemon's own
+// stdout, and masked in every log line and event. The returned func
+// shuts both down.
+func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events) (func(), error) {
+	var servers []*http.Server
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, srv := range servers {
+			srv.Shutdown(sctx)
+		}
+	}
+	sock, closeSock, err := dashboard.ListenSocket(pp)
+	if err != nil {
+		return nil, fmt.Errorf("daemon socket: %w", err)
+	}
+	local := &http.Server{Handler: dashboard.NewLocal(pp, events), ReadHeaderTimeout: 10 * time.Second}
+	servers = append(servers, local)
+	go local.Serve(sock)
+	log.Info("api", "socket", dashboard.SocketFile(pp))
+	done := func() { stop(); closeSock() }
+	if addr == "" {
+		return done, nil
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		done()
 		return nil, fmt.Errorf("--http %s: %w (pass --http '' for no dashboard)", addr, err)
 	}
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		log.Warn("the dashboard listens beyond loopback: anyone who can reach it can read the playpen's state", "addr", ln.Addr().String())
+		log.Warn("the dashboard listens beyond loopback: anyone who can reach it can try the token", "addr", ln.Addr().String())
 	}
 	tok, err := dashboard.NewToken(pp)
 	if err != nil {
 		ln.Close()
+		done()
 		return nil, fmt.Errorf("daemon token: %w", err)
 	}
+	events.Redact(tok)
 	srv := &http.Server{Handler: dashboard.New(pp, tok, events), ReadHeaderTimeout: 10 * time.Second}
+	servers = append(servers, srv)
 	go srv.Serve(ln)
-	log.Info("dashboard", "url", "http://"+ln.Addr().String()+"/?token="+tok, "token_file", dashboard.TokenFile(pp))
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}, nil
+	fmt.Fprintf(g.rawStdout, "dashboard: http://%s/?token=%s\n", ln.Addr().String(), tok)
+	log.Info("dashboard", "addr", ln.Addr().String(), "token_file", dashboard.TokenFile(pp))
+	return done, nil
 }

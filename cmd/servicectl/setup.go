@@ -190,7 +190,7 @@ func showCommands(g *globals, pp *pkgsvc.Playpen, names []string) error {
 	for _, e := range list {
 		fmt.Fprintf(g.stdout, "%s:\n", e.Service)
 		if len(e.Commands) == 0 {
-			fmt.Fprintln(g.stdout, "  (no commands: evaluating its configuration runs nothing outside servicectl)")
+			fmt.Fprintln(g.stdout, "  (nothing: evaluating its configuration runs no command, sends no signal and writes no file)")
 		}
 		for _, c := range e.Commands {
 			var what string
@@ -199,6 +199,10 @@ func showCommands(g *globals, pp *pkgsvc.Playpen, names []string) error {
 				what = c.Word + "   (a command named only when it runs)"
 			case "source":
 				what = c.Name + " " + c.Word + "   (reads another file)"
+			case "builtin":
+				what = strings.TrimSpace(c.Name+" "+c.Word) + "   (a builtin with an effect outside servicectl)"
+			case "write":
+				what = c.Name + " " + c.Word + "   (writes a file)"
 			default:
 				what = c.Name
 			}
@@ -262,7 +266,7 @@ func printShow(g *globals, pp *pkgsvc.Playpen, s *pkgsvc.Service) {
 		fmt.Fprintf(w, "env error:  %s\n", pr.Error())
 	}
 	fmt.Fprintln(w, "environment:")
-	for _, kv := range s.Env {
+	for _, kv := range s.ShownEnv() {
 		fmt.Fprintf(w, "  %s\n", kv)
 	}
 }
@@ -328,6 +332,11 @@ func newEnv(g *globals) *cobra.Command {
 					for _, m := range e.Missing {
 						if m.HasDefault && !seen[m.Name] {
 							seen[m.Name] = true
+							if m.Secret {
+								// A secret's default is never printed (§6.1).
+								fmt.Fprintf(g.stdout, "# %s is secret: set it yourself in etc/project.conf.local (its default is not printed)\n", m.Name)
+								continue
+							}
 							fmt.Fprintf(g.stdout, "%s=${%s=%s}\n", m.Name, m.Name, shellDQ(m.Default))
 						}
 					}
@@ -372,7 +381,7 @@ func printEnv(g *globals, es []pkgsvc.EnvEntry) {
 				if m.Description != "" {
 					fmt.Fprintf(w, ": %s", m.Description)
 				}
-				if m.HasDefault {
+				if m.HasDefault && !m.Secret {
 					fmt.Fprintf(w, " [suggested: %s]", m.Default)
 				}
 			}
@@ -391,7 +400,9 @@ func printEnv(g *globals, es []pkgsvc.EnvEntry) {
 				for _, m := range e.Missing {
 					if m.Name == sp.Name {
 						val = "MISSING"
-						if m.HasDefault {
+						if m.Secret {
+							val += " (secret: set it in etc/project.conf.local)"
+						} else if m.HasDefault {
 							val += fmt.Sprintf(" [suggested: %s; `servicectl env --script` prints it]", m.Default)
 						}
 					}

@@ -1,7 +1,10 @@
 // Package dashboard is the supervisor's HTTP side (SPEC §9.4): the JSON
 // API, a small server-rendered page with a little embedded JavaScript,
-// and Prometheus metrics. Reading needs nothing; every change needs the
-// daemon's token, and cross-site requests are refused. It holds no state
+// and Prometheus metrics. Every route but /metrics needs the daemon's
+// token, reading too: logs and the environment report can hold secrets
+// (SPEC §9.4). The token is in no answer, event or log line; cross-site
+// changes are refused. On the daemon's unix socket (mode 0600) the file's
+// permissions are the authentication instead. It holds no state
 // of its own: every answer is read from the playpen, as the command line
 // reads it, so the page, the API and `servicectl status` agree.
 package dashboard
@@ -19,6 +22,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"servicectl/internal/fsio"
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/upgrade"
 )
@@ -47,46 +52,73 @@ func NewToken(p *pkgsvc.Playpen) (string, error) {
 		return "", err
 	}
 	tok := hex.EncodeToString(b)
-	path := TokenFile(p)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+	if err := p.EnsureDirs(); err != nil {
 		return "", err
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return "", err
-	}
-	return tok, os.Rename(tmp, path)
+	// A fresh temp file (O_EXCL, so never through a planted link) renamed
+	// over the path: a link or file planted there is replaced, not
+	// followed. The umask cannot widen 0600.
+	return tok, fsio.WriteAtomic(TokenFile(p), []byte(tok+"\n"), 0o600, false)
 }
 
 // Server serves one playpen's dashboard and API.
 type Server struct {
 	p      *pkgsvc.Playpen
 	token  string
+	local  bool // on daemon.sock: the socket's mode is the authentication
 	events *Events
 	mu     sync.Mutex // one change at a time; reads go in parallel
 }
 
-// New makes the handler for p, accepting changes made with token;
-// events (may be nil) are what the page shows the daemon did.
+// New makes the handler for p over TCP: every route but /metrics needs
+// token; events (may be nil) are what the page shows the daemon did.
 func New(p *pkgsvc.Playpen, token string, events *Events) http.Handler {
+	return newServer(p, token, false, events)
+}
+
+// NewLocal makes the handler the daemon serves on its unix socket
+// (daemon.sock, mode 0600): only the socket's owner can connect, so a
+// request there needs no token (SPEC §9.4, §9.5).
+func NewLocal(p *pkgsvc.Playpen, events *Events) http.Handler {
+	return newServer(p, "", true, events)
+}
+
+func newServer(p *pkgsvc.Playpen, token string, local bool, events *Events) http.Handler {
 	if events == nil {
 		events = NewEvents(1)
 	}
-	s := &Server{p: p, token: token, events: events}
+	s := &Server{p: p, token: token, local: local, events: events}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
-	mux.HandleFunc("GET /api/services", s.list)
-	mux.HandleFunc("GET /api/services/{name}", s.one)
-	mux.HandleFunc("POST /api/services/{name}/{verb}", s.change)
-	mux.HandleFunc("GET /api/services/{name}/logs", s.logs)
-	mux.HandleFunc("GET /api/env", s.env)
-	mux.HandleFunc("GET /api/upgrade/plan", s.plan)
+	mux.HandleFunc("GET /api/services", s.need(s.list))
+	mux.HandleFunc("GET /api/services/{name}", s.need(s.one))
+	mux.HandleFunc("POST /api/services/{name}/{verb}", s.need(s.change))
+	mux.HandleFunc("GET /api/services/{name}/logs", s.need(s.logs))
+	mux.HandleFunc("GET /api/env", s.need(s.env))
+	mux.HandleFunc("GET /api/upgrade/plan", s.need(s.plan))
 	mux.HandleFunc("GET /metrics", s.metrics)
-	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, r, s.events.List()) })
+	mux.HandleFunc("GET /api/events", s.need(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, r, s.events.List()) }))
+	mux.HandleFunc("/", s.need(http.NotFound))
 	// net/http's protection refuses a cross-site change (403) by
 	// Sec-Fetch-Site or Origin, before the token is even looked at.
 	return http.NewCrossOriginProtection().Handler(mux)
 }
+
+// need wraps a route that needs the token (every one but /metrics):
+// 401 without it or with a wrong one, before anything is read.
+func (s *Server) need(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorised(r) {
+			http.Error(w, unauthorised, http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// unauthorised is what a request without the token is told: where the
+// token is, never the token.
+const unauthorised = "this needs the daemon's token: open the URL `servicectl daemon` printed on its standard output when it started (a new token each start), or send Authorization: Bearer with the token from $LOCAL_RUNVAR/daemon.token"
 
 func (s *Server) fresh() *pkgsvc.Playpen {
 	s.p.Invalidate() // configs may have changed since the last request
@@ -96,6 +128,9 @@ func (s *Server) fresh() *pkgsvc.Playpen {
 // authorised compares the token in constant time: Authorization: Bearer,
 // or the cookie that opening the daemon's URL sets.
 func (s *Server) authorised(r *http.Request) bool {
+	if s.local {
+		return true
+	}
 	got := ""
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
 		got = strings.TrimPrefix(h, "Bearer ")
@@ -147,6 +182,12 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
+	if !s.authorised(r) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, "<!doctype html><meta charset=utf-8><title>servicectl</title><p>%s</p>\n", template.HTMLEscapeString(unauthorised))
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	page.Execute(w, map[string]string{"Project": s.p.Name, "Root": s.p.Root})
 }
@@ -191,10 +232,6 @@ func (s *Server) one(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) change(w http.ResponseWriter, r *http.Request) {
-	if !s.authorised(r) {
-		http.Error(w, "a change needs the daemon's token (Authorization: Bearer, or open the URL the daemon printed)", http.StatusUnauthorized)
-		return
-	}
 	name, verb := r.PathValue("name"), r.PathValue("verb")
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -349,3 +386,47 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 }
 
 var _ io.Writer = (*sseWriter)(nil)
+
+// SocketFile is the daemon's unix socket (SPEC §9.4, §9.5).
+func SocketFile(p *pkgsvc.Playpen) string { return filepath.Join(p.RunVar, "daemon.sock") }
+
+// ListenSocket binds SocketFile with mode 0600 from its first moment: it
+// is bound in a fresh directory of mode 0700 and renamed into place, so
+// no other user can connect in between, and whatever was at the path (a
+// socket a killed daemon left, or a link planted there) is replaced,
+// never followed. The returned func closes it and removes the file.
+func ListenSocket(p *pkgsvc.Playpen) (net.Listener, func(), error) {
+	dir, err := os.MkdirTemp(p.RunVar, ".sock-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "daemon.sock")
+	// A socket's path is at most 107 bytes and a playpen's run directory
+	// can be deeper: bind through the directory's descriptor instead.
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("unix", "/proc/self/fd/"+strconv.Itoa(int(d.Fd()))+"/daemon.sock")
+	d.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", SocketFile(p), err)
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	path := SocketFile(p)
+	if err := os.Chmod(tmp, 0o600); err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ln, func() {
+		ln.Close()
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(path)
+		}
+	}, nil
+}

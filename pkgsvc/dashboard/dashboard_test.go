@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"net"
 	"servicectl/pkgsvc/supervise"
 
 	"bufio"
@@ -78,12 +79,12 @@ func TestAPI(t *testing.T) {
 	if fi, err := os.Stat(TokenFile(p)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("token file: %v %v", fi.Mode(), err)
 	}
-	code, body := do(t, "GET", srv.URL+"/api/services", nil)
+	auth := map[string]string{"Authorization": "Bearer " + tok}
+	code, body := do(t, "GET", srv.URL+"/api/services", auth)
 	var sts []pkgsvc.Status
 	if err := json.Unmarshal([]byte(body), &sts); code != 200 || err != nil || len(sts) != 2 {
 		t.Fatalf("list: %d %v %s", code, err, body)
 	}
-	auth := map[string]string{"Authorization": "Bearer " + tok}
 	for _, c := range []struct {
 		hdr  map[string]string
 		want int
@@ -112,19 +113,19 @@ func TestAPI(t *testing.T) {
 	if code, _ := do(t, "POST", srv.URL+"/api/services/nosuch/start", auth); code != 404 {
 		t.Errorf("unknown service: %d", code)
 	}
-	if code, body := do(t, "GET", srv.URL+"/api/services/web", nil); code != 200 || !strings.Contains(body, `"state":"running"`) {
+	if code, body := do(t, "GET", srv.URL+"/api/services/web", auth); code != 200 || !strings.Contains(body, `"state":"running"`) {
 		t.Errorf("one: %d %s", code, body)
 	}
 	if code, body := do(t, "GET", srv.URL+"/metrics", nil); code != 200 || !strings.Contains(body, `servicectl_up{service="web",state="running"} 1`) || !strings.Contains(body, "servicectl_uptime_seconds") {
 		t.Errorf("metrics: %d %s", code, body)
 	}
-	if code, body := do(t, "GET", srv.URL+"/api/env", nil); code != 200 || !strings.Contains(body, `"missing":[]`) {
+	if code, body := do(t, "GET", srv.URL+"/api/env", auth); code != 200 || !strings.Contains(body, `"missing":[]`) {
 		t.Errorf("env: %d %s", code, body)
 	}
-	if code, body := do(t, "GET", srv.URL+"/api/upgrade/plan", nil); code != 200 || !strings.Contains(body, `"actions":[]`) {
+	if code, body := do(t, "GET", srv.URL+"/api/upgrade/plan", auth); code != 200 || !strings.Contains(body, `"actions":[]`) {
 		t.Errorf("plan: %d %s", code, body)
 	}
-	if code, body := do(t, "GET", srv.URL+"/api/services/web/logs", nil); code != 200 || !strings.Contains(body, "ready") {
+	if code, body := do(t, "GET", srv.URL+"/api/services/web/logs", auth); code != 200 || !strings.Contains(body, "ready") {
 		t.Errorf("logs: %d %q", code, body)
 	}
 }
@@ -155,18 +156,22 @@ func TestTokenURLSetsCookie(t *testing.T) {
 	if code, _ := do(t, "GET", srv.URL+"/?token=wrong", nil); code != 401 {
 		t.Errorf("a wrong token URL: %d", code)
 	}
-	if code, body := do(t, "GET", srv.URL+"/", nil); code != 200 || !strings.Contains(body, "<title>servicectl — dash</title>") {
+	if code, body := do(t, "GET", srv.URL+"/", map[string]string{"Cookie": "servicectl_token=" + tok}); code != 200 || !strings.Contains(body, "<title>servicectl — dash</title>") {
 		t.Errorf("page: %d", code)
+	}
+	if code, body := do(t, "GET", srv.URL+"/", nil); code != 401 || strings.Contains(body, tok) || !strings.Contains(body, "printed on its standard output") {
+		t.Errorf("page without the token: %d %s", code, body)
 	}
 }
 
 // TestLogsFollow: a line written after the request arrives as a
 // server-sent event.
 func TestLogsFollow(t *testing.T) {
-	srv, p, _ := server(t)
+	srv, p, tok := server(t)
 	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/services/web/logs?follow=1&n=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -246,9 +251,11 @@ func benchAPI(b *testing.B, supervised bool) {
 	}
 	srv := httptest.NewServer(New(p, "tok", nil))
 	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/api/services", nil)
+	req.Header.Set("Authorization", "Bearer tok")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		resp, err := http.Get(srv.URL + "/api/services")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -271,12 +278,130 @@ func TestEventsShowWhatTheDaemonDid(t *testing.T) {
 	}
 	srv := httptest.NewServer(New(nil, "tok", ev))
 	defer srv.Close()
-	_, body := do(t, "GET", srv.URL+"/api/events", nil)
+	_, body := do(t, "GET", srv.URL+"/api/events", map[string]string{"Authorization": "Bearer tok"})
 	var got []Event
 	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 3 {
 		t.Fatalf("%v %s", err, body)
 	}
 	if got[0].Attrs["n"] != "2" || got[2].Attrs["n"] != "4" || got[2].Attrs["part"] != "watch" || got[2].Message != "restarted" {
 		t.Errorf("events: %+v", got)
+	}
+}
+
+// TestTokenForEveryRouteAndNeverShown (issue 23, §9.4): every route but
+// /metrics answers 401 without the token or with a wrong one, reads and
+// the log stream included; with it, no answer, event or log line holds
+// the token, even a record that tried to carry it.
+func TestTokenForEveryRouteAndNeverShown(t *testing.T) {
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	os.MkdirAll(filepath.Join(root, "services/web"), 0o755)
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/project-name"), []byte("dash\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/project-services"), []byte("web\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "services/web/config"), []byte("service_program=sleep\nservice_flags=1000\nservice_start_secs=0\n"), 0o644)
+	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewToken(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	ev := NewEvents(50)
+	ev.Redact(tok)
+	log := slog.New(ev.Handler(slog.NewTextHandler(&logged, nil)))
+	log.Info("a careless line", "url", "http://127.0.0.1/?token="+tok)
+	log.With("tok", tok).Warn("and one that carries it as " + tok)
+	srv := httptest.NewServer(New(p, tok, ev))
+	defer srv.Close()
+	t.Cleanup(func() { p.Stop(bg, "web") })
+	routes := []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/api/services"}, {"GET", "/api/services/web"},
+		{"POST", "/api/services/web/start"}, {"GET", "/api/services/web/logs"},
+		{"GET", "/api/services/web/logs?follow=1"}, {"GET", "/api/env"},
+		{"GET", "/api/upgrade/plan"}, {"GET", "/api/events"}, {"GET", "/nosuch"},
+	}
+	for _, r := range routes {
+		for _, hdr := range []map[string]string{nil, {"Authorization": "Bearer wrong"}, {"Cookie": "servicectl_token=wrong"}} {
+			if code, body := do(t, r.method, srv.URL+r.path, hdr); code != 401 || strings.Contains(body, tok) {
+				t.Errorf("%s %s with %v: %d %q, want 401 without the token in it", r.method, r.path, hdr, code, body)
+			}
+		}
+	}
+	if st, _ := p.Status(bg, "web"); st.State != pkgsvc.StateStopped {
+		t.Fatal("a request without the token started a service")
+	}
+	if code, body := do(t, "GET", srv.URL+"/metrics", nil); code != 200 || strings.Contains(body, tok) {
+		t.Errorf("/metrics: %d", code)
+	}
+	for _, r := range routes {
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		if strings.Contains(r.path, "follow") {
+			ctx, cancel = context.WithTimeout(bg, 300*time.Millisecond) // the stream ends with it
+		}
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, r.method, srv.URL+r.path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20)) // the follow stream ends with ctx
+		resp.Body.Close()
+		if resp.StatusCode == 401 || strings.Contains(string(body), tok) {
+			t.Errorf("%s %s with the token: %d, token in the answer: %v", r.method, r.path, resp.StatusCode, strings.Contains(string(body), tok))
+		}
+		for k, vs := range resp.Header {
+			if strings.Contains(strings.Join(vs, " "), tok) {
+				t.Errorf("%s %s: header %s carries the token", r.method, r.path, k)
+			}
+		}
+	}
+	if strings.Contains(logged.String(), tok) {
+		t.Errorf("the log carries the token:\n%s", logged.String())
+	}
+	if !strings.Contains(logged.String(), "********") {
+		t.Errorf("the masked lines are missing:\n%s", logged.String())
+	}
+}
+
+// TestLocalSocket (§9.4): daemon.sock is mode 0600 from the start, needs
+// no token (its mode is the authentication) and answers the same API;
+// a link planted at its path is replaced, not followed.
+func TestLocalSocket(t *testing.T) {
+	_, p, _ := server(t)
+	scratch := filepath.Join(t.TempDir(), "scratch")
+	os.WriteFile(scratch, []byte("keep\n"), 0o644)
+	os.Symlink(scratch, SocketFile(p))
+	ln, closeSock, err := ListenSocket(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSock()
+	go http.Serve(ln, NewLocal(p, nil))
+	fi, err := os.Lstat(SocketFile(p))
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("daemon.sock: %v %v", fi.Mode(), err)
+	}
+	if data, _ := os.ReadFile(scratch); string(data) != "keep\n" {
+		t.Errorf("the planted link's target changed: %q", data)
+	}
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", SocketFile(p))
+	}}}
+	resp, err := c.Get("http://servicectl/api/services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"service":"web"`) {
+		t.Errorf("over the socket: %d %s", resp.StatusCode, body)
+	}
+	closeSock()
+	if _, err := os.Lstat(SocketFile(p)); err == nil {
+		t.Error("daemon.sock left behind after close")
 	}
 }

@@ -3,7 +3,9 @@ package dashboard
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,10 +21,29 @@ type Event struct {
 // Events keeps the daemon's latest log records so the page can show
 // what the supervisor and the file watcher did, and why.
 type Events struct {
-	mu   sync.Mutex
-	ring []Event
-	next int
-	full bool
+	mu     sync.Mutex
+	ring   []Event
+	next   int
+	full   bool
+	secret atomic.Pointer[string] // masked in every record (Redact)
+}
+
+// Redact masks secret wherever it would appear in a record, in the
+// event list and in what the next handler writes: the token must be in
+// no event or log line (SPEC §9.4), even one a future message puts it in
+// by mistake.
+func (e *Events) Redact(secret string) {
+	if secret != "" {
+		e.secret.Store(&secret)
+	}
+}
+
+// mask replaces the secret in v.
+func (e *Events) mask(v string) string {
+	if sp := e.secret.Load(); sp != nil && strings.Contains(v, *sp) {
+		return strings.ReplaceAll(v, *sp, "********")
+	}
+	return v
 }
 
 // NewEvents keeps the last n events.
@@ -61,20 +82,33 @@ type teeHandler struct {
 func (h *teeHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
 
 func (h *teeHandler) Handle(ctx context.Context, r slog.Record) error {
-	ev := Event{Time: r.Time, Level: r.Level.String(), Message: r.Message, Attrs: map[string]string{}}
+	ev := Event{Time: r.Time, Level: r.Level.String(), Message: h.e.mask(r.Message), Attrs: map[string]string{}}
 	for _, a := range h.attrs {
-		ev.Attrs[a.Key] = a.Value.String()
+		ev.Attrs[a.Key] = h.e.mask(a.Value.String())
 	}
+	out := slog.NewRecord(r.Time, r.Level, ev.Message, r.PC)
 	r.Attrs(func(a slog.Attr) bool {
-		ev.Attrs[a.Key] = a.Value.String()
+		v := h.e.mask(a.Value.String())
+		ev.Attrs[a.Key] = v
+		if v != a.Value.String() {
+			a = slog.String(a.Key, v)
+		}
+		out.AddAttrs(a)
 		return true
 	})
 	h.e.add(ev)
-	return h.next.Handle(ctx, r)
+	return h.next.Handle(ctx, out)
 }
 
 func (h *teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &teeHandler{e: h.e, next: h.next.WithAttrs(as), attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
+	masked := make([]slog.Attr, len(as))
+	for i, a := range as {
+		masked[i] = a
+		if v := h.e.mask(a.Value.String()); v != a.Value.String() {
+			masked[i] = slog.String(a.Key, v)
+		}
+	}
+	return &teeHandler{e: h.e, next: h.next.WithAttrs(masked), attrs: append(append([]slog.Attr{}, h.attrs...), masked...)}
 }
 
 func (h *teeHandler) WithGroup(name string) slog.Handler {

@@ -11,7 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"servicectl/pkgsvc/internal/fsio"
+	"servicectl/internal/fsio"
 	"slices"
 	"strconv"
 	"sync"

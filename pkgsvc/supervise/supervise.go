@@ -24,11 +24,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"servicectl/internal/fsio"
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/proc"
 )
@@ -147,17 +147,16 @@ func (s *Supervisor) Unlock() {
 // pid beside it.
 func (s *Supervisor) lockPlaypen() (func(), error) {
 	path := filepath.Join(s.p.RunVar, "daemon.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	f, ok, err := fsio.TryLock(path)
 	if err != nil {
 		return nil, fmt.Errorf("daemon lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		pid, _ := os.ReadFile(filepath.Join(s.p.RunVar, "daemon.pid"))
+	if !ok {
+		pid, _ := fsio.ReadSnapshot(filepath.Join(s.p.RunVar, "daemon.pid"))
 		return nil, fmt.Errorf("%w (pid %s; %s is locked)", ErrRunning, strings.TrimSpace(string(pid)), path)
 	}
 	pidFile := filepath.Join(s.p.RunVar, "daemon.pid")
-	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	fsio.WriteAtomic(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644, false)
 	return func() {
 		os.Remove(pidFile)
 		f.Close()

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +20,9 @@ import (
 	"sync"
 	"time"
 
+	"servicectl/internal/fsio"
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/fault"
-	"servicectl/pkgsvc/internal/fsio"
 )
 
 // Upgrade actions of SPEC §8.1.
@@ -583,7 +584,11 @@ func JournalPath(p *pkgsvc.Playpen) string { return filepath.Join(p.LocalVar, "u
 
 // JournalPending reports whether an upgrade was begun and not finished.
 func JournalPending(p *pkgsvc.Playpen) (bool, error) {
-	_, err := os.Stat(JournalPath(p))
+	fi, err := os.Lstat(JournalPath(p))
+	if err == nil && !fi.Mode().IsRegular() {
+		// Never read or taken for a journal through a planted link.
+		return false, &fsio.NotRegular{Path: JournalPath(p), What: "not a regular file (a link or a fifo planted in its place?)"}
+	}
 	if err == nil {
 		return true, nil
 	}
@@ -595,7 +600,7 @@ func JournalPending(p *pkgsvc.Playpen) (bool, error) {
 
 // ReadJournal reads and checks the pending journal; nil, nil when none.
 func ReadJournal(p *pkgsvc.Playpen) (*Journal, error) {
-	data, err := os.ReadFile(JournalPath(p))
+	data, err := readRegular(JournalPath(p))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -1206,4 +1211,14 @@ func newVersions(plan *Plan) []pkgsvc.Package {
 		}
 	}
 	return out
+}
+
+// readRegular reads a file of servicectl's, never through a link.
+func readRegular(path string) ([]byte, error) {
+	f, err := fsio.OpenRead(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 )
 
 var tmpSeq atomic.Uint64
@@ -22,7 +23,7 @@ var tmpSeq atomic.Uint64
 func WriteAtomic(path string, data []byte, perm os.FileMode, durable bool) error {
 	dir := filepath.Dir(path)
 	tmp := filepath.Join(dir, "."+filepath.Base(path)+".tmp"+strconv.Itoa(os.Getpid())+"."+strconv.FormatUint(tmpSeq.Add(1), 10))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -34,6 +35,7 @@ func WriteAtomic(path string, data []byte, perm os.FileMode, durable bool) error
 		err = cerr
 	}
 	if err == nil {
+		// rename replaces a link planted at path; it never follows one.
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
