@@ -399,10 +399,17 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		}
 		return nil
 	case StateDead:
-		p.cleanStale(s)
+		// The stale pidfile goes; the state file stays until the new one
+		// replaces it: a servicectl (or daemon) killed before then leaves
+		// the service recorded as wanted up, and the next supervisor
+		// revives it instead of forgetting it.
+		os.Remove(s.Pidfile(p))
 	}
 	env, err := p.prepare(ctx, s, opts)
 	if err != nil {
+		if st.State == StateDead && opts.Revive == 0 {
+			p.cleanStale(s) // the user's start failed: nothing is running
+		}
 		return err
 	}
 	fault.Point("start.prepared")

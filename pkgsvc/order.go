@@ -346,3 +346,42 @@ func parallelFor(n, workers int, fn func(i int)) {
 	}
 	wg.Wait()
 }
+
+// IsTemplate says whether name is a bare template (service_template=1,
+// no instance): what stop, restart and status expand to its instances.
+func (p *Playpen) IsTemplate(name string) bool {
+	if strings.Contains(name, "@") {
+		return false
+	}
+	s, err := p.Resolve(name)
+	return err == nil && s.Template
+}
+
+// ExpandTemplates replaces each bare template among names as verb needs
+// (§7): stop and restart act on its running instances (as `systemctl
+// stop 'web@*'`); start skips it, since a template itself never runs.
+// notes say what was done instead, for the user.
+func (p *Playpen) ExpandTemplates(names []string, verb string) (out []string, notes []string) {
+	for _, n := range names {
+		if !p.IsTemplate(n) {
+			out = append(out, n)
+			continue
+		}
+		insts, _ := p.RunningInstances(n)
+		switch {
+		case verb == "start":
+			notes = append(notes, fmt.Sprintf("%s is a template: skipped (start an instance: `servicectl start %s@NAME`)", n, n))
+		case len(insts) == 0:
+			notes = append(notes, fmt.Sprintf("%s is a template and no instance of it runs: nothing to %s", n, verb))
+		default:
+			out = append(out, insts...)
+		}
+	}
+	return out, notes
+}
+
+// RunningSet is every service and instance that has run state (a state
+// file): what `stop` and `restart` with no names act on.
+func (p *Playpen) RunningSet() ([]string, error) {
+	return p.StateNames()
+}

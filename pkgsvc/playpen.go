@@ -145,6 +145,11 @@ func Open(opts OpenOptions) (*Playpen, error) {
 	nameFile := filepath.Join(root, "etc", "project-name")
 	name, err := firstLine(nameFile)
 	if err != nil {
+		if ents, rerr := os.ReadDir(root); rerr == nil && len(ents) > 0 {
+			// A directory with other things in it (--root /etc): making a
+			// playpen there is not what anyone means.
+			return nil, errf(KindUsage, "", "%s is not a playpen (no etc/project-name in it); pass --root with a playpen's directory, or make a new playpen in an empty directory with `servicectl init DIR`", root)
+		}
 		return nil, errf(KindUsage, "", "%s is not a playpen: %v; make one with `servicectl init %s`", root, err, root)
 	}
 	p := &Playpen{Root: root, Name: name, caller: env}

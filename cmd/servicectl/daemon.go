@@ -15,7 +15,7 @@ import (
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/dashboard"
 	"servicectl/pkgsvc/supervise"
-	"servicectl/pkgsvc/watch"
+	"servicectl/pkgsvc/upgrade"
 )
 
 func newDaemon(g *globals) *cobra.Command {
@@ -51,14 +51,14 @@ One daemon per playpen. Logs go to stderr.`,
 				}
 				return err
 			}
-			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events)
+			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events, dashboard.WithRotations(sup.Rotations))
 			if err != nil {
 				sup.Unlock()
 				return err
 			}
 			defer stop()
 			go func() {
-				if err := watch.New(pp, log.With("part", "watch")).Run(ctx); err != nil {
+				if err := upgrade.NewReactor(pp, log.With("part", "watch")).Run(ctx); err != nil {
 					log.Warn("not watching files for changes (§9.3)", "err", err)
 				}
 			}()
@@ -81,7 +81,7 @@ func silentFail(g *globals, err error) error {
 // start; the URL carrying it is printed once, on the daemon's own
 // stdout, and masked in every log line and event. The returned func
 // shuts both down.
-func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events) (func(), error) {
+func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events, opts ...dashboard.Option) (func(), error) {
 	var servers []*http.Server
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -94,7 +94,7 @@ func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, 
 	if err != nil {
 		return nil, fmt.Errorf("daemon socket: %w", err)
 	}
-	local := &http.Server{Handler: dashboard.NewLocal(pp, events), ReadHeaderTimeout: 10 * time.Second}
+	local := &http.Server{Handler: dashboard.NewLocal(pp, events, opts...), ReadHeaderTimeout: 10 * time.Second}
 	servers = append(servers, local)
 	go local.Serve(sock)
 	log.Info("api", "socket", dashboard.SocketFile(pp))
@@ -117,7 +117,7 @@ func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, 
 		return nil, fmt.Errorf("daemon token: %w", err)
 	}
 	events.Redact(tok)
-	srv := &http.Server{Handler: dashboard.New(pp, tok, events), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: dashboard.New(pp, tok, events, opts...), ReadHeaderTimeout: 10 * time.Second}
 	servers = append(servers, srv)
 	go srv.Serve(ln)
 	fmt.Fprintf(g.rawStdout, "dashboard: http://%s/?token=%s\n", ln.Addr().String(), tok)

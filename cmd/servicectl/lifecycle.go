@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -23,7 +24,7 @@ type manyFlags struct {
 }
 
 func (m *manyFlags) add(c *cobra.Command, deps bool) {
-	c.Flags().IntVarP(&m.jobs, "jobs", "j", 8, "services acted on in parallel")
+	c.Flags().IntVarP(&m.jobs, "jobs", "j", 8, "services acted on in parallel (1 or more)")
 	if deps {
 		c.Flags().BoolVar(&m.noDeps, "no-deps", false, "do not start dependencies")
 	}
@@ -50,6 +51,10 @@ func newStart(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(args) == 0 {
+				// The default set: a bare template in it never runs itself.
+				names = g.expand(pp, names, "start")
+			}
 			ctx, cancel := signalContext()
 			defer cancel()
 			return g.fold(pp.StartMany(ctx, names, m.opts()))
@@ -63,10 +68,10 @@ func newStop(g *globals) *cobra.Command {
 	var m manyFlags
 	c := &cobra.Command{
 		Use:               "stop [SERVICE...]",
-		Short:             "Stop services, dependants first",
+		Short:             "Stop services, dependants first (no names: every running service and instance; a template: its instances)",
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, err := g.selection(args)
+			pp, names, err := g.running(args, "stop")
 			if err != nil {
 				return err
 			}
@@ -83,10 +88,10 @@ func newRestart(g *globals) *cobra.Command {
 	var m manyFlags
 	c := &cobra.Command{
 		Use:               "restart [SERVICE...]",
-		Short:             "Restart services (SIGHUP, service_restart, or stop and start)",
+		Short:             "Restart services (SIGHUP, service_restart, or stop and start; no names: every running one; a template: its instances)",
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, err := g.selection(args)
+			pp, names, err := g.running(args, "restart")
 			if err != nil {
 				return err
 			}
@@ -153,6 +158,14 @@ func newStatus(g *globals) *cobra.Command {
 			for _, e := range errs {
 				fmt.Fprintf(g.stderr, "servicectl: %v\n", e)
 				codes = append(codes, exitCode(e))
+			}
+			for _, a := range args {
+				// A template named on its own: its instances, or word that
+				// none runs (exit 3, as for a stopped service).
+				if pp.IsTemplate(a) && !hasInstance(sts, a) {
+					fmt.Fprintf(g.stderr, "servicectl: %s is a template and no instance of it runs (start one: `servicectl start %s@NAME`)\n", a, a)
+					codes = append(codes, exitNotRunning)
+				}
 			}
 			for _, st := range sts {
 				switch st.State {
@@ -322,4 +335,42 @@ func newLogs(g *globals) *cobra.Command {
 	c.Flags().IntVarP(&n, "lines", "n", 20, "lines to print from the end (0: all)")
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output, across rotations")
 	return c
+}
+
+// running is the selection of stop and restart (§7): with no names,
+// every service and instance that has run state; a bare template stands
+// for its running instances.
+func (g *globals) running(args []string, verb string) (*pkgsvc.Playpen, []string, error) {
+	if len(args) == 0 {
+		pp, err := g.playpen()
+		if err != nil {
+			return nil, nil, err
+		}
+		names, err := pp.RunningSet()
+		return pp, names, err
+	}
+	pp, names, err := g.selection(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pp, g.expand(pp, names, verb), nil
+}
+
+// expand applies pkgsvc.ExpandTemplates and prints its notes.
+func (g *globals) expand(pp *pkgsvc.Playpen, names []string, verb string) []string {
+	out, notes := pp.ExpandTemplates(names, verb)
+	for _, n := range notes {
+		g.stderrf("servicectl: %s\n", n)
+	}
+	return out
+}
+
+// hasInstance says whether sts has a row for an instance of template.
+func hasInstance(sts []pkgsvc.Status, template string) bool {
+	for _, st := range sts {
+		if strings.HasPrefix(st.Service, template+"@") {
+			return true
+		}
+	}
+	return false
 }

@@ -65,5 +65,6 @@ policy, stops and unregisters on removal (README "Packaging services").`,
 	c.Flags().StringVar(&manager, "manager", "dpkg", "whose arguments these are: "+strings.Join(pkghook.Managers, ", "))
 	c.Flags().BoolVar(&o.Start, "start", false, "start the package's services after a fresh install (an upgrade restarts per policy either way)")
 	c.Flags().IntVarP(&o.Jobs, "jobs", "j", 8, "services acted on in parallel")
+	c.Flags().BoolVar(&o.AllowDowngrade, "allow-downgrade", false, "let the package manager install an older version than the installed one")
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -27,6 +28,7 @@ type globals struct {
 	json      bool
 	quiet     bool
 	verbose   bool
+	cmdPath   string    // the command being run, for hints
 	stdout    io.Writer // buffered
 	rawStdout io.Writer // for output that must appear as it comes (logs -f)
 	stderr    io.Writer
@@ -71,8 +73,21 @@ func (g *globals) report(err error) int {
 	if errors.As(err, &se) {
 		return int(se)
 	}
-	fmt.Fprintf(g.stderr, "servicectl: %v\n", err)
+	fmt.Fprintf(g.stderr, "servicectl: %v\n", downgradeHint(g.cmdPath, err))
 	return exitCode(err)
+}
+
+// downgradeHint says, for a refused downgrade, what the user of this
+// command can do: only the upgrade commands and package-hook have
+// --allow-downgrade.
+func downgradeHint(cmdPath string, err error) error {
+	switch {
+	case strings.HasPrefix(cmdPath, "servicectl upgrade"):
+		return upgrade.WithHint(err, "pass --allow-downgrade if you mean it")
+	case strings.HasPrefix(cmdPath, "servicectl package-hook"):
+		return upgrade.WithHint(err, "the package manager is installing an older version: add --allow-downgrade to the `servicectl package-hook` line of the package's maintainer scripts to allow it (README \"Packaging services\")")
+	}
+	return err
 }
 
 // silentExit is an exit code whose message was already printed.
@@ -110,7 +125,56 @@ func newRoot(g *globals) *cobra.Command {
 	for _, c := range root.Commands() {
 		c.Flags().SetInterspersed(true)
 	}
+	usageErrors(root)
+	root.PersistentPreRunE = g.checkCounts
 	return root
+}
+
+// usageErrors makes every command-line mistake cobra finds exit 2 (§11):
+// a wrong number of arguments, and an unknown command (cobra would print
+// the parent's help and exit 0, or exit 1).
+func usageErrors(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
+			}
+			return nil
+		}
+	}
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, a []string) error {
+			if len(a) == 0 {
+				return c.Help()
+			}
+			hint := ""
+			if s := c.SuggestionsFor(a[0]); len(s) > 0 {
+				hint = "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageError{fmt.Errorf("unknown command %q for %q%s (see `%s --help`)", a[0], c.CommandPath(), hint, c.CommandPath())}
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageErrors(sub)
+	}
+}
+
+// checkCounts refuses counts that mean nothing, naming the flag (exit 2):
+// --jobs below 1, --lines below 0.
+func (g *globals) checkCounts(c *cobra.Command, _ []string) error {
+	g.cmdPath = c.CommandPath()
+	if f := c.Flags().Lookup("jobs"); f != nil {
+		if v, err := strconv.Atoi(f.Value.String()); err == nil && v < 1 {
+			return usageError{fmt.Errorf("--jobs %d: must be 1 or more (services acted on in parallel)", v)}
+		}
+	}
+	if f := c.Flags().Lookup("lines"); f != nil {
+		if v, err := strconv.Atoi(f.Value.String()); err == nil && v < 0 {
+			return usageError{fmt.Errorf("--lines %d: must be 0 (all) or more", v)}
+		}
+	}
+	return nil
 }
 
 // playpen opens the playpen once per invocation.

@@ -63,31 +63,42 @@ func NewToken(p *pkgsvc.Playpen) (string, error) {
 
 // Server serves one playpen's dashboard and API.
 type Server struct {
-	p      *pkgsvc.Playpen
-	token  string
-	local  bool // on daemon.sock: the socket's mode is the authentication
-	events *Events
-	mu     sync.Mutex // one change at a time; reads go in parallel
+	p         *pkgsvc.Playpen
+	token     string
+	local     bool // on daemon.sock: the socket's mode is the authentication
+	events    *Events
+	rotations func() map[string]int
+	mu        sync.Mutex // one change at a time; reads go in parallel
 }
+
+// Option adds what the daemon knows beyond the playpen.
+type Option func(*Server)
+
+// WithRotations gives /metrics the supervisor's output rotation counts
+// (a rotation is a counter, not an event of the list).
+func WithRotations(f func() map[string]int) Option { return func(s *Server) { s.rotations = f } }
 
 // New makes the handler for p over TCP: every route but /metrics needs
 // token; events (may be nil) are what the page shows the daemon did.
-func New(p *pkgsvc.Playpen, token string, events *Events) http.Handler {
-	return newServer(p, token, false, events)
+func New(p *pkgsvc.Playpen, token string, events *Events, opts ...Option) http.Handler {
+	return newServer(p, token, false, events, opts...)
 }
 
 // NewLocal makes the handler the daemon serves on its unix socket
 // (daemon.sock, mode 0600): only the socket's owner can connect, so a
 // request there needs no token (SPEC §9.4, §9.5).
-func NewLocal(p *pkgsvc.Playpen, events *Events) http.Handler {
-	return newServer(p, "", true, events)
+func NewLocal(p *pkgsvc.Playpen, events *Events, opts ...Option) http.Handler {
+	return newServer(p, "", true, events, opts...)
 }
 
-func newServer(p *pkgsvc.Playpen, token string, local bool, events *Events) http.Handler {
+func newServer(p *pkgsvc.Playpen, token string, local bool, events *Events, opts ...Option) http.Handler {
 	if events == nil {
 		events = NewEvents(1)
 	}
 	s := &Server{p: p, token: token, local: local, events: events}
+	for _, o := range opts {
+		o(s)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /api/services", s.need(s.list))
@@ -97,7 +108,7 @@ func newServer(p *pkgsvc.Playpen, token string, local bool, events *Events) http
 	mux.HandleFunc("GET /api/env", s.need(s.env))
 	mux.HandleFunc("GET /api/upgrade/plan", s.need(s.plan))
 	mux.HandleFunc("GET /metrics", s.metrics)
-	mux.HandleFunc("GET /api/events", s.need(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, r, s.events.List()) }))
+	mux.HandleFunc("GET /api/events", s.need(s.eventList))
 	mux.HandleFunc("/", s.need(http.NotFound))
 	// net/http's protection refuses a cross-site change (403) by
 	// Sec-Fetch-Site or Origin, before the token is even looked at.
@@ -336,6 +347,12 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(set)
 	plan, err := upgrade.MakePlan(r.Context(), s.fresh(), upgrade.PlanOptions{Set: set})
+	var down *upgrade.DowngradeError
+	if errors.As(err, &down) {
+		// Refused, not broken: 409 with the reason and what to do.
+		http.Error(w, upgrade.WithHint(err, "the page does not allow downgrades: run `servicectl upgrade plan --allow-downgrade "+down.Package+"="+down.New+"` on the command line").Error(), http.StatusConflict)
+		return
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -382,7 +399,30 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(bw, "servicectl_crashes{service=%q} %d\n", st.Service, n)
 	}
+	if s.rotations != nil {
+		fmt.Fprintln(bw, "# HELP servicectl_output_rotations_total Output file rotations by the supervisor since it started.\n# TYPE servicectl_output_rotations_total counter")
+		rot := s.rotations()
+		for _, st := range sts {
+			fmt.Fprintf(bw, "servicectl_output_rotations_total{service=%q} %d\n", st.Service, rot[st.Service])
+		}
+	}
 	bw.Flush()
+}
+
+// eventList answers /api/events, the service's own with ?service=NAME
+// (its instances too for a template).
+func (s *Server) eventList(w http.ResponseWriter, r *http.Request) {
+	list := s.events.List()
+	if svc := r.URL.Query().Get("service"); svc != "" {
+		kept := list[:0]
+		for _, e := range list {
+			if n := e.Attrs["service"]; n == svc || strings.HasPrefix(n, svc+"@") {
+				kept = append(kept, e)
+			}
+		}
+		list = kept
+	}
+	writeJSON(w, r, list)
 }
 
 var _ io.Writer = (*sseWriter)(nil)

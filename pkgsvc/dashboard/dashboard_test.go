@@ -405,3 +405,44 @@ func TestLocalSocket(t *testing.T) {
 		t.Error("daemon.sock left behind after close")
 	}
 }
+
+// TestEventsFilterAndRotationCounter (issue 24): /api/events?service=
+// keeps one service's events (its instances' too); output rotations are a
+// counter of /metrics, not events.
+func TestEventsFilterAndRotationCounter(t *testing.T) {
+	_, p, tok := server(t)
+	ev := NewEvents(10)
+	log := slog.New(ev.Handler(slog.NewTextHandler(io.Discard, nil)))
+	log.Warn("died without a stop being asked", "service", "web")
+	log.Warn("died without a stop being asked", "service", "idle")
+	log.Info("restarted", "service", "web@2")
+	srv := httptest.NewServer(New(p, tok, ev, WithRotations(func() map[string]int { return map[string]int{"web": 7} })))
+	defer srv.Close()
+	auth := map[string]string{"Authorization": "Bearer " + tok}
+	_, body := do(t, "GET", srv.URL+"/api/events?service=web", auth)
+	var got []Event
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 2 || got[0].Attrs["service"] != "web" || got[1].Attrs["service"] != "web@2" {
+		t.Errorf("filtered events: %v %s", err, body)
+	}
+	if _, body := do(t, "GET", srv.URL+"/metrics", nil); !strings.Contains(body, `servicectl_output_rotations_total{service="web"} 7`) || !strings.Contains(body, `servicectl_output_rotations_total{service="idle"} 0`) {
+		t.Errorf("metrics lack the rotation counter:\n%s", body)
+	}
+}
+
+// TestPlanDowngradeIs409 (issue 28): a refused downgrade is a conflict
+// with its reason and what to do, not a server error.
+func TestPlanDowngradeIs409(t *testing.T) {
+	srv, p, tok := server(t)
+	for rel, c := range map[string]string{
+		"ext/etc/installed-packages":            "app 1.1\n",
+		"ext/packages/app-1.1/app-1.1.services": "",
+		"ext/packages/app-1.0/app-1.0.services": "",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(p.Root, rel)), 0o755)
+		os.WriteFile(filepath.Join(p.Root, rel), []byte(c), 0o644)
+	}
+	code, body := do(t, "GET", srv.URL+"/api/upgrade/plan?app=1.0", map[string]string{"Authorization": "Bearer " + tok})
+	if code != 409 || !strings.Contains(body, "is a downgrade, refused") || !strings.Contains(body, "on the command line") {
+		t.Errorf("downgrade plan: %d %s", code, body)
+	}
+}

@@ -266,6 +266,9 @@ type Options struct {
 	// policy either way and never starts a stopped service.
 	Start bool
 	Jobs  int
+	// AllowDowngrade lets the package manager install an older version
+	// (`package-hook --allow-downgrade`); refused otherwise.
+	AllowDowngrade bool
 }
 
 // Result says what Run did, for the caller to print.
@@ -283,6 +286,7 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 		return nil, err
 	}
 	uo := upgrade.Options{Jobs: o.Jobs, Merge: true}
+	uo.AllowDowngrade = o.AllowDowngrade
 	r := &Result{}
 	var err error
 	switch c.Step {

@@ -9,6 +9,7 @@ package upgrade
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -154,7 +155,8 @@ func ParseChanges(p *pkgsvc.Playpen, o PlanOptions) ([]Change, error) {
 		}
 		if ver != "" {
 			if _, err := pkgsvc.ParseVersion(ver); err != nil {
-				return nil, errf(pkgsvc.KindConfig, "", "%s: %v", name, err)
+				// A version on the command line: a usage mistake (§11).
+				return nil, errf(pkgsvc.KindUsage, "", "%s: %v", name, err)
 			}
 		}
 		if prev, dup := given[name]; dup {
@@ -269,7 +271,7 @@ func planChanges(ctx context.Context, p *pkgsvc.Playpen, changes []Change, o Pla
 		}
 		if c.Old != "" && c.New != "" {
 			if cmp, _ := pkgsvc.CompareVersions(c.New, c.Old); cmp < 0 && !o.AllowDowngrade {
-				return nil, errf(pkgsvc.KindFailed, "", "%s %s -> %s is a downgrade; pass --allow-downgrade if you mean it", c.Package, c.Old, c.New)
+				return nil, &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: &DowngradeError{Package: c.Package, Old: c.Old, New: c.New}}
 			}
 		}
 		for _, f := range append(p.PackageFiles(c.Package, c.Old), p.PackageFiles(c.Package, c.New)...) {
@@ -1221,4 +1223,24 @@ func readRegular(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(f)
+}
+
+// DowngradeError is a plan refused because a package would go back to
+// an older version. It names no flag: what to do depends on who asked
+// (the command line's --allow-downgrade, package-hook's, the dashboard's
+// way), so each caller adds its own hint (Hint).
+type DowngradeError struct{ Package, Old, New string }
+
+func (e *DowngradeError) Error() string {
+	return fmt.Sprintf("%s %s -> %s is a downgrade, refused", e.Package, e.Old, e.New)
+}
+
+// WithHint adds to a refused downgrade what the caller's user can do;
+// other errors pass unchanged.
+func WithHint(err error, hint string) error {
+	var d *DowngradeError
+	if err == nil || !errors.As(err, &d) {
+		return err
+	}
+	return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: fmt.Errorf("%w; %s", d, hint)}
 }

@@ -1,253 +1,330 @@
-// Package watch is the supervisor's file watcher (SPEC §9.3): when
-// `ext/etc/installed-packages`, a service's config or a file a service
-// lists in service_filedeps changes without `upgrade pre/post` having
-// been called, it applies the after-half of §8.2 so that running services
-// end on what is now installed — and logs why. It never acts while an
-// upgrade journal is pending: then `upgrade post` is the one to finish.
-// It watches with inotify and acts once the changes have settled.
+// Package watch is the daemon's one pair of eyes on the file system
+// (SPEC §9.2, §9.3), on github.com/fsnotify/fsnotify: it watches a set of
+// directories and delivers settled batches of the full paths that
+// changed in them. It knows nothing of services or upgrades; the
+// supervisor (run directory, output files) and the upgrade engine's
+// reactor (installed-packages, configs, filedeps) decide what a change
+// means.
+//
+// What inotify leaves to its users, it does here: a queue overflow
+// (fsnotify.ErrEventOverflow) becomes a rescan — every watched directory
+// is listed again and compared with the last settled view, so the paths
+// that changed meanwhile are still delivered and the batch says Rescan;
+// a watched directory removed and created again, or a new tree renamed
+// over it, is watched again (each directory's parent is watched for
+// that) and its files count as changed; Close ends it cleanly.
 package watch
 
 import (
 	"context"
-	"encoding/binary"
-	"log/slog"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
+	"sync"
+	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"servicectl/pkgsvc"
-	"servicectl/pkgsvc/upgrade"
+	"github.com/fsnotify/fsnotify"
 )
 
-// settle is how long the files must stay still before the watcher acts:
-// a package manager writes several files for one change.
-const settle = 300 * time.Millisecond
+// Batch is one settled set of changes.
+type Batch struct {
+	// Paths are the full paths created, written, removed or renamed,
+	// sorted, each once.
+	Paths []string
+	// Rescan says events were lost (the kernel's queue overflowed): the
+	// consumer should re-read whatever it derives from these directories;
+	// Paths still holds what a comparison with the last view found.
+	Rescan bool
+}
 
-// Watcher applies file changes to a playpen's running services.
+// Watcher watches directories and delivers settled batches on C.
 type Watcher struct {
-	p   *pkgsvc.Playpen
-	log *slog.Logger
-	fd  int
-	wd  map[int]string // watch descriptor → directory (relative to the root)
+	fs     *fsnotify.Watcher
+	settle time.Duration
+	c      chan Batch
+	done   chan struct{}
 
-	ready chan struct{} // closed once the first watches are in place
+	mu      sync.Mutex
+	wanted  map[string]bool      // directories asked for
+	watched map[string]fileID    // directories (and parents) watched now, by identity
+	view    map[string]fileState // the last settled view of each file in a wanted directory
 }
 
-// Ready is closed once the watcher sees changes.
-func (w *Watcher) Ready() <-chan struct{} { return w.ready }
+// fileID is a directory's identity: a directory replaced is another one.
+type fileID struct{ dev, ino uint64 }
 
-// New makes a watcher for p.
-func New(p *pkgsvc.Playpen, log *slog.Logger) *Watcher {
-	return &Watcher{p: p, log: log, fd: -1, wd: map[int]string{}, ready: make(chan struct{})}
+// fileState is what a rescan compares.
+type fileState struct {
+	id    fileID
+	size  int64
+	mtime time.Time
 }
 
-// Run watches until ctx ends.
-func (w *Watcher) Run(ctx context.Context) error {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+// New starts a watcher that delivers a batch once no change has come for
+// settle (0: as soon as the consumer takes it, changes meanwhile merged).
+func New(settle time.Duration) (*Watcher, error) {
+	fs, err := fsnotify.NewBufferedWatcher(256)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.fd = fd
-	f := os.NewFile(uintptr(fd), "inotify")
-	defer f.Close()
-	go func() { <-ctx.Done(); f.Close() }()
-	w.addWatches()
-	close(w.ready)
-	changed := map[string]bool{}
-	events := make(chan []string)
-	go func() {
-		defer close(events)
-		buf := make([]byte, 64*1024)
-		for {
-			n, err := f.Read(buf)
-			if err != nil {
-				return
-			}
-			var paths []string
-			for off := 0; off+unix.SizeofInotifyEvent <= n; {
-				wd := int(int32(binary.NativeEndian.Uint32(buf[off:])))
-				nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
-				name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+nameLen]), "\x00")
-				off += unix.SizeofInotifyEvent + nameLen
-				if name == "" || strings.HasPrefix(name, ".") || strings.Contains(name, ".tmp") {
-					continue
-				}
-				paths = append(paths, wd2path(w, wd, name))
-			}
-			select {
-			case events <- paths:
-			case <-ctx.Done():
-				return
-			}
+	w := &Watcher{fs: fs, settle: settle, c: make(chan Batch), done: make(chan struct{}),
+		wanted: map[string]bool{}, watched: map[string]fileID{}, view: map[string]fileState{}}
+	return w, nil
+}
+
+// C delivers the batches; it is closed when the watcher ends.
+func (w *Watcher) C() <-chan Batch { return w.c }
+
+// Watch adds directories to the watched set (absolute paths). A
+// directory that does not exist yet is watched from the moment it
+// appears. Already watched ones are left as they are.
+func (w *Watcher) Watch(dirs ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range dirs {
+		d = filepath.Clean(d)
+		if !w.wanted[d] {
+			w.wanted[d] = true
+			w.snapshotLocked(d, nil)
 		}
-	}()
-	var timer <-chan time.Time
-	var quietUntil time.Time
+	}
+	w.resyncLocked(nil)
+}
+
+// Watched lists the directories watched now (wanted ones that exist, and
+// the parents that stand guard for them), for tests and diagnostics.
+func (w *Watcher) Watched() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.watched))
+	for d := range w.watched {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run delivers batches until ctx ends or Close is called; it closes C.
+func (w *Watcher) Run(ctx context.Context) {
+	defer close(w.c)
+	defer w.fs.Close()
+	pending := map[string]bool{}
+	rescan := false
+	var settleC <-chan time.Time
+	settled := true
 	for {
+		var out chan Batch
+		var b Batch
+		if settled && (len(pending) > 0 || rescan) {
+			out, b = w.c, w.batch(pending, rescan)
+		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case paths, ok := <-events:
+			return
+		case <-w.done:
+			return
+		case ev, ok := <-w.fs.Events:
 			if !ok {
-				return nil
+				return
 			}
-			if time.Now().Before(quietUntil) {
-				continue // what our own apply wrote (registrations, new service dirs)
+			if w.event(ev, pending) && w.settle > 0 {
+				settled, settleC = false, time.After(w.settle)
 			}
-			for _, p := range paths {
-				if p != "" {
-					changed[p] = true
-				}
+		case err, ok := <-w.fs.Errors:
+			if !ok {
+				return
 			}
-			timer = time.After(settle)
-		case <-timer:
-			timer = nil
-			var list []string
-			for p := range changed {
-				list = append(list, p)
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				rescan = true
+				w.rescan(pending)
 			}
-			sort.Strings(list)
-			clear(changed)
-			w.apply(ctx, list)
-			w.addWatches() // new versions bring new directories
-			quietUntil = time.Now().Add(settle)
+		case <-settleC:
+			settled, settleC = true, nil
+		case out <- b:
+			clear(pending)
+			rescan = false
 		}
 	}
 }
 
-func wd2path(w *Watcher, wd int, name string) string {
-	dir, ok := w.wd[wd]
-	if !ok {
-		return ""
-	}
-	return filepath.Join(dir, name)
-}
-
-// addWatches watches ext/etc, every config directory and the directory
-// of every filedep (inotify watches directories; files are replaced by
-// rename).
-func (w *Watcher) addWatches() {
-	dirs := map[string]bool{filepath.Join("ext", "etc"): true}
-	for _, top := range []string{"services", filepath.Join("ext", "services")} {
-		ents, _ := os.ReadDir(w.p.Path(top))
-		for _, e := range ents {
-			if e.IsDir() {
-				dirs[filepath.Join(top, e.Name())] = true
-			}
-		}
-	}
-	if names, err := w.p.AllServices(); err == nil {
-		defs, _ := w.p.ResolveAll(names)
-		for _, s := range defs {
-			if s == nil {
-				continue
-			}
-			for _, f := range s.Policies.Filedeps {
-				dirs[filepath.Dir(filepath.Clean(f))] = true
-			}
-		}
-	}
-	known := map[string]bool{}
-	for _, d := range w.wd {
-		known[d] = true
-	}
-	for d := range dirs {
-		if known[d] {
-			continue
-		}
-		wd, err := unix.InotifyAddWatch(w.fd, w.p.Path(d), unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_DELETE|unix.IN_CREATE)
-		if err == nil {
-			w.wd[wd] = d
-		}
+// Close ends Run.
+func (w *Watcher) Close() {
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
 	}
 }
 
-// apply acts on the settled changes (paths relative to the playpen root).
-func (w *Watcher) apply(ctx context.Context, paths []string) {
-	if pending, _ := upgrade.JournalPending(w.p); pending {
-		w.log.Info("files changed while an upgrade is pending; `servicectl upgrade post` will apply them", "files", paths)
-		return
+// event takes one fsnotify event into pending; it reports whether it
+// counts as a change.
+func (w *Watcher) event(ev fsnotify.Event, pending map[string]bool) bool {
+	if ev.Name == "" || ev.Op == fsnotify.Chmod {
+		return false
 	}
-	w.p.Invalidate()
-	packages := false
-	var files []string
-	configs := map[string]bool{}
-	regDir := map[string]string{} // ext/services/NAME-VERSION → NAME
-	if regs, err := w.p.Registered(); err == nil {
-		for _, r := range regs {
-			regDir[r.Service+"-"+r.Version] = r.Service
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	dir := filepath.Dir(ev.Name)
+	if !w.wanted[dir] && !w.wanted[ev.Name] && !w.guards(ev.Name) {
+		return false // a sibling seen through a parent watch
+	}
+	if w.wanted[dir] {
+		pending[ev.Name] = true
+	}
+	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		// A wanted directory (or one above it) may have come or gone.
+		if w.wanted[ev.Name] || w.guards(ev.Name) {
+			w.resyncLocked(pending)
 		}
 	}
-	for _, p := range paths {
-		switch {
-		case p == filepath.Join("ext", "etc", "installed-packages"):
-			packages = true
-		case strings.HasPrefix(p, filepath.Join("ext", "etc")+string(filepath.Separator)):
-			// installed-services and profiles are servicectl's own writing.
-		case strings.HasPrefix(p, "services"+string(filepath.Separator)) || strings.HasPrefix(p, filepath.Join("ext", "services")+string(filepath.Separator)):
-			if svc := serviceOf(p, regDir); svc != "" {
-				configs[svc] = true
+	return true
+}
+
+// guards says whether path is above a wanted directory.
+func (w *Watcher) guards(path string) bool {
+	for d := range w.wanted {
+		if len(d) > len(path) && d[len(path)] == filepath.Separator && d[:len(path)] == path {
+			return true
+		}
+	}
+	return false
+}
+
+// resyncLocked makes the watches match the wanted set: a wanted
+// directory that exists is watched as the directory it is now (a
+// replaced one is watched anew, and its files count as changed in
+// pending); its parent is watched so that its removal and return are
+// seen; one that does not exist is waited for from its nearest existing
+// ancestor.
+func (w *Watcher) resyncLocked(pending map[string]bool) {
+	want := map[string]bool{}
+	for d := range w.wanted {
+		want[d] = true
+		for p := filepath.Dir(d); ; p = filepath.Dir(p) {
+			want[p] = true
+			if exists(p) || p == filepath.Dir(p) {
+				break
 			}
-		default:
-			files = append(files, p)
 		}
 	}
-	if packages || len(files) > 0 {
-		// The after-half of §8.2: what changed since the services were
-		// registered (packages) and the given files (filedeps).
-		plan, err := upgrade.Post(ctx, w.p, upgrade.Options{PlanOptions: upgrade.PlanOptions{Files: files}})
+	// fsnotify's own list is the truth about which watches live: it drops
+	// a watch whose directory was removed (IN_DELETE_SELF, IN_IGNORED),
+	// and a directory made again may reuse the old inode number.
+	live := map[string]bool{}
+	for _, d := range w.fs.WatchList() {
+		live[d] = true
+	}
+	for d := range want {
+		id, err := dirID(d)
+		old, watched := w.watched[d]
 		switch {
 		case err != nil:
-			w.log.Error("applying changed files", "err", err, "packages", packages, "files", files)
-		case plan != nil && len(plan.Actions) > 0:
-			for _, a := range plan.Actions {
-				w.log.Info("applied a change made without upgrade pre/post", "service", a.Service, "action", a.Action, "because", a.Chain)
+			if watched {
+				w.fs.Remove(d)
+				delete(w.watched, d)
+			}
+		case !watched || old != id || !live[d]:
+			if watched {
+				w.fs.Remove(d)
+			}
+			if w.fs.Add(d) == nil {
+				w.watched[d] = id
+				if w.wanted[d] {
+					// A directory new or replaced: what is in it now,
+					// against the last view, changed.
+					w.snapshotLocked(d, pending)
+				}
 			}
 		}
 	}
-	for svc := range configs {
-		w.restartIfRunning(ctx, svc)
+	for d := range w.watched {
+		if !want[d] {
+			w.fs.Remove(d)
+			delete(w.watched, d)
+		}
 	}
 }
 
-// serviceOf is the service a config directory belongs to:
-// services/NAME/… or ext/services/NAME-VERSION/… of a registered service.
-func serviceOf(path string, regDir map[string]string) string {
-	parts := strings.Split(filepath.ToSlash(path), "/")
-	switch {
-	case parts[0] == "services" && len(parts) >= 3:
-		return parts[1]
-	case parts[0] == "ext" && len(parts) >= 4:
-		return regDir[parts[2]]
+// rescan lists every wanted directory again after lost events and puts
+// what differs from the last view into pending.
+func (w *Watcher) rescan(pending map[string]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.resyncLocked(pending)
+	for d := range w.wanted {
+		w.snapshotLocked(d, pending)
 	}
-	return ""
 }
 
-// restartIfRunning restarts a running service (and the running instances
-// of a template) whose config changed, so it runs its new definition.
-func (w *Watcher) restartIfRunning(ctx context.Context, svc string) {
-	names, _ := w.p.AllServices()
-	var targets []string
-	for _, n := range names {
-		if n == svc {
-			targets = append(targets, n)
-			insts, _ := w.p.RunningInstances(n)
-			targets = append(targets, insts...)
-		}
-	}
-	for _, n := range targets {
-		st, err := w.p.Status(ctx, n)
-		if err != nil || st.State != pkgsvc.StateRunning {
+// snapshotLocked records the files of dir as the current view; with
+// pending, the ones that differ from the last view (new, changed, gone)
+// are added to it.
+func (w *Watcher) snapshotLocked(dir string, pending map[string]bool) {
+	ents, _ := os.ReadDir(dir)
+	seen := map[string]bool{}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		seen[p] = true
+		st, ok := stateOf(p)
+		if !ok {
 			continue
 		}
-		if err := w.p.Restart(ctx, n, pkgsvc.RestartOptions{NoHUP: true}); err != nil {
-			w.log.Error("restart after its config changed", "service", n, "err", err)
-			continue
+		if old, had := w.view[p]; pending != nil && (!had || old != st) {
+			pending[p] = true
 		}
-		w.log.Info("restarted: its config changed", "service", n)
+		w.view[p] = st
 	}
+	for p := range w.view {
+		if filepath.Dir(p) == dir && !seen[p] {
+			if pending != nil {
+				pending[p] = true
+			}
+			delete(w.view, p)
+		}
+	}
+}
+
+// batch makes the batch of pending, updating the view of its files.
+func (w *Watcher) batch(pending map[string]bool, rescan bool) Batch {
+	b := Batch{Paths: make([]string, 0, len(pending)), Rescan: rescan}
+	w.mu.Lock()
+	for p := range pending {
+		b.Paths = append(b.Paths, p)
+		if st, ok := stateOf(p); ok {
+			w.view[p] = st
+		} else {
+			delete(w.view, p)
+		}
+	}
+	w.mu.Unlock()
+	sort.Strings(b.Paths)
+	return b
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func dirID(p string) (fileID, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fileID{}, err
+	}
+	if !fi.IsDir() {
+		return fileID{}, syscall.ENOTDIR
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return fileID{uint64(st.Dev), st.Ino}, nil
+}
+
+func stateOf(p string) (fileState, bool) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fileState{}, false
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return fileState{id: fileID{uint64(st.Dev), st.Ino}, size: fi.Size(), mtime: fi.ModTime()}, true
 }

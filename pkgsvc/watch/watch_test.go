@@ -2,133 +2,215 @@ package watch
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 	"os"
 	"path/filepath"
-	"servicectl/pkgsvc/internal/testkit"
+	"slices"
+	"sync"
 	"testing"
 	"time"
-
-	"servicectl/pkgsvc"
-	"servicectl/pkgsvc/upgrade"
 )
 
-var bg = context.Background()
-
-func TestMain(m *testing.M) {
-	pkgsvc.ExecTrampoline()
-	os.Exit(m.Run())
+// collect runs w and gathers what it delivers, for conditions to wait on.
+type collect struct {
+	mu      sync.Mutex
+	paths   map[string]int
+	rescans int
 }
 
-type logBuf = testkit.Buffer
-
-func waitFor(t *testing.T, what string, cond func() bool) { testkit.WaitFor(t, what, cond) }
-
-const cfg = "service_program=/bin/sleep\nservice_flags=1000\nservice_start_secs=0.05\n"
-
-// playpen: package app 1.0 (1.1 unpacked beside it), project service proj.
-func playpen(t *testing.T) (string, *pkgsvc.Playpen) {
+func run(t *testing.T, w *Watcher) *collect {
 	t.Helper()
-	root := t.TempDir()
-	os.Chmod(root, 0o755)
-	for rel, c := range map[string]string{
-		"etc/project-name":                      "w\n",
-		"etc/project-services":                  "proj\n",
-		"services/proj/config":                  cfg,
-		"ext/etc/installed-packages":            "app 1.0\n",
-		"ext/packages/app-1.0/app-1.0.services": "app\n",
-		"ext/packages/app-1.0/app-1.0.config":   cfg,
-		"ext/packages/app-1.1/app-1.1.services": "app\n",
-		"ext/packages/app-1.1/app-1.1.config":   cfg,
-	} {
-		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
-		os.WriteFile(filepath.Join(root, rel), []byte(c), 0o644)
+	c := &collect{paths: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go w.Run(ctx)
+	go func() {
+		defer close(done)
+		for b := range w.C() {
+			c.mu.Lock()
+			for _, p := range b.Paths {
+				c.paths[p]++
+			}
+			if b.Rescan {
+				c.rescans++
+			}
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func (c *collect) seen(p string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paths[p]
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+}
+
+// TestSettledBatchesWithFullPaths: changes arrive as full paths, once per
+// batch however often the file was written.
+func TestSettledBatchesWithFullPaths(t *testing.T) {
+	dir := t.TempDir()
+	w, err := New(50 * time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.NewService("app"); err != nil {
-		t.Fatal(err)
+	w.Watch(dir)
+	var got []Batch
+	var mu sync.Mutex
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	go func() {
+		for b := range w.C() {
+			mu.Lock()
+			got = append(got, b)
+			mu.Unlock()
+		}
+	}()
+	f := filepath.Join(dir, "a.conf")
+	for i := 0; i < 50; i++ {
+		os.WriteFile(f, []byte(fmt.Sprint(i)), 0o644)
 	}
-	if err := pkgsvc.FirstError(p.StartMany(bg, []string{"app", "proj"}, pkgsvc.ManyOptions{})); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.StopMany(bg, []string{"app", "proj"}, pkgsvc.ManyOptions{}) })
-	return root, p
-}
-
-func watching(t *testing.T, p *pkgsvc.Playpen) *logBuf {
-	t.Helper()
-	lb := &logBuf{}
-	ctx, cancel := context.WithCancel(bg)
-	done := make(chan struct{})
-	w := New(p, slog.New(slog.NewTextHandler(lb, nil)))
-	go func() { w.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-w.Ready():
-	case <-time.After(20 * time.Second):
-		t.Fatal("the watcher did not start")
-	}
-	return lb
-}
-
-func state(t *testing.T, p *pkgsvc.Playpen, name string) *pkgsvc.State {
-	st, _ := p.ServiceState(name)
-	if st == nil {
-		return &pkgsvc.State{}
-	}
-	return st
-}
-
-// TestInstalledPackagesChanged (§9.3): a package manager that switched
-// app to 1.1 without upgrade pre/post: the watcher registers 1.1 and the
-// service ends running it.
-func TestInstalledPackagesChanged(t *testing.T) {
-	root, p := playpen(t)
-	lb := watching(t, p)
-	before := state(t, p, "app").Pid
-	os.WriteFile(filepath.Join(root, "ext/etc/installed-packages.new"), []byte("app 1.1\n"), 0o644)
-	os.Rename(filepath.Join(root, "ext/etc/installed-packages.new"), filepath.Join(root, "ext/etc/installed-packages"))
-	waitFor(t, "app on 1.1", func() bool {
-		st := state(t, p, "app")
-		return st.Version == "1.1" && st.Pid != before && st.Pid != 0
-	})
-	waitFor(t, "the reason logged", func() bool { return lb.Has("applied a change made without upgrade pre/post") })
-}
-
-// TestConfigChangedRestarts: an edited config restarts the running
-// service on its new definition.
-func TestConfigChangedRestarts(t *testing.T) {
-	root, p := playpen(t)
-	lb := watching(t, p)
-	before := state(t, p, "proj").Pid
-	os.WriteFile(filepath.Join(root, "services/proj/config"), []byte(cfg+"export EDITED=1\n"), 0o644)
-	waitFor(t, "proj restarted", func() bool {
-		st := state(t, p, "proj")
-		return st.Pid != before && st.Pid != 0
-	})
-	waitFor(t, "the reason logged", func() bool { return lb.Has("restarted: its config changed") })
-	if st := state(t, p, "app"); st.Version != "1.0" {
-		t.Errorf("app touched: %+v", st)
+	waitFor(t, "a batch", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got[0].Paths, []string{f}) || got[0].Rescan {
+		t.Errorf("first batch %+v, want just %s", got[0], f)
 	}
 }
 
-// TestPendingJournalLeftToPost: while an upgrade journal is pending the
-// watcher acts on nothing.
-func TestPendingJournalLeftToPost(t *testing.T) {
-	root, p := playpen(t)
-	if _, err := upgrade.Pre(bg, p, upgrade.Options{PlanOptions: upgrade.PlanOptions{Set: []string{"app=1.1"}}}); err != nil {
-		t.Fatal(err)
+// TestDirectoryReplaced (issue 24): a watched directory removed and
+// created again, or a new tree renamed over it, is watched again, and
+// later changes in it are seen.
+func TestDirectoryReplaced(t *testing.T) {
+	root := t.TempDir()
+	app := filepath.Join(root, "etc/app")
+	os.MkdirAll(app, 0o755)
+	conf := filepath.Join(app, "watched.conf")
+	os.WriteFile(conf, []byte("1"), 0o644)
+	w, _ := New(0)
+	w.Watch(app)
+	c := run(t, w)
+	os.WriteFile(conf, []byte("2"), 0o644)
+	waitFor(t, "the first change", func() bool { return c.seen(conf) >= 1 })
+	n := c.seen(conf)
+	os.RemoveAll(app)
+	os.MkdirAll(app, 0o755)
+	os.WriteFile(conf, []byte("3"), 0o644)
+	waitFor(t, "the file in the new directory", func() bool { return c.seen(conf) > n })
+	n = c.seen(conf)
+	os.WriteFile(conf, []byte("4"), 0o644)
+	waitFor(t, "a later change after rm -rf and mkdir", func() bool { return c.seen(conf) > n })
+	// A new tree renamed over the old (the old one moved aside first).
+	tmp := filepath.Join(root, "etc/app.new")
+	os.MkdirAll(tmp, 0o755)
+	os.WriteFile(filepath.Join(tmp, "watched.conf"), []byte("5"), 0o644)
+	n = c.seen(conf)
+	os.Rename(app, filepath.Join(root, "etc/app.old"))
+	os.Rename(tmp, app)
+	waitFor(t, "the renamed tree's file", func() bool { return c.seen(conf) > n })
+	n = c.seen(conf)
+	os.WriteFile(conf, []byte("6"), 0o644)
+	waitFor(t, "a later change after the rename", func() bool { return c.seen(conf) > n })
+}
+
+// TestDirectoryThatAppearsLater: a directory asked for before it exists
+// is watched once it is made.
+func TestDirectoryThatAppearsLater(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "a/b/c")
+	w, _ := New(0)
+	w.Watch(dir)
+	c := run(t, w)
+	os.MkdirAll(dir, 0o755)
+	f := filepath.Join(dir, "x")
+	waitFor(t, "the directory watched", func() bool { return slices.Contains(w.Watched(), dir) })
+	os.WriteFile(f, []byte("1"), 0o644)
+	waitFor(t, "its file", func() bool { return c.seen(f) > 0 })
+}
+
+// TestOverflowRescans (issue 24): when the kernel's queue overflows
+// (nobody reads while a flood of events comes), the next batch says
+// Rescan and still holds the file that changed meanwhile.
+func TestOverflowRescans(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := New(0)
+	w.Watch(dir)
+	target := filepath.Join(dir, "important.conf")
+	os.WriteFile(target, []byte("before"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	// Nobody takes batches: Run blocks, fsnotify's buffer fills, then
+	// the kernel's queue (fs.inotify.max_queued_events, 16384 here).
+	// inotify merges an event with the identical one before it, so the
+	// flood writes many files, as a busy run directory would.
+	for i := 0; i < 12000; i++ {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%05d", i)), []byte("x"), 0o644)
 	}
-	lb := watching(t, p)
-	os.WriteFile(filepath.Join(root, "ext/etc/installed-packages"), []byte("app 1.1\n"), 0o644)
-	waitFor(t, "the watcher to notice", func() bool { return lb.Has("upgrade post` will apply them") })
-	if st, _ := p.ServiceState("app"); st != nil {
-		t.Errorf("app was started by the watcher during a pending upgrade: %+v", st)
+	os.WriteFile(target, []byte("after, a longer value"), 0o644)
+	for i := 0; i < 12000; i++ {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("g%05d", i)), []byte("y"), 0o644)
 	}
-	if _, err := upgrade.Post(bg, p, upgrade.Options{}); err != nil {
-		t.Fatal(err)
+	var rescanned, sawTarget bool
+	deadline := time.After(20 * time.Second)
+	for !(rescanned && sawTarget) {
+		select {
+		case b := <-w.C():
+			rescanned = rescanned || b.Rescan
+			sawTarget = sawTarget || slices.Contains(b.Paths, target)
+		case <-deadline:
+			t.Fatalf("rescan %v, target seen %v", rescanned, sawTarget)
+		}
 	}
+}
+
+// TestWatchWhileEventsFlow: adding and removing directories while
+// events flow is race-free (go test -race) and loses no later change.
+func TestWatchWhileEventsFlow(t *testing.T) {
+	root := t.TempDir()
+	w, _ := New(0)
+	c := run(t, w)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			d := filepath.Join(root, fmt.Sprintf("d%d", i%8))
+			os.MkdirAll(d, 0o755)
+			os.WriteFile(filepath.Join(d, "f"), []byte(fmt.Sprint(i)), 0o644)
+			if i%3 == 0 {
+				os.RemoveAll(d)
+			}
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		w.Watch(filepath.Join(root, fmt.Sprintf("d%d", i%8)))
+		w.Watched()
+	}
+	close(stop)
+	wg.Wait()
+	last := filepath.Join(root, "d1/f")
+	os.MkdirAll(filepath.Dir(last), 0o755)
+	n := c.seen(last)
+	os.WriteFile(last, []byte("last"), 0o644)
+	waitFor(t, "the last change", func() bool { return c.seen(last) > n })
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/upgrade"
+	"strings"
+	"testing"
+)
+
+// TestTemplatesUnderStopRestartStatus (issue 28, §7): a template stands
+// for its running instances in stop and restart (as `systemctl stop
+// 'web@*'`); stop and restart with no names act on every running service
+// and instance; start with no names skips a bare template with a note;
+// status of a template lists its instances or says none runs (exit 3).
+func TestTemplatesUnderStopRestartStatus(t *testing.T) {
+	root := playpen(t)
+	if code, _, errb := sctl(t, root, "start"); code != 0 || !strings.Contains(errb, "tmpl is a template: skipped") {
+		t.Fatalf("start with no names: %d %s", code, errb)
+	}
+	if code, _, errb := sctl(t, root, "start", "tmpl@1", "tmpl@2"); code != 0 {
+		t.Fatalf("start instances: %d %s", code, errb)
+	}
+	p1, p2 := pidOf(t, root, "tmpl@1"), pidOf(t, root, "tmpl@2")
+	if code, out, _ := sctl(t, root, "status", "tmpl"); code != 0 || strings.Count(out, "running") != 2 {
+		t.Errorf("status of the template: %d\n%s", code, out)
+	}
+	if code, _, errb := sctl(t, root, "restart", "tmpl"); code != 0 || pidOf(t, root, "tmpl@1") == p1 || pidOf(t, root, "tmpl@2") == p2 {
+		t.Errorf("restart of the template: %d %s", code, errb)
+	}
+	if code, _, errb := sctl(t, root, "stop", "tmpl"); code != 0 || alive(pidOf(t, root, "tmpl@1")) {
+		t.Errorf("stop of the template: %d %s", code, errb)
+	}
+	if code, _, _ := sctl(t, root, "status", "tmpl@1"); code != 3 {
+		t.Errorf("an instance after stop of its template: exit %d, want 3", code)
+	}
+	if code, _, errb := sctl(t, root, "stop", "tmpl"); code != 0 || !strings.Contains(errb, "no instance of it runs") {
+		t.Errorf("stop of a template with none running: %d %s", code, errb)
+	}
+	if code, out, errb := sctl(t, root, "status", "tmpl"); code != 3 || !strings.Contains(errb, "tmpl is a template and no instance of it runs") {
+		t.Errorf("status of a template with none running: %d %q %s", code, out, errb)
+	}
+	// stop with no names: every running service and instance.
+	sctl(t, root, "start", "tmpl@3")
+	p3, alpha := pidOf(t, root, "tmpl@3"), pidOf(t, root, "alpha")
+	if code, _, errb := sctl(t, root, "stop"); code != 0 || alive(p3) || alive(alpha) {
+		t.Errorf("stop with no names: %d %s (tmpl@3 alive %v, alpha alive %v)", code, errb, alive(p3), alive(alpha))
+	}
+}
+
+// TestDowngradeHintsFollowTheCaller (issue 28): a refused downgrade names
+// --allow-downgrade only where that flag exists: the upgrade commands
+// and package-hook, each with its own wording.
+func TestDowngradeHintsFollowTheCaller(t *testing.T) {
+	root := faultPlaypen(t)
+	os.WriteFile(filepath.Join(root, "ext/etc/installed-packages"), []byte("base 1.1.0\ntop 1.0.0\nside 1.0.0\n"), 0o644)
+	code, _, errb := sctl(t, root, "upgrade", "plan", "base=1.0.0")
+	if code != 1 || !strings.Contains(errb, "base 1.1.0 -> 1.0.0 is a downgrade, refused; pass --allow-downgrade") {
+		t.Errorf("upgrade plan: %d %s", code, errb)
+	}
+	if code, _, errb := sctl(t, root, "upgrade", "plan", "--allow-downgrade", "base=1.0.0"); code != 0 {
+		t.Errorf("with --allow-downgrade: %d %s", code, errb)
+	}
+	err := &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: &upgrade.DowngradeError{Package: "base", Old: "1.1.0", New: "1.0.0"}}
+	if got := downgradeHint("servicectl package-hook", err).Error(); !strings.Contains(got, "add --allow-downgrade to the `servicectl package-hook` line") {
+		t.Errorf("package-hook's hint: %s", got)
+	}
+	if got := downgradeHint("servicectl daemon", err).Error(); strings.Contains(got, "--allow-downgrade") {
+		t.Errorf("a hint naming a flag the daemon does not have: %s", got)
+	}
+}
