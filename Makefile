@@ -6,7 +6,10 @@ DEMO    := _demo/playpen
 FUZZTIME ?= 200000x
 PKGS    := ./...
 
-.PHONY: all build test vet fuzz demo demo-stop debs bench bench-peers conformance reliability tools clean
+.PHONY: all build test vet fuzz demo demo-stop debs bench bench-peers conformance reliability tools clean install man
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 all: build
 
@@ -94,5 +97,24 @@ bench-peers: build
 	mkdir -p _bench/logs
 	BENCH_LOGDIR=$(CURDIR)/_bench/logs bash ../shared/bench/peers/run.sh -n 200 -r 3 -p "runit supervisord servicectl" -o $(CURDIR)/_bench/peers
 
+# Install from source: the binary, bash/zsh/fish completions and man pages
+# generated from the command tree (cobra's doc generator, built only with
+# -tags gendocs). PREFIX=/usr/local by default; DESTDIR for packaging.
+install: build man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/servicectl
+	$(BIN) completion bash >$(DESTDIR)$(PREFIX)/share/bash-completion/completions/servicectl
+	$(BIN) completion zsh >$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_servicectl
+	$(BIN) completion fish >$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/servicectl.fish
+	install -m 0644 _man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	@echo "installed servicectl in $(DESTDIR)$(PREFIX)/bin"
+
+man:
+	rm -rf _man
+	$(GO) run -tags gendocs ./cmd/servicectl __gendocs _man
+
 clean:
-	rm -rf bin _demo _bench _reliability bench.out
+	rm -rf bin _demo _bench _reliability _man bench.out

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"servicectl/envtypes"
 	"servicectl/internal/fsio"
 	"servicectl/pkgsvc/internal/fault"
 	"servicectl/pkgsvc/proc"
@@ -206,6 +207,12 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		// by hand through the linkfarm path does neither.
 		o, err = p.claimStateless(s, pid)
 	}
+	if err != nil && state != nil && state.Engine && state.Pid == pid {
+		// Run by another engine through `servicectl run`: it stopped it
+		// (or the program exited); restarting is that engine's call.
+		st.Detail = "ended under the engine that ran `servicectl run` (systemd, supervisord, Nomad): it stopped it or the program exited; that engine restarts it if configured to"
+		return st, nil
+	}
 	if err != nil {
 		st.State, st.Detail = StateDead, err.Error()
 		return st, nil
@@ -346,6 +353,12 @@ func (p *Playpen) prepare(ctx context.Context, s *Service, opts StartOptions) ([
 		return nil, errf(KindConfig, "", "environment: %s", strings.Join(msgs, "; "))
 	}
 	if err := p.checkRunName(s); err != nil {
+		return nil, err
+	}
+	if err := p.checkPackageDir(s); err != nil {
+		return nil, err
+	}
+	if err := p.checkRunningPorts(s); err != nil {
 		return nil, err
 	}
 	env := s.Env
@@ -507,8 +520,56 @@ func (p *Playpen) newState(s *Service, pid int, info proc.Info, opts StartOption
 		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
 		Restarts: opts.Restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
 		StopSignal: s.StopSigName, StopTimeout: s.StopTimeout, OwnPidfile: s.OwnPidfile,
-		Want: WantUp,
+		Want: WantUp, Ports: s.ports(),
 	}
+}
+
+// ports are s's port variables and their values.
+func (s *Service) ports() map[string]string {
+	var m map[string]string
+	for _, v := range s.Typed.Values {
+		if v.Spec.Type == envtypes.Port {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[v.Spec.Name] = v.Value
+		}
+	}
+	return m
+}
+
+// checkRunningPorts refuses to start s when one of its ports is another
+// port variable's of a running service (§6.4), as `env --check` would
+// report it; it reads the running services' state files, never their
+// configs.
+func (p *Playpen) checkRunningPorts(s *Service) error {
+	mine := s.ports()
+	if len(mine) == 0 {
+		return nil
+	}
+	var uses []envtypes.PortUse
+	for k, v := range mine {
+		uses = append(uses, envtypes.PortUse{Service: s.Name, Name: k, Value: v})
+	}
+	names, _ := p.StateNames()
+	for _, n := range names {
+		if n == s.Name {
+			continue
+		}
+		st, err := readState(filepath.Join(p.RunVar, n+".state"))
+		if err != nil || st.Want == WantDown {
+			continue
+		}
+		for k, v := range st.Ports {
+			uses = append(uses, envtypes.PortUse{Service: n, Name: k, Value: v})
+		}
+	}
+	for _, c := range envtypes.Clashes(uses) {
+		if c.A.Service == s.Name || c.B.Service == s.Name {
+			return errf(KindConfig, "", "port clash: %v (`servicectl env --check` lists every clash)", c)
+		}
+	}
+	return nil
 }
 
 // markWanted records the user's intent in the state file of the process

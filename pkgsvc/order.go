@@ -3,6 +3,7 @@ package pkgsvc
 import (
 	"context"
 	"fmt"
+	"servicectl/envtypes"
 	"servicectl/pkgsvc/internal/fault"
 	"strings"
 	"sync"
@@ -195,6 +196,7 @@ func (g *graph) run(ctx context.Context, jobs int, reverse bool, pre map[string]
 // StartMany starts services in dependency order, in parallel (§4.6).
 func (p *Playpen) StartMany(ctx context.Context, names []string, o ManyOptions) []Result {
 	g, pre := p.buildGraph(names, !o.NoDeps)
+	p.portClashesAmong(g.names, pre)
 	return g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
 		verb := "started"
 		err := p.Start(ctx, n, StartOptions{Launched: release, outcome: &verb})
@@ -384,4 +386,27 @@ func (p *Playpen) ExpandTemplates(names []string, verb string) (out []string, no
 // file): what `stop` and `restart` with no names act on.
 func (p *Playpen) RunningSet() ([]string, error) {
 	return p.StateNames()
+}
+
+// portClashesAmong refuses the services of one start whose ports clash
+// with each other's (§6.4): neither of a clashing pair is started.
+func (p *Playpen) portClashesAmong(names []string, pre map[string]error) {
+	var uses []envtypes.PortUse
+	for _, n := range names {
+		if pre[n] != nil {
+			continue
+		}
+		if s, err := p.Resolve(n); err == nil {
+			for k, v := range s.ports() {
+				uses = append(uses, envtypes.PortUse{Service: n, Name: k, Value: v})
+			}
+		}
+	}
+	for _, c := range envtypes.Clashes(uses) {
+		for _, u := range []envtypes.PortUse{c.A, c.B} {
+			if pre[u.Service] == nil {
+				pre[u.Service] = errf(KindConfig, u.Service, "port clash: %v (`servicectl env --check` lists every clash); not started", c)
+			}
+		}
+	}
 }

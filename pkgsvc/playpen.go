@@ -511,3 +511,38 @@ func readDirNames(dir string) ([]string, error) {
 func (p *Playpen) Invalidate() {
 	p.snap.Store(newSnapshot())
 }
+
+// checkPackageDir refuses to start a service of a package that
+// installed-packages names but whose directory is gone (§1.5): its
+// program and files are missing.
+func (p *Playpen) checkPackageDir(s *Service) error {
+	if s.Project || s.Package == "" {
+		return nil
+	}
+	if dir := p.PackageDir(s.Package, s.Version); !isDir(dir) {
+		return errf(KindConfig, "", "package %s %s is installed (ext/etc/installed-packages) but %s is missing: reinstall it, or remove its line", s.Package, s.Version, dir)
+	}
+	return nil
+}
+
+// PackageProblems are what is wrong with the installed packages as a
+// whole: installed-packages does not parse, or names a package whose
+// directory is missing. list and status warn with them.
+func (p *Playpen) PackageProblems() []error {
+	if _, err := p.InstalledPackages(); err != nil {
+		return []error{err}
+	}
+	return p.MissingPackages()
+}
+
+// MissingPackages are the installed packages whose directory is gone.
+func (p *Playpen) MissingPackages() []error {
+	pkgs, _ := p.InstalledPackages()
+	var out []error
+	for _, pk := range pkgs {
+		if dir := p.PackageDir(pk.Name, pk.Version); !isDir(dir) {
+			out = append(out, errf(KindConfig, "", "package %s %s is installed (ext/etc/installed-packages) but %s is missing: its services cannot start", pk.Name, pk.Version, dir))
+		}
+	}
+	return out
+}

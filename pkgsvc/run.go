@@ -96,7 +96,9 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 			return wrap(KindFailed, name, err)
 		}
 	}
-	if err := writeState(s.StateFile(p), p.newState(s, self, info, StartOptions{})); err != nil {
+	rec := p.newState(s, self, info, StartOptions{})
+	rec.Engine = true
+	if err := writeState(s.StateFile(p), rec); err != nil {
 		return wrap(KindFailed, name, err)
 	}
 	if s.Nice != nil {

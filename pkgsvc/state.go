@@ -47,6 +47,15 @@ type State struct {
 	// start.
 	Failed  bool `json:"failed,omitempty"`
 	Crashes int  `json:"crashes,omitempty"`
+	// Ports are the service's port variables as it was started with
+	// (§6.4): what a later start checks for a clash without evaluating
+	// this service's config again.
+	Ports map[string]string `json:"ports,omitempty"`
+	// Engine is set by `run`: another supervisor (systemd, supervisord,
+	// Nomad) owns the process's life, so its end is that engine's stop or
+	// the program's exit, not a crash of servicectl's: status shows it
+	// stopped, not dead.
+	Engine bool `json:"engine,omitempty"`
 }
 
 // Identity is what a claim of the state's pid checks (§4.7): the

@@ -11,7 +11,36 @@ rm -rf "$DEMO"
 mkdir -p "$(dirname "$DEMO")"
 cp -R examples/playpen "$DEMO"
 "$GO" build -o "$DEMO/ext/packages/hello-1.0.0/bin/hello" ./examples/hello
+
+# Ports: PORT_PREFIX from the caller if given, else the first prefix
+# (18400, 18500, …) none of whose 100 ports is listened on here.
+listening() { ss -Htln 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }'; }
+free_prefix() {
+	used=$(listening)
+	for p in $(seq 18400 100 28400); do
+		clash=0
+		for q in $used; do
+			if [ "$q" -ge "$p" ] && [ "$q" -lt $((p + 100)) ]; then clash=1; break; fi
+		done
+		[ "$clash" -eq 0 ] && { echo "$p"; return; }
+	done
+	echo "no free block of 100 ports from 18400 to 28499; set PORT_PREFIX" >&2
+	return 1
+}
+prefix=${PORT_PREFIX:-$(free_prefix)}
+sed -i "s/^PORT_PREFIX=.*/PORT_PREFIX=$prefix/" "$DEMO/etc/project.conf"
+echo "demo: PORT_PREFIX=$prefix (set PORT_PREFIX=N to choose)"
+
 cd "$DEMO"
+# A step that fails stops what the demo started, and says so.
+cleanup() {
+	status=$?
+	[ "$status" -eq 0 ] && return
+	[ -s daemon.pid ] && kill "$(cat daemon.pid)" 2>/dev/null
+	"$SC" --quiet stop 2>/dev/null
+	echo "demo: a step failed (exit $status); stopped what it had started (\`make demo-stop\` does the same)" >&2
+}
+trap cleanup EXIT
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 for s in $(cat ext/packages/*/*.services | grep -v '^#'); do
 	step "$SC" new-service "$s"

@@ -39,7 +39,7 @@ func newExport(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
+			if err := outDir(out); err != nil {
 				return err
 			}
 			if err := export.Write(out, files, func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }); err != nil {
@@ -51,7 +51,7 @@ func newExport(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	sd.Flags().StringVar(&out, "out", "", "directory to write the units to (default: print them)")
+	sd.Flags().StringVar(&out, "out", "", outHelp)
 	sd.Flags().BoolVar(&user, "user", false, "units for a systemd --user manager")
 	var supOut string
 	sv := &cobra.Command{
@@ -69,7 +69,7 @@ func newExport(g *globals) *cobra.Command {
 			return writeExport(g, f, warnings, supOut, "include it from supervisord.conf: [include] files =")
 		},
 	}
-	sv.Flags().StringVar(&supOut, "out", "", "file (or directory) to write to (default: print)")
+	sv.Flags().StringVar(&supOut, "out", "", outHelp)
 	var nomadOut string
 	nm := &cobra.Command{
 		Use:   "nomad [SERVICE...]",
@@ -86,7 +86,7 @@ func newExport(g *globals) *cobra.Command {
 			return writeExport(g, f, warnings, nomadOut, "run it with: nomad job run -json")
 		},
 	}
-	nm.Flags().StringVar(&nomadOut, "out", "", "directory to write the job to (default: print)")
+	nm.Flags().StringVar(&nomadOut, "out", "", outHelp)
 	c.AddCommand(sd, sv, nm)
 	return c
 }
@@ -109,8 +109,22 @@ func exportInputs(g *globals, args []string) (*pkgsvc.Playpen, []string, string,
 	return pp, names, self, err
 }
 
-// writeExport prints an exported file, or writes it under out (a
-// directory, or a file path).
+// outHelp is the one rule of --out for every export.
+const outHelp = "directory to write into, created if missing; each file keeps its own name (systemd: NAME.service, supervisord: servicectl.conf, nomad: servicectl-PROJECT.nomad.json). Default: print to stdout"
+
+// outDir makes --out's directory, or says why it cannot be one.
+func outDir(out string) error {
+	if fi, err := os.Stat(out); err == nil && !fi.IsDir() {
+		return usageError{fmt.Errorf("--out %s is a file: --out takes a directory (created if missing), and the export writes its file(s) in it under their own names", out)}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", out, err)
+	}
+	return nil
+}
+
+// writeExport prints an exported file, or writes it into the directory
+// out.
 func writeExport(g *globals, f export.File, warnings []string, out, hint string) error {
 	for _, w := range warnings {
 		fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
@@ -119,10 +133,10 @@ func writeExport(g *globals, f export.File, warnings []string, out, hint string)
 		fmt.Fprint(g.stdout, f.Content)
 		return nil
 	}
-	path := out
-	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
-		path = filepath.Join(out, f.Name)
+	if err := outDir(out); err != nil {
+		return err
 	}
+	path := filepath.Join(out, f.Name)
 	if err := os.WriteFile(path, []byte(f.Content), 0o644); err != nil {
 		return err
 	}

@@ -75,18 +75,19 @@ func TestExportSupervisordRuns(t *testing.T) {
 	os.Chmod(root, 0o755)
 	writeFiles(t, root, map[string]string{
 		"etc/project-name":      "sup\n",
-		"etc/project-services":  "db\nweb\nwr\n",
+		"etc/project-services":  "db\nweb\nwr\nbad\n",
+		"services/bad/config":   "service_program=sleep\nservice_flags=1000\nservice_required_envars=BAD_NEEDED\n",
 		"bin/wrap":              "#!/bin/sh\n/bin/sleep 0.3\nexec /bin/sleep 1000\n",
 		"services/wr/config":    "service_program=" + filepath.Join(root, "bin/wrap") + "\n",
 		"etc/role":              "main\n",
-		"etc/roles/main/config": "playpen_services='db web@a web@b wr'\n",
+		"etc/roles/main/config": "playpen_services='db web@a web@b wr bad'\n",
 		"services/db/config":    "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.2\n",
 		"services/web/config":   "service_program=sleep\nservice_flags=1000\nservice_template=1\nservice_depends=db\nservice_stop_signal=INT\n",
 	})
 	os.Chmod(filepath.Join(root, "bin/wrap"), 0o755)
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "programs.conf")
-	if code, _, stderr := sctl(t, root, "export", "supervisord", "--out", conf); code != 0 {
+	conf := filepath.Join(dir, "servicectl.conf") // --out is a directory; the file keeps its name
+	if code, _, stderr := sctl(t, root, "export", "supervisord", "--out", dir); code != 0 {
 		t.Fatalf("export: %d %s", code, stderr)
 	}
 	data, _ := os.ReadFile(conf)
@@ -149,11 +150,19 @@ files = `+conf+`
 			t.Errorf("%s runs as %q, not under its linkfarm name", n, comm)
 		}
 	}
+	// run's own refusal (a required variable unset) is kept by supervisord.
+	waitFor(t, "bad's refusal in supervisord's stderr log", func() bool {
+		return strings.Contains(ctl("tail", "bad", "stderr"), "BAD_NEEDED")
+	})
 	ctl("stop", "all")
 	waitFor(t, "every service stopped", func() bool {
 		_, out, _ := sctl(t, root, "status", "db", "web@a", "web@b", "wr")
 		return strings.Count(out, "running") == 0
 	})
+	// Stopped by the engine that owns them: stopped (3), not dead.
+	if code, out, _ := sctl(t, root, "status", "db", "web@a", "web@b", "wr"); code != 3 || strings.Contains(out, "dead") {
+		t.Errorf("status after supervisorctl stop all: exit %d\n%s", code, out)
+	}
 }
 
 // TestExportNomadRoundTrips: the job is Nomad's own JSON (it reads back

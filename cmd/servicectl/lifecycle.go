@@ -151,6 +151,9 @@ func newStatus(g *globals) *cobra.Command {
 			} else {
 				printStatus(g, sts)
 			}
+			for _, e := range pp.MissingPackages() {
+				fmt.Fprintf(g.stderr, "servicectl: warning: %v\n", e)
+			}
 			if pending, _ := upgrade.JournalPending(pp); pending {
 				fmt.Fprintf(g.stderr, "servicectl: warning: an upgrade is pending (%s); finish it with `servicectl upgrade post`\n", upgrade.JournalPath(pp))
 			}

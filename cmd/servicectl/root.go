@@ -125,10 +125,16 @@ func newRoot(g *globals) *cobra.Command {
 	for _, c := range root.Commands() {
 		c.Flags().SetInterspersed(true)
 	}
+	for _, mk := range extraCommands {
+		root.AddCommand(mk(g))
+	}
 	usageErrors(root)
 	root.PersistentPreRunE = g.checkCounts
 	return root
 }
+
+// extraCommands are added by files built with tags (gendocs.go).
+var extraCommands []func(*globals) *cobra.Command
 
 // usageErrors makes every command-line mistake cobra finds exit 2 (§11):
 // a wrong number of arguments, and an unknown command (cobra would print
@@ -373,4 +379,41 @@ func (g *globals) flush() {
 	if f, ok := g.stdout.(interface{ Flush() error }); ok {
 		f.Flush()
 	}
+}
+
+// completeVersions completes PKG=VERSION words (upgrade plan, pre, run):
+// every installed package with each version unpacked under ext/packages/.
+func (g *globals) completeVersions(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	pp, err := g.playpen()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	pkgs, _ := pp.InstalledPackages()
+	ents, _ := os.ReadDir(pp.Path("ext", "packages"))
+	var out []string
+	for _, pk := range pkgs {
+		for _, e := range ents {
+			if ver, ok := strings.CutPrefix(e.Name(), pk.Name+"-"); ok && e.IsDir() && ver != pk.Version {
+				if _, err := pkgsvc.ParseVersion(ver); err == nil {
+					out = append(out, pk.Name+"="+ver)
+				}
+			}
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeUnregistered completes new-service: services that installed
+// packages provide and that are not registered yet.
+func (g *globals) completeUnregistered(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	pp, err := g.playpen()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	un, _ := pp.Unregistered()
+	var out []string
+	for _, r := range un {
+		out = append(out, r.Service)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

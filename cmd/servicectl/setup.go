@@ -45,9 +45,10 @@ func newInit(g *globals) *cobra.Command {
 
 func newNewService(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "new-service SERVICE...",
-		Short: "Register an installed package's service (run by package managers)",
-		Args:  cobra.MinimumNArgs(1),
+		Use:               "new-service SERVICE...",
+		Short:             "Register an installed package's service (run by package managers)",
+		ValidArgsFunction: g.completeUnregistered,
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			pp, err := g.playpen()
 			if err != nil {
@@ -72,7 +73,7 @@ func newList(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List the role's services (--all: every service)",
 		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, args []string) error {
+		RunE: func(c *cobra.Command, args []string) (rerr error) {
 			pp, err := g.playpen()
 			if err != nil {
 				return err
@@ -91,6 +92,15 @@ func newList(g *globals) *cobra.Command {
 					fmt.Fprintf(g.stderr, "servicectl: register with: servicectl new-service %s\n", strings.Join(names, " "))
 				}
 			}
+			problems := pp.PackageProblems()
+			for _, e := range problems {
+				fmt.Fprintf(g.stderr, "servicectl: warning: %v\n", e)
+			}
+			defer func() {
+				if _, err := pp.InstalledPackages(); err != nil && rerr == nil {
+					rerr = silentExit(exitConfig) // said above: the list is not the whole truth
+				}
+			}()
 			if g.json {
 				return g.printJSON(es)
 			}

@@ -70,3 +70,85 @@ func TestDowngradeHintsFollowTheCaller(t *testing.T) {
 		t.Errorf("a hint naming a flag the daemon does not have: %s", got)
 	}
 }
+
+// TestSilentStatesSpeak (issue 28): a package whose directory is gone is
+// warned about by list and status and its services refuse to start (6);
+// two services whose ports clash are not started (6); list exits 6 over
+// an installed-packages that does not parse.
+func TestSilentStatesSpeak(t *testing.T) {
+	root := faultPlaypen(t)
+	os.RemoveAll(filepath.Join(root, "ext/packages/side-1.0.0"))
+	_, _, errb := sctl(t, root, "list", "--all")
+	if !strings.Contains(errb, "package side 1.0.0 is installed") {
+		t.Errorf("list says nothing of the missing package: %s", errb)
+	}
+	if _, _, errb := sctl(t, root, "status"); !strings.Contains(errb, "ext/packages/side-1.0.0 is missing") {
+		t.Errorf("status says nothing of the missing package: %s", errb)
+	}
+	if code, _, errb := sctl(t, root, "start", "side"); code != 6 || !strings.Contains(errb, "side-1.0.0 is missing") {
+		t.Errorf("start of its service: %d %s", code, errb)
+	}
+	os.WriteFile(filepath.Join(root, "ext/etc/installed-packages"), []byte("base 1.0.0\ngarbage line here x\n"), 0o644)
+	if code, _, errb := sctl(t, root, "list", "--all"); code != 6 {
+		t.Errorf("list over a malformed installed-packages: exit %d %s", code, errb)
+	}
+
+	clash := t.TempDir()
+	os.Chmod(clash, 0o755)
+	writeFiles(t, clash, map[string]string{
+		"etc/project-name":     "clash\n",
+		"etc/project-services": "a\nb\nc\n",
+		"services/a/config":    "service_program=sleep\nservice_flags=60\nservice_required_envars=A_PORT\nA_PORT=9100\n",
+		"services/b/config":    "service_program=sleep\nservice_flags=60\nservice_required_envars=B_PORT\nB_PORT=9100\n",
+		"services/c/config":    "service_program=sleep\nservice_flags=60\nservice_required_envars=C_PORT\nC_PORT=9100\n",
+	})
+	t.Cleanup(func() { sctl(t, clash, "stop") })
+	if code, _, errb := sctl(t, clash, "start", "a", "b"); code != 6 || !strings.Contains(errb, "port clash") || alive(pidOf(t, clash, "a")) {
+		t.Errorf("start of two clashing services: %d %s", code, errb)
+	}
+	if code, _, errb := sctl(t, clash, "start", "a"); code != 0 {
+		t.Fatalf("start a alone: %d %s", code, errb)
+	}
+	if code, _, errb := sctl(t, clash, "start", "c"); code != 6 || !strings.Contains(errb, "port clash") {
+		t.Errorf("start of a service clashing with a running one: %d %s", code, errb)
+	}
+}
+
+// TestCompletionOfVersionsAndNewServices (issue 28): `upgrade plan|pre|run`
+// complete PKG=VERSION from installed packages and unpacked versions;
+// new-service completes the services not registered yet.
+func TestCompletionOfVersionsAndNewServices(t *testing.T) {
+	root := faultPlaypen(t)
+	_, out, _ := sctl(t, root, "__complete", "upgrade", "plan", "")
+	if !strings.Contains(out, "base=1.1.0\n") || strings.Contains(out, "base=1.0.0\n") {
+		t.Errorf("upgrade plan completes:\n%s", out)
+	}
+	if _, out, _ := sctl(t, root, "__complete", "upgrade", "run", ""); !strings.Contains(out, "base=1.1.0\n") {
+		t.Errorf("upgrade run completes:\n%s", out)
+	}
+	os.WriteFile(filepath.Join(root, "ext/packages/side-1.0.0/side-1.0.0.services"), []byte("side\nextra\n"), 0o644)
+	if _, out, _ := sctl(t, root, "__complete", "new-service", ""); !strings.Contains(out, "extra\n") || strings.Contains(out, "base\n") {
+		t.Errorf("new-service completes:\n%s", out)
+	}
+}
+
+// TestExportOutIsADirectory (issue 28): --out means one thing for every
+// export: a directory, made when missing, the files keeping their names;
+// a file given as --out is a usage error.
+func TestExportOutIsADirectory(t *testing.T) {
+	root := playpen(t)
+	for _, kind := range []string{"systemd", "supervisord", "nomad"} {
+		dir := filepath.Join(t.TempDir(), "new", kind)
+		if code, _, errb := sctl(t, root, "export", kind, "--out", dir, "alpha"); code != 0 {
+			t.Errorf("export %s --out a new directory: %d %s", kind, code, errb)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) == 0 {
+			t.Errorf("export %s wrote nothing into %s", kind, dir)
+		}
+		file := filepath.Join(t.TempDir(), "afile")
+		os.WriteFile(file, nil, 0o644)
+		if code, _, errb := sctl(t, root, "export", kind, "--out", file, "alpha"); code != 2 || !strings.Contains(errb, "takes a directory") {
+			t.Errorf("export %s --out a file: %d %s", kind, code, errb)
+		}
+	}
+}

@@ -49,8 +49,9 @@ func newUpgrade(g *globals) *cobra.Command {
 	var pf, pre, post upgradeFlags
 	var withHooks bool
 	plan := &cobra.Command{
-		Use:   "plan [PKG=VERSION...]",
-		Short: "Show what an upgrade would do to each service, and why",
+		Use:               "plan [PKG=VERSION...]",
+		Short:             "Show what an upgrade would do to each service, and why",
+		ValidArgsFunction: g.completeVersions,
 		RunE: func(c *cobra.Command, args []string) error {
 			pp, err := g.playpen()
 			if err != nil {
@@ -69,8 +70,9 @@ func newUpgrade(g *globals) *cobra.Command {
 	pf.add(plan, false)
 	plan.Flags().BoolVar(&withHooks, "hooks", false, "also run each action's hooks and replacement commands with every command, write and signal recorded instead of done, and show what they would do")
 	preC := &cobra.Command{
-		Use:   "pre PKG=VERSION...",
-		Short: "Before the package manager changes files: journal the plan and stop what must stop",
+		Use:               "pre PKG=VERSION...",
+		Short:             "Before the package manager changes files: journal the plan and stop what must stop",
+		ValidArgsFunction: g.completeVersions,
 		RunE: func(c *cobra.Command, args []string) error {
 			pp, err := g.playpen()
 			if err != nil {
@@ -275,8 +277,9 @@ func newUpgradeRun(g *globals) *cobra.Command {
 	var run upgradeFlags
 	var rollback string
 	runC := &cobra.Command{
-		Use:   "run PKG=VERSION... [--rollback 'COMMAND ARG...'] -- COMMAND [ARG...]",
-		Short: "upgrade pre, run COMMAND, upgrade post (post runs even if COMMAND fails)",
+		Use:               "run PKG=VERSION... [--rollback 'COMMAND ARG...'] -- COMMAND [ARG...]",
+		Short:             "upgrade pre, run COMMAND, upgrade post (post runs even if COMMAND fails)",
+		ValidArgsFunction: g.completeVersions,
 		RunE: func(c *cobra.Command, args []string) error {
 			dash := c.ArgsLenAtDash()
 			if dash < 0 || dash == len(args) {

@@ -213,8 +213,11 @@ func Supervisord(p *pkgsvc.Playpen, names []string, o Options) (File, []string, 
 			warnings = append(warnings, fmt.Sprintf("%s: service_user=%s is applied by servicectl run, so supervisord must run as root", s.Name, s.User))
 		}
 		// run --output appends the program's output to the service's own
-		// output file, where `servicectl logs` reads it.
-		b.WriteString("stdout_logfile=NONE\nstderr_logfile=NONE\n")
+		// output file, where `servicectl logs` reads it; what run itself
+		// says before it execs the program (a refused environment, a
+		// failed pre-start) goes to its stderr, kept by supervisord
+		// (`supervisorctl tail NAME stderr`).
+		b.WriteString("stdout_logfile=NONE\nstderr_logfile=AUTO\n")
 	}
 	return File{Name: "servicectl.conf", Content: b.String()}, warnings, nil
 }

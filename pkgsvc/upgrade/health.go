@@ -22,6 +22,12 @@ import (
 func annotateGates(p *pkgsvc.Playpen, plan *Plan) {
 	groups := map[string][]int{}
 	var bases []string
+	newVersion := map[string]string{}
+	for _, c := range plan.Changes {
+		if c.New != "" {
+			newVersion[c.Package] = c.New
+		}
+	}
 	for i := range plan.Actions {
 		a := &plan.Actions[i]
 		if a.Action != ActStartAfter && a.Action != ActRestartAfter {
@@ -31,7 +37,15 @@ func annotateGates(p *pkgsvc.Playpen, plan *Plan) {
 		if err != nil {
 			continue
 		}
+		// The plan is the promise: the gate is the one of the version that
+		// will run (the unpacked new one's config), not the installed one's.
 		a.Gate, a.HealthTimeout = s.HealthGate(), s.HealthTimeout
+		if ver, ok := newVersion[a.Package]; ok && ver != s.Version {
+			if ns, _, _, done, err := newDefinition(p, a.Service, a.Package, ver); err == nil {
+				a.Gate, a.HealthTimeout = ns.HealthGate(), ns.HealthTimeout
+				done()
+			}
+		}
 		if a.Action == ActRestartAfter && s.Instance != "" {
 			if _, ok := groups[s.Base]; !ok {
 				bases = append(bases, s.Base)

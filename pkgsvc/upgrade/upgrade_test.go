@@ -251,7 +251,7 @@ func TestPlanRefusesBrokenDeps(t *testing.T) {
 	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), "lib-1.0.0.deps:2") {
 		t.Fatalf("bad constraint: %v", err)
 	}
-	if _, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"db=1.x"}}); pkgsvc.KindOf(err) != pkgsvc.KindConfig {
+	if _, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"db=1.x"}}); pkgsvc.KindOf(err) != pkgsvc.KindUsage { // a command-line version: usage (issue 28)
 		t.Fatalf("bad version: %v", err)
 	}
 }
@@ -455,5 +455,35 @@ func TestPreMergesPendingJournal(t *testing.T) {
 		if s, _ := x.reopen().Status(bg, n); s.State != pkgsvc.StateRunning || s.Version != "1.1.0" || s.Stale {
 			t.Errorf("%s after the merged upgrade: %+v", n, s)
 		}
+	}
+}
+
+// TestPlanShowsTheNewVersionsGate (issue 28): the gate a plan shows is
+// the one of the version that will run: 1.1's service_ping and
+// service_health_timeout, while 1.0 has none.
+func TestPlanShowsTheNewVersionsGate(t *testing.T) {
+	x := newTP(t, merge(
+		pkgFiles("web", "1.0.0", []string{"web"}, "", ""),
+		pkgFiles("web", "1.1.0", []string{"web"}, "", "service_ping='true'\nservice_health_timeout=42\n"),
+		map[string]string{"ext/etc/installed-packages": "web 1.0.0\n"},
+	))
+	if _, err := x.p.NewService("web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.p.Start(bg, "web", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"web=1.1.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *Action
+	for i := range plan.Actions {
+		if plan.Actions[i].Service == "web" && plan.Actions[i].Action != ActStopBefore {
+			got = &plan.Actions[i]
+		}
+	}
+	if got == nil || got.Gate != "service_ping" || got.HealthTimeout != 42 {
+		t.Errorf("web's gate in the plan: %+v, want 1.1's service_ping within 42 s", got)
 	}
 }
