@@ -122,14 +122,11 @@ func (p *Playpen) staleDeps(st *State) bool {
 }
 
 // checkRunName refuses to start s when another service would share its
-// RUNNAME (§4.2). Services whose config does not resolve are skipped: a
-// broken neighbour must not block this start.
-//
-// The check resolves every service of the playpen, so its result is
-// remembered in $LOCAL_RUNVAR/runnames/RUNNAME: a service that passed it
-// holds its run name, and its later starts and restarts skip the check.
-// Any other service that would take the name still runs the full check
-// and is refused, so two services never run under one name.
+// RUNNAME (§4.2), as far as servicectl has recorded them: a service
+// that passed the check holds its run name in
+// $LOCAL_RUNVAR/runnames/RUNNAME, and its later starts and restarts skip
+// the check; any other service that would take the name is refused, so
+// two services never run under one name. No other config is evaluated.
 func (p *Playpen) checkRunName(s *Service) error {
 	holder := ""
 	if s.RunName != "" && !strings.ContainsRune(s.RunName, '/') && s.RunName != "." && s.RunName != ".." {
@@ -151,40 +148,29 @@ func (p *Playpen) checkRunName(s *Service) error {
 	return nil
 }
 
+// checkRunNameAll checks s's run name against the run names already
+// recorded — the holders under $LOCAL_RUNVAR/runnames/ that earlier
+// starts wrote, and the run names of services with run state — without
+// evaluating any other service's config (issue 28: one looping config
+// must not make every start wait). Two services can then never run
+// under one name: whichever starts second is refused.
 func (p *Playpen) checkRunNameAll(s *Service) error {
-	sn := p.c()
-	p.mu.Lock()
-	owners := sn.runNames
-	p.mu.Unlock()
-	if owners == nil {
-		owners = map[string]string{}
-		names, err := p.AllServices()
-		if err != nil {
-			return err
-		}
-		p.warm(names)
-		for _, n := range names {
-			if n == s.Name {
-				continue
-			}
-			o, err := p.Resolve(n)
-			if err != nil || o.Template {
-				continue
-			}
-			owners[n] = o.RunName
-		}
-		p.mu.Lock()
-		sn.runNames = owners
-		p.mu.Unlock()
-	}
 	mine := map[string]string{s.Name: s.RunName}
-	for n, rn := range owners {
-		if rn == s.RunName && n != s.Name {
-			mine[n] = rn
+	dir := filepath.Join(p.RunVar, "runnames")
+	if b, err := fsio.ReadSnapshot(filepath.Join(dir, s.RunName)); err == nil && string(b) != s.Name && string(b) != "" {
+		mine[string(b)] = s.RunName
+	}
+	names, _ := p.StateNames()
+	for _, n := range names {
+		if n == s.Name {
+			continue
+		}
+		if st, err := readState(filepath.Join(p.RunVar, n+".state")); err == nil && st.RunName == s.RunName {
+			mine[n] = st.RunName
 		}
 	}
 	if err := linkfarm.Collisions(mine); err != nil {
-		return errf(KindConfig, "", "%v", err)
+		return errf(KindConfig, "", "%v (the other service holds the name; if it no longer does, delete %s)", err, filepath.Join(dir, s.RunName))
 	}
 	return nil
 }

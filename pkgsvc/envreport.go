@@ -85,10 +85,23 @@ func (p *Playpen) EnvReport(names []string) ([]EnvEntry, error) {
 		}
 		out = append(out, e)
 	}
-	clashes, err := p.PortClashes()
-	if err != nil {
-		return out, err
+	// Clashes among the services reported and with those running (their
+	// recorded ports): `env NAME` evaluates no other config (issue 28).
+	var uses []envtypes.PortUse
+	in := map[string]bool{}
+	for _, e := range out {
+		in[e.Service] = true
+		if !e.Resolved {
+			continue
+		}
+		if s, err := p.Resolve(e.Service); err == nil {
+			for k, v := range s.ports() {
+				uses = append(uses, envtypes.PortUse{Service: e.Service, Name: k, Value: v})
+			}
+		}
 	}
+	uses = append(uses, p.runningPorts(in)...)
+	clashes := envtypes.Clashes(uses)
 	for i := range out {
 		for _, c := range clashes {
 			for _, u := range []envtypes.PortUse{c.A, c.B} {
@@ -104,27 +117,4 @@ func (p *Playpen) EnvReport(names []string) ([]EnvEntry, error) {
 		}
 	}
 	return out, nil
-}
-
-// PortClashes resolves every non-template service of the playpen and
-// reports two different port variables with one value (§6.4).
-func (p *Playpen) PortClashes() ([]envtypes.Clash, error) {
-	all, err := p.AllServices()
-	if err != nil {
-		return nil, err
-	}
-	var uses []envtypes.PortUse
-	p.warm(all)
-	for _, n := range all {
-		s, err := p.Resolve(n)
-		if err != nil {
-			continue
-		}
-		for _, v := range s.Typed.Values {
-			if v.Spec.Type == envtypes.Port {
-				uses = append(uses, envtypes.PortUse{Service: n, Name: v.Spec.Name, Value: v.Value})
-			}
-		}
-	}
-	return envtypes.Clashes(uses), nil
 }

@@ -538,6 +538,27 @@ func (s *Service) ports() map[string]string {
 	return m
 }
 
+// runningPorts are the port variables recorded by the services with run
+// state (not stopping), but those in skip: read from state files, no
+// config evaluated.
+func (p *Playpen) runningPorts(skip map[string]bool) []envtypes.PortUse {
+	var uses []envtypes.PortUse
+	names, _ := p.StateNames()
+	for _, n := range names {
+		if skip[n] {
+			continue
+		}
+		st, err := readState(filepath.Join(p.RunVar, n+".state"))
+		if err != nil || st.Want == WantDown {
+			continue
+		}
+		for k, v := range st.Ports {
+			uses = append(uses, envtypes.PortUse{Service: n, Name: k, Value: v})
+		}
+	}
+	return uses
+}
+
 // checkRunningPorts refuses to start s when one of its ports is another
 // port variable's of a running service (§6.4), as `env --check` would
 // report it; it reads the running services' state files, never their
@@ -551,19 +572,7 @@ func (p *Playpen) checkRunningPorts(s *Service) error {
 	for k, v := range mine {
 		uses = append(uses, envtypes.PortUse{Service: s.Name, Name: k, Value: v})
 	}
-	names, _ := p.StateNames()
-	for _, n := range names {
-		if n == s.Name {
-			continue
-		}
-		st, err := readState(filepath.Join(p.RunVar, n+".state"))
-		if err != nil || st.Want == WantDown {
-			continue
-		}
-		for k, v := range st.Ports {
-			uses = append(uses, envtypes.PortUse{Service: n, Name: k, Value: v})
-		}
-	}
+	uses = append(uses, p.runningPorts(map[string]bool{s.Name: true})...)
 	for _, c := range envtypes.Clashes(uses) {
 		if c.A.Service == s.Name || c.B.Service == s.Name {
 			return errf(KindConfig, "", "port clash: %v (`servicectl env --check` lists every clash)", c)

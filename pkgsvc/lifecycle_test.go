@@ -524,11 +524,20 @@ func TestUnsafeStateDirectories(t *testing.T) {
 	os.Chmod(filepath.Join(x.root, "var"), 0o755)
 }
 
+// TestRunNameCollision (§4.2, issue 28): of two services with one run
+// name, the first started holds it and the second is refused, without
+// any start evaluating the other's config.
 func TestRunNameCollision(t *testing.T) {
 	x := newTP(t, merge(project("a", "sleep", "service_run_name=same\n"), project("b", "sleep", "service_run_name=same\n")))
-	err := x.p.Start(bg, "a", StartOptions{})
+	if err := x.p.Start(bg, "a", StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := x.reopen().Start(bg, "b", StartOptions{})
 	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), `"same"`) {
 		t.Fatalf("collision: %v", err)
+	}
+	if st, _ := x.reopen().Status(bg, "b"); st.State != StateStopped {
+		t.Errorf("b after the refusal: %s", st.State)
 	}
 }
 

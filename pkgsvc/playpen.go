@@ -76,7 +76,6 @@ type snapshot struct {
 	defErrs    map[string]error         // a config that failed fails once per command, not at every look (issue 10)
 	resolving  map[string]chan struct{} // configs being evaluated now, closed when done
 	dirsDone   bool
-	runNames   map[string]string
 	dirs       map[string]map[string]bool // listDir cache; "dir/" keys list subdirectories
 	progs      map[string]progFound       // resolveProgram cache
 	pkgSvcs    map[string][]string

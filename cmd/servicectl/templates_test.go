@@ -152,3 +152,24 @@ func TestExportOutIsADirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopingConfigDelaysOnlyItself (issue 28): a config that loops
+// until its 5 s bound does not slow a command about another service:
+// status, env and start of web evaluate web's config alone.
+func TestLoopingConfigDelaysOnlyItself(t *testing.T) {
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	writeFiles(t, root, map[string]string{
+		"etc/project-name":     "loop\n",
+		"etc/project-services": "web\nloop\n",
+		"services/web/config":  "service_program=sleep\nservice_flags=60\nservice_start_secs=0\n",
+		"services/loop/config": "echo x >>\"$PLAYPEN_ROOT/loop-evaluated\"\nwhile :; do :; done\n",
+	})
+	t.Cleanup(func() { sctl(t, root, "stop", "web") })
+	for _, args := range [][]string{{"status", "web"}, {"env", "--check", "web"}, {"start", "web"}, {"show", "web"}, {"status", "web"}} {
+		sctl(t, root, args...)
+		if _, err := os.Stat(filepath.Join(root, "loop-evaluated")); err == nil {
+			t.Fatalf("%v evaluated the looping config of another service", args)
+		}
+	}
+}
