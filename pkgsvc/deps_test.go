@@ -1,6 +1,7 @@
 package pkgsvc
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -64,5 +65,24 @@ func TestImportRules(t *testing.T) {
 	}
 	if seen < 5 {
 		t.Fatalf("go list found %d packages", seen)
+	}
+}
+
+// TestReferenceNamesEveryVariable (issue 28): docs/REFERENCE.md names
+// every service_* variable servicectl reads.
+func TestReferenceNamesEveryVariable(t *testing.T) {
+	data, err := os.ReadFile("../docs/REFERENCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := range knownVars {
+		if !strings.Contains(string(data), "`"+v+"`") {
+			t.Errorf("docs/REFERENCE.md does not name %s", v)
+		}
+	}
+	for _, v := range []string{"service_envar_V_type", "service_envar_V_constraints", "service_envar_V_default", "service_envar_V_description", "service_envar_V_secret"} {
+		if !strings.Contains(string(data), v) {
+			t.Errorf("docs/REFERENCE.md does not name %s", v)
+		}
 	}
 }
