@@ -68,7 +68,7 @@ func (s *Session) dryExec(ctx context.Context, hc interp.HandlerContext, args []
 	case renamed["kill"]:
 		s.dry.add(Effect{Kind: "signal", Argv: append([]string{"kill"}, args[1:]...), Where: where})
 		return true, nil
-	case renamed["umask"], renamed["ulimit"], renamed["times"], fatalCmd, quotePatternCmd:
+	case renamed["umask"], renamed["ulimit"], renamed["times"], renamed["printf"], renamed["echo"], fatalCmd, quotePatternCmd:
 		return false, nil // the script's own state, or an error it reports
 	}
 	s.dry.add(Effect{Kind: "exec", Argv: args, Where: where})

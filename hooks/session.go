@@ -27,7 +27,9 @@ var renamed = map[string]string{
 	"kill":   "servicectl-builtin-kill",
 	"umask":  "servicectl-builtin-umask",
 	"ulimit": "servicectl-builtin-ulimit",
-	"times":  "servicectl-builtin-times", // upstream prints zeros
+	"times":  "servicectl-builtin-times",  // upstream prints zeros
+	"printf": "servicectl-builtin-printf", // upstream lacks conversions and precision (printf.go)
+	"echo":   "servicectl-builtin-echo",   // dash's echo expands backslashes and has no -e
 }
 
 // lacking are builtins neither upstream nor servicectl provides. Calling

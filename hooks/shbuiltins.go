@@ -551,6 +551,10 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 		return s.builtinUlimit(hc, args[1:]), true
 	case renamed["times"]:
 		return builtinTimes(hc), true
+	case renamed["printf"]:
+		return builtinPrintf(hc, args[1:]), true
+	case renamed["echo"]:
+		return builtinEcho(hc, args[1:]), true
 	case fatalCmd:
 		s.mu.Lock()
 		file, why := s.file(), s.lastLine

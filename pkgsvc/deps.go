@@ -131,7 +131,7 @@ func (p *Playpen) checkRunName(s *Service) error {
 	holder := ""
 	if s.RunName != "" && !strings.ContainsRune(s.RunName, '/') && s.RunName != "." && s.RunName != ".." {
 		holder = filepath.Join(p.RunVar, "runnames", s.RunName)
-		if b, err := fsio.ReadSnapshot(holder); err == nil && string(b) == s.Name {
+		if b, err := fsio.ReadRegular(holder); err == nil && string(b) == s.Name {
 			return nil
 		}
 	}
@@ -157,7 +157,7 @@ func (p *Playpen) checkRunName(s *Service) error {
 func (p *Playpen) checkRunNameAll(s *Service) error {
 	mine := map[string]string{s.Name: s.RunName}
 	dir := filepath.Join(p.RunVar, "runnames")
-	if b, err := fsio.ReadSnapshot(filepath.Join(dir, s.RunName)); err == nil && string(b) != s.Name && string(b) != "" {
+	if b, err := fsio.ReadRegular(filepath.Join(dir, s.RunName)); err == nil && string(b) != s.Name && p.known(string(b)) {
 		mine[string(b)] = s.RunName
 	}
 	names, _ := p.StateNames()
@@ -210,4 +210,11 @@ func (p *Playpen) installedMap() map[string]string {
 	sn.installed = m
 	p.mu.Unlock()
 	return m
+}
+
+// known says whether name is a service of the playpen (or an instance of
+// one): a holder record naming anything else is not believed.
+func (p *Playpen) known(name string) bool {
+	_, _, _, _, err := p.Lookup(name)
+	return err == nil
 }

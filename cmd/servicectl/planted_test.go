@@ -46,7 +46,7 @@ var plantCases = []plantCase{
 	{name: "journal", path: "var/upgrade.journal", args: []string{"upgrade", "pre", "--files", "etc/app/app.conf"}},
 	{name: "daemon lock", path: "var/run/daemon.lock", daemon: true, wait: "var/run/daemon.sock"},
 	{name: "daemon pid", path: "var/run/daemon.pid", daemon: true, wait: "var/run/daemon.sock"},
-	{name: "daemon token", path: "var/run/daemon.token", daemon: true, wait: "var/run/daemon.sock"},
+	{name: "daemon token", path: "var/run/daemon.token", daemon: true, wait: "var/run/daemon.token"},
 	{name: "daemon socket", path: "var/run/daemon.sock", daemon: true, wait: "var/run/daemon.token"},
 	{name: "rotated output", path: "var/run/chatty.output.1", daemon: true, wait: "var/run/chatty.output.2"},
 	{name: "rotation temp file", path: "var/run/chatty.output.1.tmp", daemon: true, wait: "var/run/chatty.output.2"},

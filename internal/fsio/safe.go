@@ -3,6 +3,7 @@ package fsio
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -237,4 +238,15 @@ func WriteAtomicBeneath(base, rel string, write func(*os.File) error, perm os.Fi
 		return fmt.Errorf("write %s: %w", filepath.Join(base, rel), err)
 	}
 	return nil
+}
+
+// ReadRegular reads a small file of servicectl's whole, never through a
+// link (a holder record, a journal).
+func ReadRegular(path string) ([]byte, error) {
+	f, err := OpenRead(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -602,7 +601,7 @@ func JournalPending(p *pkgsvc.Playpen) (bool, error) {
 
 // ReadJournal reads and checks the pending journal; nil, nil when none.
 func ReadJournal(p *pkgsvc.Playpen) (*Journal, error) {
-	data, err := readRegular(JournalPath(p))
+	data, err := fsio.ReadRegular(JournalPath(p))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -1213,16 +1212,6 @@ func newVersions(plan *Plan) []pkgsvc.Package {
 		}
 	}
 	return out
-}
-
-// readRegular reads a file of servicectl's, never through a link.
-func readRegular(path string) ([]byte, error) {
-	f, err := fsio.OpenRead(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }
 
 // DowngradeError is a plan refused because a package would go back to
