@@ -137,7 +137,7 @@ func (s *Supervisor) crashLoop(ctx context.Context, o *owner, st *pkgsvc.State, 
 	for st != nil && ctx.Err() == nil {
 		s.release(o, Backoff)
 		v := o.tracker.Crash(st.StartedAt, died)
-		if def, err := s.p.ResolveContext(ctx, o.name); err == nil && !def.Policies.RestartOnCrash {
+		if def, err := s.resolve(ctx, o.name); err == nil && !def.Policies.RestartOnCrash {
 			s.log.Info("not restarting: service_restart_on_crash=0", "service", o.name)
 			s.release(o, Stopped)
 			return
@@ -185,7 +185,7 @@ func (s *Supervisor) backoff(ctx context.Context, o *owner, st *pkgsvc.State, d 
 // started again meanwhile. It returns the state of a start that died at
 // once (another crash), or nil.
 func (s *Supervisor) revive(ctx context.Context, o *owner, st *pkgsvc.State) (*pkgsvc.State, time.Time) {
-	def, err := s.p.ResolveContext(ctx, o.name)
+	def, err := s.resolve(ctx, o.name)
 	if err != nil {
 		s.log.Error("cannot restart: its definition does not resolve", "service", o.name, "err", err)
 		s.release(o, Stopped)
@@ -244,7 +244,7 @@ func (s *Supervisor) await(ctx context.Context, poke <-chan struct{}) bool {
 // process is watched; 3 failures in a row restart it (§9.2).
 func (s *Supervisor) startPinger(ctx context.Context, o *owner) {
 	s.stopPinger(o)
-	def, err := s.p.ResolveContext(ctx, o.name)
+	def, err := s.resolve(ctx, o.name)
 	if err != nil || def.PingInterval <= 0 {
 		return
 	}

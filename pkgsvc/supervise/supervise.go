@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,7 @@ type Supervisor struct {
 	ctx       context.Context
 	wg        sync.WaitGroup
 	unlock    func()
+	resolveC  chan resolveReq // to the one resolver goroutine (resolve)
 }
 
 // owner is the goroutine that supervises one service, and what it knows.
@@ -91,7 +93,52 @@ type outputCheck struct {
 // New makes a supervisor for p, logging to log.
 func New(p *pkgsvc.Playpen, log *slog.Logger) *Supervisor {
 	return &Supervisor{p: p, log: log, owners: map[string]*owner{}, changed: make(chan struct{}),
-		outputs: map[string]*outputCheck{}, rotations: map[string]int{}}
+		outputs: map[string]*outputCheck{}, rotations: map[string]int{}, resolveC: make(chan resolveReq)}
+}
+
+// resolve reads a service's definition on the supervisor's one resolver
+// goroutine, one at a time: evaluating a config runs the interpreter
+// deep, and on the owners' own stacks that would leave hundreds of grown
+// goroutine stacks behind, and at start hundreds of evaluations at once
+// (the daemon's resident memory is a figure users compare). A definition
+// read once is cached by the playpen, so the queue is short after that.
+func (s *Supervisor) resolve(ctx context.Context, name string) (*pkgsvc.Service, error) {
+	req := resolveReq{ctx: ctx, name: name, reply: make(chan resolveRes, 1)}
+	select {
+	case s.resolveC <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.def, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+type resolveReq struct {
+	ctx   context.Context
+	name  string
+	reply chan resolveRes
+}
+
+type resolveRes struct {
+	def *pkgsvc.Service
+	err error
+}
+
+// resolver serves resolve until ctx ends.
+func (s *Supervisor) resolver(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-s.resolveC:
+			def, err := s.p.ResolveContext(req.ctx, req.name)
+			req.reply <- resolveRes{def, err}
+		}
+	}
 }
 
 // Run supervises until ctx ends; the services keep running after it. It
@@ -107,6 +154,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
+	go s.resolver(ctx)
 	w, err := watch.New(0)
 	var batches <-chan watch.Batch
 	if err != nil {
@@ -124,6 +172,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.poke(n, true)
 	}
 	s.log.Info("supervising", "playpen", s.p.Root, "services", len(names))
+	// Adopting hundreds of services allocates once (state files, claims,
+	// definitions); hand that peak back to the system when it is over,
+	// rather than when the scavenger gets to it minutes later: the
+	// daemon's resident memory is a figure users compare.
+	idle := time.AfterFunc(2*time.Second, debug.FreeOSMemory)
+	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -331,7 +385,7 @@ func (s *Supervisor) outputGrew(name string) {
 	if ctx == nil || ctx.Err() != nil {
 		return
 	}
-	def, err := s.p.ResolveContext(ctx, name)
+	def, err := s.resolve(ctx, name)
 	if err != nil {
 		return
 	}
