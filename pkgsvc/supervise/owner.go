@@ -18,8 +18,14 @@ func (s *Supervisor) own(o *owner, atStart bool) {
 	ctx := s.ctx
 	first := true
 	for ctx.Err() == nil {
-		st, err := s.p.ServiceState(o.name)
-		if !s.settle(o, st, err, first && atStart) {
+		var st *pkgsvc.State
+		var err error
+		var watch bool
+		aside(func() {
+			st, err = s.p.ServiceState(o.name)
+			watch = s.settle(o, st, err, first && atStart)
+		})
+		if !watch {
 			first = false
 			if !s.await(ctx, o.poke) {
 				return
@@ -33,7 +39,7 @@ func (s *Supervisor) own(o *owner, atStart bool) {
 			return
 		}
 		if dead != nil {
-			s.crashLoop(ctx, o, dead, died)
+			aside(func() { s.crashLoop(ctx, o, dead, died) }) // a revival runs hooks: deep
 		}
 	}
 }
@@ -48,10 +54,11 @@ func (s *Supervisor) settle(o *owner, st *pkgsvc.State, err error, atStart bool)
 		return false
 	case st == nil:
 		s.mu.Lock()
-		pid := o.pid
+		pid, prev := o.pid, o.state
 		s.mu.Unlock()
-		if s.release(o, Stopped) {
-			// Its state file is gone: a stop ended it (or is ending it).
+		if had := s.release(o, Stopped); had || prev != Stopped && prev != Unsupervised {
+			// Its state file is gone: a stop ended it (or is ending it),
+			// maybe before this owner claimed a revived process.
 			s.log.Info("stopped as asked", "service", o.name, "pid", pid)
 		}
 		return false
@@ -86,25 +93,10 @@ func (s *Supervisor) watchProcess(ctx context.Context, o *owner, st *pkgsvc.Stat
 	s.mu.Unlock()
 	if h == nil {
 		var err error
-		h, err = proc.Claim(st.Pid, st.Identity())
+		aside(func() { h, err = s.claim(ctx, o, st, adopted) })
 		if err != nil {
-			// Wanted up and dead: it died while no supervisor ran (§9.1),
-			// or before this one could watch it. Bring it back.
-			if adopted {
-				s.log.Info("found dead at start", "service", o.name, "pid", st.Pid, "why", err)
-			}
 			return time.Now(), st, true
 		}
-		state := Running
-		switch {
-		case st.Want == pkgsvc.WantDown:
-			state = Stopping
-		case adopted:
-			state = Adopted
-		}
-		s.setState(o, state, h)
-		s.log.Info("watching", "service", o.name, "pid", st.Pid)
-		s.startPinger(ctx, o)
 	}
 	select {
 	case <-ctx.Done():
@@ -114,6 +106,15 @@ func (s *Supervisor) watchProcess(ctx context.Context, o *owner, st *pkgsvc.Stat
 	case <-h.Done():
 	}
 	died := time.Now()
+	var dead *pkgsvc.State
+	aside(func() { dead = s.ended(o, st, h, died) })
+	return died, dead, true
+}
+
+// ended decides what the end of the watched process was: a stop asked
+// for (nil), a restart by someone else (nil: the owner reads the new
+// pid), or a crash (the state it died in).
+func (s *Supervisor) ended(o *owner, st *pkgsvc.State, h *proc.Handle, died time.Time) *pkgsvc.State {
 	now, _ := s.p.ServiceState(o.name)
 	if st.Want == pkgsvc.WantDown && (now == nil || now.Pid == h.Pid) {
 		now = nil // the stop it was asked for
@@ -122,12 +123,12 @@ func (s *Supervisor) watchProcess(ctx context.Context, o *owner, st *pkgsvc.Stat
 	case now == nil || now.Want == pkgsvc.WantDown:
 		s.log.Info("stopped as asked", "service", o.name, "pid", h.Pid)
 		s.release(o, Stopping)
-		return died, nil, true
+		return nil
 	case now.Pid != h.Pid:
-		return died, nil, true // restarted by someone else: the loop reads the new pid
+		return nil // restarted by someone else: the loop reads the new pid
 	}
 	s.log.Warn("died without a stop being asked", "service", o.name, "pid", h.Pid, "ran", died.Sub(st.StartedAt).Round(time.Millisecond))
-	return died, now, true
+	return now
 }
 
 // crashLoop applies §9.2 to a service whose process died unasked:
@@ -296,4 +297,43 @@ func (s *Supervisor) pinger(ctx context.Context, name string, every time.Duratio
 		}
 		fails = 0
 	}
+}
+
+// claim takes the process st names and starts watching it; an error says
+// it is dead (died while no supervisor ran, or before this one could
+// watch it: the caller brings it back, §9.1).
+func (s *Supervisor) claim(ctx context.Context, o *owner, st *pkgsvc.State, adopted bool) (*proc.Handle, error) {
+	h, err := proc.Claim(st.Pid, st.Identity())
+	if err != nil {
+		if adopted {
+			s.log.Info("found dead at start", "service", o.name, "pid", st.Pid, "why", err)
+		}
+		return nil, err
+	}
+	state := Running
+	switch {
+	case st.Want == pkgsvc.WantDown:
+		state = Stopping
+	case adopted:
+		state = Adopted
+	}
+	s.setState(o, state, h)
+	s.log.Info("watching", "service", o.name, "pid", st.Pid)
+	s.startPinger(ctx, o)
+	return h, nil
+}
+
+// aside runs fn on a goroutine of its own and waits for it. An owner
+// parks for the whole life of its service; what it reads and logs runs
+// deep (JSON, /proc, slog), and a goroutine keeps the stack it grew to
+// while it waits: 200 owners parked on grown stacks cost megabytes of
+// the daemon's memory. On a short-lived goroutine the owner's own stack
+// stays small.
+func aside(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
 }
