@@ -187,39 +187,7 @@ func TestReliabilityDaemonToken(t *testing.T) {
 			t.Errorf("%s %s with the token: %d, leaks it: %v", r[0], r[1], code, strings.Contains(body, tok))
 		}
 	}
-	// The soak: requests without the token, with a wrong one (same length
-	// too), with the token from another site; none may be accepted or
-	// answer with the token.
-	n, bad := trials(300, 3000), 0
-	wrong := strings.Repeat("0", len(tok))
-	for i := 0; i < n; i++ {
-		r := routes[i%len(routes)]
-		req, _ := http.NewRequest(r[0], base+r[1], nil)
-		want := 401
-		switch i % 4 {
-		case 1:
-			req.Header.Set("Authorization", "Bearer "+wrong)
-		case 2:
-			req.Header.Set("Cookie", "servicectl_token="+tok[:len(tok)-1])
-		case 3:
-			req.Header.Set("Authorization", "Bearer "+tok)
-			req.Header.Set("Sec-Fetch-Site", "cross-site")
-			want = 403
-			if r[0] == "GET" {
-				continue // a cross-site read is the browser's to refuse
-			}
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want || strings.Contains(string(body), tok) {
-			bad++
-			t.Errorf("request %d (%s %s, case %d): %d, want %d", i, r[0], r[1], i%4, resp.StatusCode, want)
-		}
-	}
+	n, bad := trials(300, 3000), tokenSoak(t, base, tok, routes, trials(300, 3000))
 	if code, _ := get("GET", "/metrics", false); code != 200 {
 		t.Errorf("/metrics without the token: %d", code)
 	}
@@ -251,4 +219,42 @@ func TestReliabilityDaemonToken(t *testing.T) {
 		bad++
 	}
 	report(t, "hostile neighbour: API requests without the token, with a wrong one, cross-site changes; accepted, or the token in an answer, event or log line", n, bad, time.Since(began))
+}
+
+// tokenSoak sends n requests without the token, with a wrong one (same
+// length), with a cookie one character short, and changes marked
+// cross-site with the right token; it counts those accepted or answering
+// with the token.
+func tokenSoak(t *testing.T, base, tok string, routes [][2]string, n int) int {
+	bad := 0
+	wrong := strings.Repeat("0", len(tok))
+	for i := 0; i < n; i++ {
+		r := routes[i%len(routes)]
+		req, _ := http.NewRequest(r[0], base+r[1], nil)
+		want := 401
+		switch i % 4 {
+		case 1:
+			req.Header.Set("Authorization", "Bearer "+wrong)
+		case 2:
+			req.Header.Set("Cookie", "servicectl_token="+tok[:len(tok)-1])
+		case 3:
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+			want = 403
+			if r[0] == "GET" {
+				continue // a cross-site read is the browser's to refuse
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || strings.Contains(string(body), tok) {
+			bad++
+			t.Errorf("request %d (%s %s, case %d): %d, want %d", i, r[0], r[1], i%4, resp.StatusCode, want)
+		}
+	}
+	return bad
 }
