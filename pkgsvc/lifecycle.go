@@ -120,25 +120,8 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 	if state != nil {
 		st.Restarts, st.Upgraded = state.Restarts, state.Upgraded
 	}
-	if s.NoPidfile && !ping {
-		if state != nil && state.Want != WantDown {
-			st.State = StateRunning
-			t := state.StartedAt
-			st.StartedAt = &t
-			st.Stale = p.stale(s, state)
-		}
-		return st, nil
-	}
 	if s.NoPidfile {
-		if err := p.runStep(ctx, s, "ping", s.Env); err == nil {
-			st.State = StateRunning
-			if state != nil {
-				t := state.StartedAt
-				st.StartedAt = &t
-				st.Stale = p.stale(s, state)
-			}
-		}
-		return st, nil
+		return p.probeNoPidfile(ctx, s, st, state, ping), nil
 	}
 	defer func() {
 		// The supervisor gave up on it (§9.2): failed, until a start.
@@ -224,6 +207,24 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		st.Stale = p.stale(s, state)
 	}
 	return st, o
+}
+
+// probeNoPidfile is the state of a service_no_pidfile service: its
+// service_ping says (§4.8), or without running user code, its state file.
+func (p *Playpen) probeNoPidfile(ctx context.Context, s *Service, st Status, state *State, ping bool) Status {
+	up := state != nil && state.Want != WantDown
+	if ping {
+		up = p.runStep(ctx, s, "ping", s.Env) == nil
+	}
+	if up {
+		st.State = StateRunning
+		if state != nil {
+			t := state.StartedAt
+			st.StartedAt = &t
+			st.Stale = p.stale(s, state)
+		}
+	}
+	return st
 }
 
 // cleanStale removes a pidfile and state file that name no live process
@@ -395,32 +396,13 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	if err := p.recoverLaunch(s); err != nil {
 		return err
 	}
-	st, o := p.probe(ctx, s)
-	if o != nil {
-		o.Close()
-	}
-	switch st.State {
-	case StateRunning:
-		if opts.outcome != nil {
-			*opts.outcome = "already running"
-		}
-		if st.Detail != "" && !s.NoPidfile && !s.OwnPidfile {
-			// Found through the state file: the pidfile says so again.
-			if err := writePidfile(s.Pidfile(p), st.Pid); err != nil {
-				return err
-			}
-		}
-		return nil
-	case StateDead:
-		// The stale pidfile goes; the state file stays until the new one
-		// replaces it: a servicectl (or daemon) killed before then leaves
-		// the service recorded as wanted up, and the next supervisor
-		// revives it instead of forgetting it.
-		os.Remove(s.Pidfile(p))
+	running, dead, err := p.startProbe(ctx, s, opts)
+	if running || err != nil {
+		return err
 	}
 	env, err := p.prepare(ctx, s, opts)
 	if err != nil {
-		if st.State == StateDead && opts.Revive == 0 {
+		if dead && opts.Revive == 0 {
 			p.cleanStale(s) // the user's start failed: nothing is running
 		}
 		return err
@@ -431,27 +413,13 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		exited <-chan struct{}
 	)
 	if h := s.Hooks["start"]; !h.Empty() {
-		if !s.NoPidfile {
-			if err := p.recordLaunch(s); err != nil {
-				return err
-			}
-		}
-		if err := p.runStep(ctx, s, "start", env); err != nil {
-			os.Remove(p.launchFile(s))
-			return fmt.Errorf("start command failed: %w%s", err, p.tail(s))
+		if pid, err = p.startByCommand(ctx, s, env, opts); err != nil {
+			return err
 		}
 		if s.NoPidfile {
-			if err := writeState(s.StateFile(p), p.newState(s, 0, proc.Info{}, opts)); err != nil {
-				return err
-			}
 			launched()
 			return p.afterStart(ctx, s, env)
 		}
-		got, err := readPidfile(s.Pidfile(p))
-		if err != nil || got == 0 {
-			return fmt.Errorf("the start command did not write %s (a custom start must write the pidfile unless service_no_pidfile=1)", s.Pidfile(p))
-		}
-		pid = got
 	} else {
 		if !s.OwnPidfile {
 			if err := p.recordLaunch(s); err != nil {
@@ -505,6 +473,57 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		return err
 	}
 	return p.afterStart(ctx, s, env)
+}
+
+// startProbe is start's look at what runs: already running (nothing to
+// do; a pidfile lost meanwhile is written again), or a dead record.
+func (p *Playpen) startProbe(ctx context.Context, s *Service, opts StartOptions) (running, dead bool, err error) {
+	st, o := p.probe(ctx, s)
+	if o != nil {
+		o.Close()
+	}
+	switch st.State {
+	case StateRunning:
+		if opts.outcome != nil {
+			*opts.outcome = "already running"
+		}
+		if st.Detail != "" && !s.NoPidfile && !s.OwnPidfile {
+			// Found through the state file: the pidfile says so again.
+			return true, false, writePidfile(s.Pidfile(p), st.Pid)
+		}
+		return true, false, nil
+	case StateDead:
+		// The stale pidfile goes; the state file stays until the new one
+		// replaces it: a servicectl (or daemon) killed before then leaves
+		// the service recorded as wanted up, and the next supervisor
+		// revives it instead of forgetting it.
+		os.Remove(s.Pidfile(p))
+		return false, true, nil
+	}
+	return false, false, nil
+}
+
+// startByCommand runs service_start (§5.2): the pid is what it wrote in
+// the pidfile; with service_no_pidfile there is none, and the start is
+// recorded here.
+func (p *Playpen) startByCommand(ctx context.Context, s *Service, env []string, opts StartOptions) (int, error) {
+	if !s.NoPidfile {
+		if err := p.recordLaunch(s); err != nil {
+			return 0, err
+		}
+	}
+	if err := p.runStep(ctx, s, "start", env); err != nil {
+		os.Remove(p.launchFile(s))
+		return 0, fmt.Errorf("start command failed: %w%s", err, p.tail(s))
+	}
+	if s.NoPidfile {
+		return 0, writeState(s.StateFile(p), p.newState(s, 0, proc.Info{}, opts))
+	}
+	got, err := readPidfile(s.Pidfile(p))
+	if err != nil || got == 0 {
+		return 0, fmt.Errorf("the start command did not write %s (a custom start must write the pidfile unless service_no_pidfile=1)", s.Pidfile(p))
+	}
+	return got, nil
 }
 
 func (p *Playpen) afterStart(ctx context.Context, s *Service, env []string) error {
