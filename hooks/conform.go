@@ -343,22 +343,40 @@ func litPatches(ps []patch, l *syntax.Lit, src []byte, r role, prevDollar bool) 
 		x := string(s[i+1 : i+1+size])
 		// A literal `$` just before would make the quote that follows it
 		// `$'…'` or `$"…"`: it goes inside the quotes too.
-		from, dollar := i, ""
-		if i == 0 && prevDollar || i > 0 && s[i-1] == '$' && evenBackslashes(s[:i-1]) {
-			from, dollar = i-1, "$"
+		from, dollar, cont := i, "", ""
+		// The `$` may stand before line continuations (`$\<newline>\0`,
+		// found by FuzzConform): they are kept, ahead of the quote, so
+		// the script keeps its lines.
+		j := i - 1
+		for j >= 1 && s[j] == '\n' && s[j-1] == '\\' {
+			j -= 2
+		}
+		switch {
+		case j < 0 && prevDollar:
+			// The `$` ends the literal before this one, maybe before
+			// continuations of its own.
+			g := off + j
+			for g >= 1 && src[g] == '\n' && src[g-1] == '\\' {
+				g -= 2
+			}
+			if g >= 0 && src[g] == '$' {
+				from, dollar, cont = g-off, "$", string(src[g+1:off+i])
+			}
+		case j >= 0 && s[j] == '$' && evenBackslashes(s[:j]):
+			from, dollar, cont = j, "$", string(s[j+1:i])
 		}
 		switch r {
 		case roleWord:
-			q := "'" + dollar + x + "'"
+			q := cont + "'" + dollar + x + "'"
 			if c == '\'' {
-				q = `"` + dollar + `'"`
+				q = cont + `"` + dollar + `'"`
 			}
 			ps = append(ps, patch{off + from, off + i + 1 + size, q})
 		case roleParamDQ:
 			if strings.IndexByte("$`\"\\}", c) >= 0 {
-				q := `"` + dollar + `\` + x + `"`
+				q := cont + `"` + dollar + `\` + x + `"`
 				if c == '}' {
-					q = `"` + dollar + `}"`
+					q = cont + `"` + dollar + `}"`
 				}
 				ps = append(ps, patch{off + from, off + i + 2, q})
 			}

@@ -21,7 +21,7 @@ func (s *Supervisor) own(o *owner, atStart bool) {
 		var st *pkgsvc.State
 		var err error
 		var watch bool
-		aside(func() {
+		s.step(func() {
 			st, err = s.p.ServiceState(o.name)
 			watch = s.settle(o, st, err, first && atStart)
 		})
@@ -93,7 +93,7 @@ func (s *Supervisor) watchProcess(ctx context.Context, o *owner, st *pkgsvc.Stat
 	s.mu.Unlock()
 	if h == nil {
 		var err error
-		aside(func() { h, err = s.claim(ctx, o, st, adopted) })
+		s.step(func() { h, err = s.claim(ctx, o, st, adopted) })
 		if err != nil {
 			return time.Now(), st, true
 		}
@@ -107,7 +107,7 @@ func (s *Supervisor) watchProcess(ctx context.Context, o *owner, st *pkgsvc.Stat
 	}
 	died := time.Now()
 	var dead *pkgsvc.State
-	aside(func() { dead = s.ended(o, st, h, died) })
+	s.step(func() { dead = s.ended(o, st, h, died) })
 	return died, dead, true
 }
 
@@ -336,4 +336,14 @@ func aside(fn func()) {
 		fn()
 	}()
 	<-done
+}
+
+// step is aside for an owner's short steps (reading its state file,
+// claiming, deciding what an end was), two at a time across owners: the
+// adoption of hundreds of services at once would otherwise block as many
+// threads in file reads, and the runtime keeps the threads it made.
+func (s *Supervisor) step(fn func()) {
+	s.steps <- struct{}{}
+	defer func() { <-s.steps }()
+	aside(fn)
 }

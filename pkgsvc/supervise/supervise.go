@@ -67,6 +67,7 @@ type Supervisor struct {
 	wg        sync.WaitGroup
 	unlock    func()
 	resolveC  chan resolveReq // to the one resolver goroutine (resolve)
+	steps     chan struct{}   // owners' short steps at a time (step)
 }
 
 // owner is the goroutine that supervises one service, and what it knows.
@@ -93,7 +94,7 @@ type outputCheck struct {
 // New makes a supervisor for p, logging to log.
 func New(p *pkgsvc.Playpen, log *slog.Logger) *Supervisor {
 	return &Supervisor{p: p, log: log, owners: map[string]*owner{}, changed: make(chan struct{}),
-		outputs: map[string]*outputCheck{}, rotations: map[string]int{}, resolveC: make(chan resolveReq)}
+		outputs: map[string]*outputCheck{}, rotations: map[string]int{}, resolveC: make(chan resolveReq), steps: make(chan struct{}, 2)}
 }
 
 // resolve reads a service's definition on the supervisor's one resolver
