@@ -160,12 +160,8 @@ func (p *Playpen) checkRunNameAll(s *Service) error {
 	if b, err := fsio.ReadRegular(filepath.Join(dir, s.RunName)); err == nil && string(b) != s.Name && p.known(string(b)) {
 		mine[string(b)] = s.RunName
 	}
-	names, _ := p.StateNames()
-	for _, n := range names {
-		if n == s.Name {
-			continue
-		}
-		if st, err := readState(filepath.Join(p.RunVar, n+".state")); err == nil && st.RunName == s.RunName {
+	for n, st := range p.recordedState() {
+		if n != s.Name && st.RunName == s.RunName {
 			mine[n] = st.RunName
 		}
 	}

@@ -562,13 +562,8 @@ func (s *Service) ports() map[string]string {
 // config evaluated.
 func (p *Playpen) runningPorts(skip map[string]bool) []envtypes.PortUse {
 	var uses []envtypes.PortUse
-	names, _ := p.StateNames()
-	for _, n := range names {
+	for n, st := range p.recordedState() {
 		if skip[n] {
-			continue
-		}
-		st, err := readState(filepath.Join(p.RunVar, n+".state"))
-		if err != nil || st.Want == WantDown {
 			continue
 		}
 		for k, v := range st.Ports {

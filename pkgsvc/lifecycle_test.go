@@ -539,6 +539,18 @@ func TestRunNameCollision(t *testing.T) {
 	if st, _ := x.reopen().Status(bg, "b"); st.State != StateStopped {
 		t.Errorf("b after the refusal: %s", st.State)
 	}
+	// Started together, before either holds the name: neither starts.
+	x.reopen().Stop(bg, "a")
+	os.RemoveAll(filepath.Join(x.p.RunVar, "runnames"))
+	rs := x.reopen().StartMany(bg, []string{"a", "b"}, ManyOptions{})
+	for _, r := range rs {
+		if KindOf(r.Err) != KindConfig || !strings.Contains(r.Err.Error(), `"same"`) {
+			t.Errorf("%s started together with its namesake: %v", r.Service, r.Err)
+		}
+	}
+	if st, _ := x.reopen().Status(bg, "a"); st.State != StateStopped {
+		t.Errorf("a after starting together: %s", st.State)
+	}
 }
 
 func TestNoPidfileService(t *testing.T) {

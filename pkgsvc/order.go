@@ -197,6 +197,7 @@ func (g *graph) run(ctx context.Context, jobs int, reverse bool, pre map[string]
 func (p *Playpen) StartMany(ctx context.Context, names []string, o ManyOptions) []Result {
 	g, pre := p.buildGraph(names, !o.NoDeps)
 	p.portClashesAmong(g.names, pre)
+	p.runNamesAmong(g.names, pre)
 	return g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
 		verb := "started"
 		err := p.Start(ctx, n, StartOptions{Launched: release, outcome: &verb})
@@ -382,10 +383,27 @@ func (p *Playpen) ExpandTemplates(names []string, verb string) (out []string, no
 	return out, notes
 }
 
-// RunningSet is every service and instance that has run state (a state
-// file): what `stop` and `restart` with no names act on.
-func (p *Playpen) RunningSet() ([]string, error) {
-	return p.StateNames()
+// runNamesAmong refuses the services of one start that share a run name
+// (§4.2): the holder records are written as each starts, too late for
+// two starting together.
+func (p *Playpen) runNamesAmong(names []string, pre map[string]error) {
+	owners := map[string][]string{}
+	for _, n := range names {
+		if pre[n] != nil {
+			continue
+		}
+		if s, err := p.Resolve(n); err == nil && !s.Template {
+			owners[s.RunName] = append(owners[s.RunName], n)
+		}
+	}
+	for rn, ns := range owners {
+		if len(ns) < 2 {
+			continue
+		}
+		for _, n := range ns {
+			pre[n] = errf(KindConfig, n, "run name %q is shared by %s; set service_run_name in one of them; not started", rn, strings.Join(ns, " and "))
+		}
+	}
 }
 
 // portClashesAmong refuses the services of one start whose ports clash

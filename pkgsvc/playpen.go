@@ -80,6 +80,7 @@ type snapshot struct {
 	progs      map[string]progFound       // resolveProgram cache
 	pkgSvcs    map[string][]string
 	installed  map[string]string
+	runState   map[string]*State // recordedState: every state file, read once per command
 }
 
 // configStderr is where evaluated configs write their stderr.

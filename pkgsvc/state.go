@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"servicectl/internal/fsio"
 	"servicectl/pkgsvc/proc"
 	"strconv"
@@ -113,4 +114,34 @@ func readPidfile(path string) (int, error) {
 
 func writePidfile(path string, pid int) error {
 	return fsio.WriteAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
+}
+
+// recordedState is every service's state file as this command first
+// read them: the run names and ports that running services hold, which
+// start checks a new service against without evaluating their configs
+// (§4.2, §6.4). Read once per command (snapshot): a start of 1,000
+// services must not read 1,000 state files for each. Services started by
+// the same command are checked among themselves (StartMany).
+func (p *Playpen) recordedState() map[string]*State {
+	sn := p.c()
+	p.mu.Lock()
+	m := sn.runState
+	p.mu.Unlock()
+	if m != nil {
+		return m
+	}
+	m = map[string]*State{}
+	names, _ := p.StateNames()
+	for _, n := range names {
+		if st, err := readState(filepath.Join(p.RunVar, n+".state")); err == nil && st.Want != WantDown {
+			m[n] = st
+		}
+	}
+	p.mu.Lock()
+	if sn.runState == nil {
+		sn.runState = m
+	}
+	m = sn.runState
+	p.mu.Unlock()
+	return m
 }

@@ -349,7 +349,7 @@ func (g *globals) running(args []string, verb string) (*pkgsvc.Playpen, []string
 		if err != nil {
 			return nil, nil, err
 		}
-		names, err := pp.RunningSet()
+		names, err := pp.StateNames() // every service and instance with run state
 		return pp, names, err
 	}
 	pp, names, err := g.selection(args)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc/internal/testkit"
 	"slices"
 	"sync"
 	"testing"
@@ -47,16 +48,7 @@ func (c *collect) seen(p string) int {
 	return c.paths[p]
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { testkit.WaitFor(t, what, cond) }
 
 // TestSettledBatchesWithFullPaths: changes arrive as full paths, once per
 // batch however often the file was written.
