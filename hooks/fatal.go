@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sync"
 	"runtime"
 	"strings"
 	"time"
@@ -23,11 +24,18 @@ import (
 // follows the error never runs, as in dash. Unset parameters (${X?},
 // set -u) already end the run upstream; the tap gives them their
 // message. TestFatalErrorsAsInDash fails if upstream changes a message.
-var fatalMessage = regexp.MustCompile(`^(division by zero|exponent less than 0|[A-Za-z_][A-Za-z0-9_]*: readonly variable|set: invalid option: .*|trap: .*: invalid signal specification)\n$`)
+var fatalMessage = lazyRegexp(`^(division by zero|exponent less than 0|[A-Za-z_][A-Za-z0-9_]*: readonly variable|set: invalid option: .*|trap: .*: invalid signal specification)\n$`)
 
 // unsetParam is how upstream reports ${X?msg} and set -u, which it
 // already makes fatal (exit status 1, shell exiting) without naming it.
-var unsetParam = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*): `)
+var unsetParam = lazyRegexp(`^([A-Za-z_][A-Za-z0-9_]*): `)
+
+// lazyRegexp compiles on first use: every servicectl command links this
+// package, few run a script that fails, and compiling at init cost each
+// of them (`status`, `--version`) a tenth of a millisecond.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // errTap passes the interpreter's stderr on and watches it for the
 // messages above.
@@ -43,9 +51,9 @@ func (t *errTap) Write(p []byte) (int, error) {
 			t.s.lastLine = strings.TrimSuffix(string(p), "\n")
 			t.s.mu.Unlock()
 		}
-		if fatalMessage.Match(p) {
+		if fatalMessage().Match(p) {
 			t.s.noteFatal(strings.TrimSuffix(string(p), "\n"))
-		} else if unsetParam.Match(p) {
+		} else if unsetParam().Match(p) {
 			t.s.mu.Lock()
 			t.s.lastMsg, t.s.lastMsgFile = strings.TrimSuffix(string(p), "\n"), t.s.file()
 			t.s.mu.Unlock()
@@ -118,7 +126,7 @@ func (s *Session) locate(file, msg string) int {
 			return ok && len(call.Args) > 0 && call.Args[0].Lit() == name
 		}
 	default:
-		m := unsetParam.FindStringSubmatch(msg)
+		m := unsetParam().FindStringSubmatch(msg)
 		if m == nil {
 			return 0
 		}
@@ -279,10 +287,10 @@ func (s *Session) reap() {
 	s.mu.Lock()
 	line, file := s.line, s.lineFile // the script's last line, for its error
 	s.mu.Unlock()
-	s.r.Run(ctx, waitStmt)
+	s.r.Run(ctx, waitStmt())
 	s.mu.Lock()
 	s.line, s.lineFile = line, file
 	s.mu.Unlock()
 }
 
-var waitStmt = mustParse("wait")
+var waitStmt = sync.OnceValue(func() *syntax.File { return mustParse("wait") })

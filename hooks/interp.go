@@ -513,7 +513,7 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 	if s.fresh {
 		s.fresh = false
 		if !homeSet(s.r.Env) {
-			pre = append(pre, unsetHome.Stmts...)
+			pre = append(pre, unsetHome().Stmts...)
 		}
 	}
 	if len(pre) > 0 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/interp"
@@ -255,4 +256,4 @@ func dotFile(name string) *syntax.File {
 // dash does not.
 func homeSet(env expand.Environ) bool { return env.Get("HOME").IsSet() }
 
-var unsetHome = mustParse("unset HOME")
+var unsetHome = sync.OnceValue(func() *syntax.File { return mustParse("unset HOME") })

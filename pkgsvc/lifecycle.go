@@ -1276,11 +1276,11 @@ func (p *Playpen) quickStatus(name string) (Status, bool) {
 	// A bare template has no state file of its own (its instances do), so
 	// it never passes the next step: its status needs the config.
 	runVar := p.RunVar
-	state, err := readState(filepath.Join(runVar, name+".state"))
+	state, err := p.heldState(filepath.Join(runVar, name+".state"))
 	if err != nil || state.NoPidfile || state.RunName == "" || state.Version != reg.Version {
 		return Status{}, false
 	}
-	pid, err := readPidfile(filepath.Join(runVar, name+".pid"))
+	pid, err := p.heldPidfile(filepath.Join(runVar, name+".pid"))
 	if err != nil || pid != state.Pid {
 		return Status{}, false
 	}

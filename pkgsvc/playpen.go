@@ -40,6 +40,11 @@ type Playpen struct {
 	// its dashboard answers status without reading /proc. known false:
 	// it does not know, and status reads /proc as usual.
 	Liveness func(name string, pid int, start uint64) (alive, known bool)
+	// Held, when set, keeps the state files and pidfiles status reads
+	// open and parsed, re-reading one only when it was replaced: a
+	// long-running caller (the daemon) answers the status of hundreds of
+	// services with one fstatat each.
+	Held *fsio.Held
 	// Stderr receives what configs and load-config files write to their
 	// stderr while they are evaluated; nil: the process's stderr. (A
 	// config session is reused between services only on the process's
@@ -503,6 +508,14 @@ func readDirNames(dir string) ([]string, error) {
 	}
 	defer f.Close()
 	return f.Readdirnames(-1)
+}
+
+// KeepFiles makes status answer from held state files and pidfiles (see
+// Held): for a long-running caller, never a one-shot command.
+func (p *Playpen) KeepFiles() {
+	if p.Held == nil {
+		p.Held = &fsio.Held{}
+	}
 }
 
 // Invalidate drops everything read from the playpen, so the next call

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"servicectl/internal/fsio"
 	"servicectl/pkgsvc/proc"
@@ -76,11 +77,45 @@ func readState(path string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseState(path, data)
+}
+
+func parseState(path string, data []byte) (*State, error) {
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("%s: corrupt state file: %v", path, err)
 	}
 	return &st, nil
+}
+
+// heldState is readState through p.Held when the caller keeps one. The
+// copy it returns is the caller's: its maps are its own.
+func (p *Playpen) heldState(path string) (*State, error) {
+	if p.Held == nil {
+		return readState(path)
+	}
+	v, err := p.Held.Load(path, func(data []byte) (any, error) { return parseState(path, data) })
+	if err != nil {
+		return nil, err
+	}
+	st := *v.(*State)
+	st.Deps, st.Ports = maps.Clone(st.Deps), maps.Clone(st.Ports)
+	return &st, nil
+}
+
+// heldPidfile is readPidfile through p.Held when the caller keeps one.
+func (p *Playpen) heldPidfile(path string) (int, error) {
+	if p.Held == nil {
+		return readPidfile(path)
+	}
+	v, err := p.Held.Load(path, func(data []byte) (any, error) { return parsePidfile(path, data) })
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	return v.(int), nil
 }
 
 func writeState(path string, st *State) error {
@@ -101,6 +136,10 @@ func readPidfile(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parsePidfile(path, data)
+}
+
+func parsePidfile(path string, data []byte) (int, error) {
 	s := strings.TrimSpace(string(data))
 	pid, err := strconv.Atoi(s)
 	if err != nil || pid <= 0 {

@@ -45,6 +45,7 @@ One daemon per playpen. Logs go to stderr.`,
 			defer cancel()
 			sup := supervise.New(pp, log)
 			pp.Liveness = sup.Alive // the dashboard's status needs no /proc read for what is watched
+			pp.KeepFiles()          // nor a read of a state file that did not change
 			if err := sup.Lock(); err != nil {
 				if errors.Is(err, supervise.ErrRunning) {
 					return silentFail(g, err)

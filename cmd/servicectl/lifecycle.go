@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/dashboard"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -140,7 +142,7 @@ func newStatus(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			sts, errs := pp.StatusMany(context.Background(), names)
+			sts, errs := g.statusOf(c.Context(), pp, names)
 			if g.json {
 				if sts == nil {
 					sts = []pkgsvc.Status{}
@@ -187,6 +189,23 @@ func newStatus(g *globals) *cobra.Command {
 	}
 	c.Flags().BoolVar(&all, "all", false, "every installed and project service, not only the role's")
 	return c
+}
+
+// statusOf is the status of names: the daemon's when daemon.sock
+// answers within 100 ms (SPEC §9.5: it knows every state from its
+// pidfds), else the command's own. SERVICECTL_DAEMON=off skips the
+// daemon (to compare the two, or to rule the daemon out).
+func (g *globals) statusOf(ctx context.Context, pp *pkgsvc.Playpen, names []string) ([]pkgsvc.Status, []error) {
+	if os.Getenv("SERVICECTL_DAEMON") != "off" {
+		sts, errs, ok, why := dashboard.AskStatus(pp, names)
+		if ok {
+			return sts, errs
+		}
+		if g.verbose && !errors.Is(why, fs.ErrNotExist) {
+			fmt.Fprintf(g.stderr, "servicectl: the daemon did not answer on %s (%v): reading the state files\n", dashboard.SocketFile(pp), why)
+		}
+	}
+	return pp.StatusMany(ctx, names)
 }
 
 // statusCode is the LSB order of SPEC §4.8: unknown, then dead/failed,

@@ -25,6 +25,12 @@ func readFile(path string, shortIsEnd bool) ([]byte, error) {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
+	return readFd(fd, path, shortIsEnd)
+}
+
+// readFd reads fd to its end; a short read is the end when shortIsEnd
+// (a regular file that is replaced, never appended to).
+func readFd(fd int, path string, shortIsEnd bool) ([]byte, error) {
 	buf := make([]byte, 0, 512)
 	for {
 		if len(buf) == cap(buf) {

@@ -40,7 +40,11 @@ import (
 //go:embed index.html
 var indexHTML string
 
-var page = template.Must(template.New("index").Parse(indexHTML))
+// page is parsed on first use, not at init: only the daemon serves it,
+// and every command links this package.
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("index").Parse(indexHTML))
+})
 
 // TokenFile is where the daemon's token lives, mode 0600 (§9.4).
 func TokenFile(p *pkgsvc.Playpen) string { return filepath.Join(p.RunVar, "daemon.token") }
@@ -102,6 +106,7 @@ func newServer(p *pkgsvc.Playpen, token string, local bool, events *Events, opts
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /api/services", s.need(s.list))
+	mux.HandleFunc("GET /api/status", s.need(s.status))
 	mux.HandleFunc("GET /api/services/{name}", s.need(s.one))
 	mux.HandleFunc("POST /api/services/{name}/{verb}", s.need(s.change))
 	mux.HandleFunc("GET /api/services/{name}/logs", s.need(s.logs))
@@ -200,7 +205,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	page.Execute(w, map[string]string{"Project": s.p.Name, "Root": s.p.Root})
+	page().Execute(w, map[string]string{"Project": s.p.Name, "Root": s.p.Root})
 }
 
 // names are the services the page lists: every service, and the running

@@ -25,6 +25,9 @@ func (s *Supervisor) own(o *owner, atStart bool) {
 			st, err = s.p.ServiceState(o.name)
 			watch = s.settle(o, st, err, first && atStart)
 		})
+		if watch && o.leftDead == [2]uint64{uint64(st.Pid), st.StartTime} {
+			watch = false
+		}
 		if !watch {
 			first = false
 			if !s.await(ctx, o.poke) {
@@ -39,7 +42,13 @@ func (s *Supervisor) own(o *owner, atStart bool) {
 			return
 		}
 		if dead != nil {
-			aside(func() { s.crashLoop(ctx, o, dead, died) }) // a revival runs hooks: deep
+			var leftDead bool
+			aside(func() { leftDead = s.crashLoop(ctx, o, dead, died) }) // a revival runs hooks: deep
+			if leftDead {
+				// service_restart_on_crash=0: its state file names the
+				// dead pid until a command acts; reading it again is no news.
+				o.leftDead = [2]uint64{uint64(dead.Pid), dead.StartTime}
+			}
 		}
 	}
 }
@@ -134,14 +143,16 @@ func (s *Supervisor) ended(o *owner, st *pkgsvc.State, h *proc.Handle, died time
 // crashLoop applies §9.2 to a service whose process died unasked:
 // revive it, after a backoff when it ran less than a second, or give up
 // with `failed`. A start that fails at once counts as the next crash.
-func (s *Supervisor) crashLoop(ctx context.Context, o *owner, st *pkgsvc.State, died time.Time) {
+// leftDead says the service's policy is not to restart it: its record
+// stays as it is, dead, until a command changes it.
+func (s *Supervisor) crashLoop(ctx context.Context, o *owner, st *pkgsvc.State, died time.Time) (leftDead bool) {
 	for st != nil && ctx.Err() == nil {
 		s.release(o, Backoff)
 		v := o.tracker.Crash(st.StartedAt, died)
 		if def, err := s.resolve(ctx, o.name); err == nil && !def.Policies.RestartOnCrash {
 			s.log.Info("not restarting: service_restart_on_crash=0", "service", o.name)
 			s.release(o, Stopped)
-			return
+			return true
 		}
 		if v.Failed {
 			if err := s.p.MarkFailed(ctx, o.name, st.Pid, v.Crashes); err != nil && !errors.Is(err, pkgsvc.ErrNotWanted) {
@@ -149,16 +160,17 @@ func (s *Supervisor) crashLoop(ctx context.Context, o *owner, st *pkgsvc.State, 
 			}
 			s.log.Error("failed: crashed too often; left alone until `servicectl start`", "service", o.name, "crashes", v.Crashes, "within", crashWindow)
 			s.release(o, Failed)
-			return
+			return false
 		}
 		if v.Delay > 0 {
 			s.log.Info("restarting after a backoff", "service", o.name, "in", v.Delay)
 			if !s.backoff(ctx, o, st, v.Delay) {
-				return // stopped or started meanwhile: the owner's loop reads it
+				return false // stopped or started meanwhile: the owner's loop reads it
 			}
 		}
 		st, died = s.revive(ctx, o, st)
 	}
+	return false
 }
 
 // backoff waits d before a revival; it reports false when the state file

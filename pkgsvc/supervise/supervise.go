@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +82,9 @@ type owner struct {
 
 	tracker  Tracker // the owner goroutine's alone
 	stopPing context.CancelFunc
+	// leftDead is the process (pid, start time) of a crash left dead by
+	// its policy: while the state file names it, there is nothing to do.
+	leftDead [2]uint64
 }
 
 // outputCheck rate-limits rotation checks of one output file.
@@ -173,14 +175,16 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.poke(n, true)
 	}
 	s.log.Info("supervising", "playpen", s.p.Root, "services", len(names))
-	// Adopting hundreds of services allocates once (state files, claims,
-	// definitions); hand that peak back to the system when it is over,
-	// rather than when the scavenger gets to it minutes later: the
-	// daemon's resident memory is a figure users compare.
-	idle := time.AfterFunc(2*time.Second, debug.FreeOSMemory)
-	defer idle.Stop()
+	// Adopting or picking up hundreds of services allocates once (state
+	// files, claims, definitions) and faults in code never run again;
+	// trim hands that back a second after the run directory goes quiet:
+	// the daemon's resident memory is a figure users compare.
+	quiet := time.NewTimer(quietAfter)
+	defer quiet.Stop()
 	for {
 		select {
+		case <-quiet.C:
+			s.log.Debug("quiet: returned freed memory and start-up pages", "mappings", trim())
 		case <-ctx.Done():
 			s.wg.Wait()
 			s.log.Info("stopped supervising; the services keep running")
@@ -190,15 +194,18 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				batches = nil
 				continue
 			}
-			s.changes(b)
+			if s.changes(b) {
+				quiet.Reset(quietAfter)
+			}
 		}
 	}
 }
 
 // changes dispatches a batch of the run directory's changes: a state
 // file to its owner, an output file to the rotation check. After lost
-// events every state file is read again.
-func (s *Supervisor) changes(b watch.Batch) {
+// events every state file is read again. It reports whether any state
+// changed (output alone is not work worth trimming after).
+func (s *Supervisor) changes(b watch.Batch) (work bool) {
 	for _, path := range b.Paths {
 		base := filepath.Base(path)
 		if strings.HasPrefix(base, ".") {
@@ -206,6 +213,7 @@ func (s *Supervisor) changes(b watch.Batch) {
 		}
 		if n, ok := strings.CutSuffix(base, ".state"); ok {
 			s.poke(n, false)
+			work = true
 		} else if n, ok := strings.CutSuffix(base, ".output"); ok {
 			s.outputGrew(n)
 		}
@@ -221,8 +229,14 @@ func (s *Supervisor) changes(b watch.Batch) {
 		for _, n := range names {
 			s.poke(n, false)
 		}
+		work = true
 	}
+	return work
 }
+
+// quietAfter is how long the run directory stays still before the
+// daemon trims its memory.
+const quietAfter = time.Second
 
 // poke tells name's owner that its state file changed, starting the
 // owner if there is none yet.

@@ -547,3 +547,50 @@ func TestWrapperShapesUnderTheDaemon(t *testing.T) {
 		})
 	}
 }
+
+// TestNoRestartOnCrashStaysDead: with service_restart_on_crash=0 a
+// service killed under the supervisor, or found dead when it starts,
+// is left dead once (one log line, no loop re-reading its record: the
+// daemon once spun on it at full CPU), and a later start is watched.
+func TestNoRestartOnCrashStaysDead(t *testing.T) {
+	const noRestart = "service_program=sleep\nservice_flags=1000\nservice_start_secs=0\nservice_restart_on_crash=0\n"
+	root := playpen(t, map[string]string{"a": noRestart, "found": noRestart, "b": longRun})
+	for _, n := range []string{"a", "found"} {
+		if err := open(t, root).Start(bg, n, pkgsvc.StartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := status(t, root, "found").Pid
+	kill9(t, dead)
+	waitFor(t, "found's process to go", func() bool { return syscall.Kill(dead, 0) != nil })
+	lb, sup := superviseS(t, root)
+	waitFor(t, "a to be watched", func() bool { return lb.Count("msg=watching service=a") == 1 })
+	kill9(t, status(t, root, "a").Pid)
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
+	defer cancel()
+	for _, n := range []string{"a", "found"} {
+		if err := sup.WaitFor(ctx, n, Stopped); err != nil {
+			t.Fatalf("%s: %v (state %s)", n, err, sup.StateOf(n))
+		}
+	}
+	// A later event the supervisor handles in order: by then a loop
+	// would have logged its refusal thousands of times.
+	if err := open(t, root).Start(bg, "b", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to be watched", func() bool { return lb.Count("msg=watching service=b") == 1 })
+	for _, n := range []string{"a", "found"} {
+		if c := lb.Count("msg=\"not restarting: service_restart_on_crash=0\" service=" + n); c != 1 {
+			t.Errorf("%s: refused to restart %d times, want once", n, c)
+		}
+		if st := status(t, root, n); st.State != pkgsvc.StateDead {
+			t.Errorf("%s: %s, want dead", n, st.State)
+		}
+	}
+	if err := open(t, root).Start(bg, "a", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.WaitFor(ctx, "a", Running); err != nil {
+		t.Fatalf("a started again: %v (state %s)", err, sup.StateOf("a"))
+	}
+}
