@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sync"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"mvdan.cc/sh/v3/syntax"

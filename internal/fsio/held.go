@@ -101,4 +101,3 @@ func (h *Held) Close() {
 		delete(h.m, p)
 	}
 }
-
