@@ -137,8 +137,9 @@ func TestWrapperThatExecs(t *testing.T) {
 }
 
 // TestStopRecordsIntentFirst: the state file says "up" while the service
-// runs and "down" before the stop's first signal reaches it, so a death
-// can be told from a requested stop.
+// runs, and before the stop's first signal reaches it the lock file says
+// a stop of its pid is under way (what the supervisor reads as "down"),
+// so a death can be told from a requested stop.
 func TestStopRecordsIntentFirst(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "want")
 	x := newTP(t, merge(project("w", "report-want", "export HELPER_OUT="+out+"\n")))
@@ -333,10 +334,11 @@ func TestResolveEndsWithItsContext(t *testing.T) {
 	os.WriteFile(filepath.Join(x.root, "services/loop/config"), []byte("service_program=sleep\n"), 0o644)
 }
 
-// TestLaunchIntentCleared: a start records NAME.launch before it forks
-// and removes it once the state is written; a launch that fails (the
-// program cannot be executed) removes it too, so the next start has no
-// orphan to look for.
+// TestLaunchIntentCleared: a start records its launch intent in the
+// service's lock file before it forks and empties it once the state is
+// written; a launch that fails (the program cannot be executed) empties
+// it too, so the next start has no orphan to look for. No file is
+// created for it.
 func TestLaunchIntentCleared(t *testing.T) {
 	x := newTP(t, merge(project("web", "sleep", ""), map[string]string{
 		"bin/broken":           "not a program\n",
@@ -350,8 +352,11 @@ func TestLaunchIntentCleared(t *testing.T) {
 		t.Fatal("a program without the run bit started")
 	}
 	for _, n := range []string{"web", "bad"} {
+		if fi, err := os.Stat(filepath.Join(x.p.RunVar, n+".lock")); err != nil || fi.Size() != 0 {
+			t.Errorf("%s.lock still holds an intent (%v)", n, err)
+		}
 		if _, err := os.Stat(filepath.Join(x.p.RunVar, n+".launch")); !os.IsNotExist(err) {
-			t.Errorf("%s.launch left behind (%v)", n, err)
+			t.Errorf("%s.launch made (%v)", n, err)
 		}
 	}
 }

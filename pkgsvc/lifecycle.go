@@ -232,7 +232,7 @@ func (p *Playpen) probeNoPidfile(ctx context.Context, s *Service, st Status, sta
 func (p *Playpen) cleanStale(s *Service) {
 	os.Remove(s.Pidfile(p))
 	os.Remove(s.StateFile(p))
-	os.Remove(p.launchFile(s))
+	p.clearLaunch(s)
 }
 
 // Status reports one service's state without taking its lock. A service
@@ -381,7 +381,7 @@ var ErrNotWanted = errors.New("no longer wanted up: it was stopped or started ag
 
 func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions) error {
 	if opts.Revive != 0 {
-		st, err := readState(s.StateFile(p))
+		st, err := p.currentState(s.StateFile(p), s.LockFile(p))
 		if err != nil || st.Pid != opts.Revive || st.Want == WantDown || st.Failed {
 			return ErrNotWanted
 		}
@@ -429,7 +429,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		var err error
 		pid, exited, err = p.launch(s, env)
 		if err != nil {
-			os.Remove(p.launchFile(s)) // nothing was launched
+			p.clearLaunch(s) // nothing was launched
 			return err
 		}
 		fault.Point("start.launched")
@@ -466,7 +466,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	if err := writeState(s.StateFile(p), p.newState(s, pid, info, opts)); err != nil {
 		return err
 	}
-	os.Remove(p.launchFile(s)) // recorded: the intent is done
+	p.clearLaunch(s) // recorded: the intent is done
 	fault.Point("start.state")
 	launched()
 	if err := p.watchStart(s, pid, info, exited, opts.Revive != 0); err != nil {
@@ -513,7 +513,7 @@ func (p *Playpen) startByCommand(ctx context.Context, s *Service, env []string, 
 		}
 	}
 	if err := p.runStep(ctx, s, "start", env); err != nil {
-		os.Remove(p.launchFile(s))
+		p.clearLaunch(s)
 		return 0, fmt.Errorf("start command failed: %w%s", err, p.tail(s))
 	}
 	if s.NoPidfile {
@@ -595,21 +595,10 @@ func (p *Playpen) checkRunningPorts(s *Service) error {
 	return nil
 }
 
-// markWanted records the user's intent in the state file of the process
-// it describes (see State.Want); stop calls it before any signal.
-func (p *Playpen) markWanted(s *Service, pid int, want string) {
-	st, err := readState(s.StateFile(p))
-	if err != nil || st.Pid != pid || st.Want == want {
-		return
-	}
-	st.Want = want
-	writeState(s.StateFile(p), st)
-}
-
 // ServiceState is the state file of a service, as the supervisor reads
 // it: nil and no error when there is none (never started, or stopped).
 func (p *Playpen) ServiceState(name string) (*State, error) {
-	st, err := readState(filepath.Join(p.RunVar, name+".state"))
+	st, err := p.currentState(filepath.Join(p.RunVar, name+".state"), filepath.Join(p.RunVar, name+".lock"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -649,7 +638,7 @@ func (p *Playpen) MarkFailed(ctx context.Context, name string, pid, crashes int)
 		return err
 	}
 	defer unlock()
-	st, err := readState(s.StateFile(p))
+	st, err := p.currentState(s.StateFile(p), s.LockFile(p))
 	if err != nil || st.Pid != pid || st.Want == WantDown {
 		return ErrNotWanted
 	}
@@ -992,7 +981,7 @@ func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (
 		defer o.Close()
 	}
 	if o != nil {
-		p.markWanted(s, o.Pid, WantDown)
+		p.markStopping(s, o.Pid)
 	}
 	fault.Point("stop.want-down")
 	var errs []error

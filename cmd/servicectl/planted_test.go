@@ -35,7 +35,7 @@ var plantCases = []plantCase{
 	{name: "output directory", path: "var/run/svc.output", kind: "dir", args: []string{"start", "svc"}, refused: true},
 	{name: "pidfile", path: "var/run/svc.pid", args: []string{"start", "svc"}},
 	{name: "state file", path: "var/run/svc.state", args: []string{"start", "svc"}},
-	{name: "launch intent", path: "var/run/svc.launch", args: []string{"start", "svc"}},
+	{name: "old launch intent (ignored)", path: "var/run/svc.launch", args: []string{"start", "svc"}},
 	{name: "service lock", path: "var/run/svc.lock", args: []string{"start", "svc"}},
 	{name: "service lock fifo", path: "var/run/svc.lock", kind: "fifo", args: []string{"start", "svc"}, refused: true},
 	{name: "run name record", path: "var/run/runnames/svc", args: []string{"start", "svc"}},

@@ -48,16 +48,26 @@ func helper(mode string) {
 			}
 		}
 	case "report-want":
-		// On TERM, write what the state file says the user wants: a stop
-		// must have recorded "down" before signalling.
+		// On TERM, write what a supervisor would read the user wants: a
+		// stop must have recorded that it stops this pid ("down") in the
+		// lock file before signalling; else the state file's want.
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM)
 		<-sig
 		want := "no state"
-		if data, err := os.ReadFile(filepath.Join(os.Getenv("LOCAL_RUNVAR"), os.Getenv("SERVICE_NAME")+".state")); err == nil {
+		run := filepath.Join(os.Getenv("LOCAL_RUNVAR"), os.Getenv("SERVICE_NAME"))
+		if data, err := os.ReadFile(run + ".state"); err == nil {
 			var st struct{ Want string }
 			if json.Unmarshal(data, &st) == nil {
 				want = st.Want
+			}
+		}
+		if data, err := os.ReadFile(run + ".lock"); err == nil {
+			var rec struct {
+				StopPid int `json:"stop_pid"`
+			}
+			if json.Unmarshal(data, &rec) == nil && rec.StopPid == os.Getpid() {
+				want = "down"
 			}
 		}
 		os.WriteFile(os.Getenv("HELPER_OUT"), []byte(want), 0o644)
