@@ -92,10 +92,15 @@ bench: build
 # Side by side with runit and supervisord (needs ../shared/bench/peers);
 # results land in _bench/peers/tables.md, from this run only (the harness
 # appends to its results file).
+# The peer table of README's Performance section: one run of the shared
+# harness, N=200 and N=1000, beside runit, s6, supervisord and the Go
+# fork/exec floor (about 15 minutes; the peers are installed if missing).
 bench-peers: build
+	@missing=""; for tp in runsvdir:runit s6-svscan:s6 supervisord:supervisor; do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 	rm -rf _bench/peers
 	mkdir -p _bench/logs
-	BENCH_LOGDIR=$(CURDIR)/_bench/logs bash ../shared/bench/peers/run.sh -n 200 -r 3 -p "runit supervisord servicectl" -o $(CURDIR)/_bench/peers
+	BENCH_LOGDIR=$(CURDIR)/_bench/logs bash ../shared/bench/peers/run.sh -n "200 1000" -r 3 -p "runit s6 supervisord go-exec servicectl" -o $(CURDIR)/_bench/peers
 
 # Install from source: the binary, bash/zsh/fish completions and man pages
 # generated from the command tree (cobra's doc generator, built only with
