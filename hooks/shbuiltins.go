@@ -483,6 +483,13 @@ func runTrampoline(args []string) int {
 		case "umask":
 			n, _ := strconv.ParseUint(v, 8, 32)
 			unix.Umask(int(n))
+		case "listen_pid":
+			os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+		case "fds":
+			if err := placeFds(strings.Split(v, ",")); err != nil {
+				fmt.Fprintf(os.Stderr, "servicectl: sockets: %v\n", err)
+				return 126
+			}
 		case "limit":
 			var res int
 			var cur, max uint64
@@ -507,6 +514,59 @@ func runTrampoline(args []string) int {
 		return 127
 	}
 	return 126
+}
+
+// ListenTrampoline is how a service handed sockets is launched (SPEC
+// §4.11): through this program's trampoline, which sets LISTEN_PID to
+// its own pid (the program's, once it execs path with argv) between the
+// fork and the exec, where systemd's protocol wants it and Go gives no
+// hook. It returns the program to start and its argv.
+//
+// fds, when given, are descriptors (open, not close-on-exec) that the
+// trampoline moves to 3, 4, … first: for a caller that execs rather than
+// forks (`servicectl run`), where the runtime's own descriptors may sit
+// at those numbers until the exec.
+func ListenTrampoline(path string, argv []string, fds []int) (string, []string, error) {
+	trampolineMu.Lock()
+	self := trampolineSelf
+	trampolineMu.Unlock()
+	if self == "" {
+		return "", nil, errors.New("service_sockets needs the servicectl program (this program never called hooks.Trampoline)")
+	}
+	opts := []string{self, trampolineMarker, "listen_pid"}
+	if len(fds) > 0 {
+		nums := make([]string, len(fds))
+		for i, fd := range fds {
+			nums[i] = strconv.Itoa(fd)
+		}
+		opts = append(opts, "fds="+strings.Join(nums, ","))
+	}
+	return self, append(append(opts, "--", path), argv...), nil
+}
+
+// placeFds moves the descriptors named to 3, 4, … in order, open across
+// the exec: each first above every target, so none overwrites another.
+func placeFds(list []string) error {
+	tmp := make([]int, len(list))
+	for i, v := range list {
+		fd, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("bad descriptor %q", v)
+		}
+		if tmp[i], err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3+len(list)); err != nil {
+			return fmt.Errorf("descriptor %d: %w", fd, err)
+		}
+		if fd >= 3+len(list) {
+			unix.Close(fd)
+		}
+	}
+	for i, fd := range tmp {
+		if err := unix.Dup3(fd, 3+i, 0); err != nil {
+			return fmt.Errorf("descriptor %d: %w", 3+i, err)
+		}
+		unix.Close(fd)
+	}
+	return nil
 }
 
 // trampolineArgs wraps a command the script starts in the trampoline when

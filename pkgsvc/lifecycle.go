@@ -49,6 +49,9 @@ type Status struct {
 	// the state then comes from its recorded state (§4.4).
 	ConfigError string `json:"config_error,omitempty"`
 	Detail      string `json:"detail,omitempty"`
+	// Sockets are the sockets the running process was handed (§4.11),
+	// as NETWORK:ADDRESS.
+	Sockets []string `json:"sockets,omitempty"`
 }
 
 // lockCtx is lock that gives up when ctx ends: a supervisor must not
@@ -205,6 +208,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		t := state.StartedAt
 		st.StartedAt = &t
 		st.Stale = p.stale(s, state)
+		st.Sockets = socketNames(state.Sockets)
 	}
 	return st, o
 }
@@ -539,19 +543,32 @@ func (p *Playpen) newState(s *Service, pid int, info proc.Info, opts StartOption
 		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
 		Restarts: opts.Restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
 		StopSignal: s.StopSigName, StopTimeout: s.StopTimeout, OwnPidfile: s.OwnPidfile,
-		Want: WantUp, Ports: s.ports(),
+		Want: WantUp, Ports: s.ports(), Sockets: s.Sockets,
 	}
 }
 
-// ports are s's port variables and their values.
+// ports are s's port variables and their values, and the ports of its
+// sockets (by entry) that no port variable gives: the clash check of
+// §6.4 covers both.
 func (s *Service) ports() map[string]string {
 	var m map[string]string
+	have := map[string]bool{}
 	for _, v := range s.Typed.Values {
 		if v.Spec.Type == envtypes.Port {
 			if m == nil {
 				m = map[string]string{}
 			}
 			m[v.Spec.Name] = v.Value
+			have[v.Value] = true
+		}
+	}
+	for _, sk := range s.Sockets {
+		if port := sk.Port(); port != "" && !have[port] {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m["service_sockets "+sk.Entry] = port
+			have[port] = true
 		}
 	}
 	return m
@@ -730,11 +747,27 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 		return 0, nil, fmt.Errorf("output file: %w", err)
 	}
 	defer out.Close()
-	child, err := os.StartProcess(path, append([]string{path}, s.Flags...), &os.ProcAttr{
-		Dir: s.Workdir, Env: env, Files: []*os.File{devnull, out, out}, Sys: sys,
-	})
+	exe, argv := path, append([]string{path}, s.Flags...)
+	files := []*os.File{devnull, out, out}
+	env = withoutListen(env)
+	socks, fresh, err := p.sockets(s)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer closeAll(socks) // the child has its own; a holder its copy
+	if len(socks) > 0 {
+		files = append(files, socks...)
+		env = append(env, listenEnv(s)...)
+		if exe, argv, err = hooks.ListenTrampoline(path, argv, nil); err != nil {
+			return 0, nil, err
+		}
+	}
+	child, err := os.StartProcess(exe, argv, &os.ProcAttr{Dir: s.Workdir, Env: env, Files: files, Sys: sys})
 	if err != nil {
 		return 0, nil, fmt.Errorf("cannot execute %s: %w", path, err)
+	}
+	if fresh && p.Sockets != nil {
+		p.Sockets.Hold(s, socks)
 	}
 	if s.Nice != nil {
 		if err := syscall.Setpriority(syscall.PRIO_PROCESS, child.Pid, *s.Nice); err != nil {
@@ -921,8 +954,12 @@ func tailFile(f *os.File, n int) ([]string, int64, error) {
 // Stop stops one service (SPEC §4.4). Not running is success. A service
 // whose config no longer evaluates is stopped as it was recorded at
 // start, without hooks, with a warning.
+// Its sockets (§4.11) are let go: a stop is for good.
 func (p *Playpen) Stop(ctx context.Context, name string) error {
 	_, err := p.stop(ctx, name)
+	if err == nil {
+		p.releaseSockets(name)
+	}
 	return err
 }
 
@@ -1283,7 +1320,7 @@ func (p *Playpen) quickStatus(name string) (Status, bool) {
 	t := state.StartedAt
 	return Status{
 		Service: name, Package: reg.Package, Version: reg.Version, State: StateRunning, Pid: pid,
-		StartedAt: &t, RunName: state.RunName, Restarts: state.Restarts, Upgraded: state.Upgraded,
+		StartedAt: &t, RunName: state.RunName, Restarts: state.Restarts, Upgraded: state.Upgraded, Sockets: socketNames(state.Sockets),
 		Stale: p.staleDeps(state),
 	}, true
 }

@@ -20,6 +20,10 @@ type Result struct {
 type ManyOptions struct {
 	Jobs   int  // parallel operations; default 8
 	NoDeps bool // do not add dependencies to a start
+	// Release, for a stop, says the services stop for good (a user's
+	// stop, not an upgrade's stop-before): the daemon closes the sockets
+	// it holds for them (§4.11).
+	Release bool
 }
 
 // graph is the dependency order among a set of services.
@@ -222,6 +226,9 @@ func (p *Playpen) StopMany(ctx context.Context, names []string, o ManyOptions) [
 	}
 	return g.run(ctx, o.Jobs, true, pre, func(n string, release func()) error {
 		was, err := p.stop(ctx, n)
+		if err == nil && o.Release {
+			p.releaseSockets(n)
+		}
 		fault.Point("many.stopped")
 		verb := "stopped"
 		if !was {

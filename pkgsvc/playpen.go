@@ -40,6 +40,10 @@ type Playpen struct {
 	// its dashboard answers status without reading /proc. known false:
 	// it does not know, and status reads /proc as usual.
 	Liveness func(name string, pid int, start uint64) (alive, known bool)
+	// Sockets, when set, holds services' bound sockets between their
+	// processes (§4.11): the daemon's holder, or a command's client of
+	// it. Nil: every launch binds its sockets afresh.
+	Sockets SocketSource
 	// Held, when set, keeps the state files and pidfiles status reads
 	// open and parsed, re-reading one only when it was replaced: a
 	// long-running caller (the daemon) answers the status of hundreds of

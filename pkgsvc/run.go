@@ -110,13 +110,17 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 		p.cleanStale(s)
 		return wrap(KindFailed, name, err)
 	}
-	argv := append([]string{path}, s.Flags...)
-	err = syscall.Exec(path, argv, env)
+	exe, argv, env, err := p.runSockets(s, path, append([]string{path}, s.Flags...), env)
+	if err != nil {
+		p.cleanStale(s)
+		return wrap(KindFailed, name, err)
+	}
+	err = syscall.Exec(exe, argv, env)
 	for i := 0; i < 20 && errors.Is(err, syscall.ETXTBSY); i++ {
 		// A binary just written by a concurrent fork may be held for a
 		// moment (golang.org/issue/22315): try again shortly, a while.
 		time.Sleep(5 * time.Millisecond)
-		err = syscall.Exec(path, argv, env)
+		err = syscall.Exec(exe, argv, env)
 	}
 	p.cleanStale(s)
 	return wrap(KindFailed, name, fmt.Errorf("cannot execute %s: %w", path, err))

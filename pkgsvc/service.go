@@ -3,6 +3,7 @@ package pkgsvc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,6 +67,9 @@ type Service struct {
 	Workdir     string   `json:"workdir"`
 	Env         []string `json:"environment"` // the service environment (§2.4), sorted
 	ConfigFiles []string `json:"config_files_sourced"`
+	// Sockets are the listening sockets it is handed (service_sockets,
+	// §4.11), resolved against its environment.
+	Sockets []Socket `json:"sockets,omitempty"`
 
 	Hooks map[string]Hook `json:"hooks"`
 
@@ -406,6 +410,24 @@ func (p *Playpen) fromVars(s *Service, dirs []string, svcEnv [][2]string, vars h
 	}
 	s.Typed = envtypes.Resolve(s.EnvSpecs, lookup)
 	s.Env = serviceEnv(vars, s.Typed.Values, p.classpath(vars))
+	// A bare template's sockets depend on its instance: resolved per
+	// instance only.
+	if v, ok := vars.Get("service_sockets"); (ok && v.Value != "" || v.IsArray) && !(s.Template && s.Instance == "") {
+		r := &reader{vars: vars, files: s.ConfigFiles}
+		typed := func(name string) (string, bool) {
+			for _, tv := range s.Typed.Values {
+				if tv.Spec.Name == name {
+					return tv.Value, tv.Value != ""
+				}
+			}
+			return lookup(name)
+		}
+		var err error
+		if s.Sockets, err = parseSockets(r.list("service_sockets"), p.RunVar, typed); err != nil {
+			r.bad("service_sockets", v.Value, err.Error())
+			return &Error{Kind: KindConfig, Service: s.Name, Err: errors.New(r.errs[0])}
+		}
+	}
 	return nil
 }
 
@@ -443,7 +465,7 @@ func init() {
 		no_pidfile no_symlink depends config_files java_classpath_dirs java_classpath_jars user group nice
 		restart_on_dep_upgrade stop_on_dep_upgrade stop_on_upgrade filedeps stop_on_filedep
 		restart_on_crash ping_interval log_max_bytes log_keep required_envars optional_envars template
-		health_timeout rolling_batch`) {
+		health_timeout rolling_batch sockets`) {
 		knownVars["service_"+n] = true
 	}
 }

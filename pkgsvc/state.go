@@ -58,6 +58,9 @@ type State struct {
 	// the program's exit, not a crash of servicectl's: status shows it
 	// stopped, not dead.
 	Engine bool `json:"engine,omitempty"`
+	// Sockets are the sockets it was handed (§4.11): a daemon started
+	// later takes them from the process to hold them.
+	Sockets []Socket `json:"sockets,omitempty"`
 }
 
 // Identity is what a claim of the state's pid checks (§4.7): the

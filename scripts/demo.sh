@@ -61,19 +61,8 @@ fi
 step "$SC" logs worker -n 3
 step "$SC" status echo
 
-# A live upgrade through the sample package manager (examples/pkgmgr.sh).
-new="$OLDPWD/_demo/hello-1.1.0"
-rm -rf "$new" && cp -R "$OLDPWD/examples/packages/hello-1.1.0" "$new"
-(cd "$OLDPWD" && "$GO" build -o "$new/bin/hello" ./examples/hello)
-step "$SC" upgrade plan hello=1.1.0
-step "$SC" why hello
-step env SERVICECTL="$SC" sh "$OLDPWD/examples/pkgmgr.sh" . "$new"
-step "$SC" status
-printf '\n\033[1m$ curl http://127.0.0.1:%s/\033[0m\n' "$port"
-if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; fi
-step "$SC" logs cache-a -n 2
-
-# The supervisor and its dashboard (SPEC §9): crash restart, live page.
+# The supervisor and its dashboard (SPEC §9): it holds hello's socket
+# (service_sockets, §4.11), restarts crashed services, serves the page.
 # The URL with the token goes to the daemon's stdout only (never to its
 # log on stderr): daemon.url here, mode 0600 like the token file.
 (umask 077; : >daemon.url)
@@ -82,6 +71,26 @@ echo $! >daemon.pid
 i=0; until grep -q '^dashboard: ' daemon.url 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done
 url=$(sed -n 's/^dashboard: //p' daemon.url)
 printf '\n\033[1m$ servicectl daemon &\033[0m   # supervises; dashboard: %s\n' "$url"
+
+# A live upgrade through the sample package manager (examples/pkgmgr.sh),
+# with a client sending request after request all along: hello is
+# stopped and started again, and the daemon's socket keeps every
+# connection waiting meanwhile.
+new="$OLDPWD/_demo/hello-1.1.0"
+rm -rf "$new" && cp -R "$OLDPWD/examples/packages/hello-1.1.0" "$new"
+(cd "$OLDPWD" && "$GO" build -o "$new/bin/hello" ./examples/hello)
+step "$SC" upgrade plan hello=1.1.0
+step "$SC" why hello
+ext/packages/hello-1.0.0/bin/hello probe "http://127.0.0.1:$port/" >probe.out &
+probe=$!
+step env SERVICECTL="$SC" sh "$OLDPWD/examples/pkgmgr.sh" . "$new"
+kill -TERM "$probe"; wait "$probe" || true
+printf '\n\033[1m# a client during the upgrade:\033[0m %s\n' "$(cat probe.out)"
+step "$SC" status
+printf '\n\033[1m$ curl http://127.0.0.1:%s/\033[0m\n' "$port"
+if command -v curl >/dev/null; then curl -s "http://127.0.0.1:$port/"; fi
+step "$SC" logs cache-a -n 2
+
 pid=$("$SC" --json status worker | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 printf '\n\033[1m$ kill -9 %s\033[0m   # worker crashes; the daemon brings it back\n' "$pid"
 kill -9 "$pid"

@@ -52,7 +52,7 @@ One daemon per playpen. Logs go to stderr.`,
 				}
 				return err
 			}
-			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events, dashboard.WithRotations(sup.Rotations))
+			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events, sup.Holder(), dashboard.WithRotations(sup.Rotations))
 			if err != nil {
 				sup.Unlock()
 				return err
@@ -82,7 +82,7 @@ func silentFail(g *globals, err error) error {
 // start; the URL carrying it is printed once, on the daemon's own
 // stdout, and masked in every log line and event. The returned func
 // shuts both down.
-func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events, opts ...dashboard.Option) (func(), error) {
+func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events, keeper dashboard.Keeper, opts ...dashboard.Option) (func(), error) {
 	var servers []*http.Server
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -97,7 +97,7 @@ func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, 
 	}
 	local := &http.Server{Handler: dashboard.NewLocal(pp, events, opts...), ReadHeaderTimeout: 10 * time.Second}
 	servers = append(servers, local)
-	go local.Serve(sock)
+	go local.Serve(dashboard.Multiplex(sock, keeper)) // and the sockets of §4.11
 	log.Info("api", "socket", dashboard.SocketFile(pp))
 	done := func() { stop(); closeSock() }
 	if addr == "" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +47,14 @@ func newExport(g *globals) *cobra.Command {
 				return err
 			}
 			if !g.quiet {
-				fmt.Fprintf(g.stderr, "servicectl: wrote %d units to %s; install them with: cp %s/*.service /etc/systemd/system/ && systemctl daemon-reload\n", len(files), out, filepath.Clean(out))
+				globs := filepath.Clean(out) + "/*.service"
+				for _, f := range files {
+					if strings.HasSuffix(f.Name, ".socket") {
+						globs += " " + filepath.Clean(out) + "/*.socket"
+						break
+					}
+				}
+				fmt.Fprintf(g.stderr, "servicectl: wrote %d units to %s; install them with: cp %s /etc/systemd/system/ && systemctl daemon-reload\n", len(files), out, globs)
 			}
 			return nil
 		},

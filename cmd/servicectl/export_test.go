@@ -24,7 +24,7 @@ func TestExportSystemdVerifies(t *testing.T) {
 	writeFiles(t, gen, map[string]string{
 		"etc/project-name":     "gen\n",
 		"etc/project-services": "db\nweb\nworker\n",
-		"services/db/config":   "service_program=sleep\nservice_flags=1000\nservice_user=daemon\nservice_group=daemon\nservice_nice=5\nservice_stop_signal=INT\nservice_stop_timeout=2.5\n",
+		"services/db/config":   "service_program=sleep\nservice_flags=1000\nservice_user=daemon\nservice_group=daemon\nservice_nice=5\nservice_stop_signal=INT\nservice_stop_timeout=2.5\nservice_sockets='tcp:127.0.0.1:5432 unix:db.sock udp:5353'\n",
 		"services/web/config": "service_program=sleep\nservice_flags=1000\nservice_template=1\nservice_depends=db\nservice_hup=1\n" +
 			"service_post_start='echo up'\nservice_pre_stop='echo going'\nservice_post_stop='echo gone'\nservice_restart_on_crash=0\n",
 		"services/worker/config": "service_program=sleep\nservice_flags='100 % $HOME'\nservice_workdir=var\n",
@@ -39,6 +39,8 @@ func TestExportSystemdVerifies(t *testing.T) {
 		if len(units) < 3 {
 			t.Fatalf("%d units from %s", len(units), root)
 		}
+		sockets, _ := filepath.Glob(filepath.Join(out, "*.socket"))
+		units = append(units, sockets...)
 		cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, units...)...)
 		cmd.Dir = out
 		msg, err := cmd.CombinedOutput()
@@ -53,9 +55,15 @@ func TestExportSystemdVerifies(t *testing.T) {
 				}
 			}
 			db, _ := os.ReadFile(filepath.Join(out, "db.service"))
-			for _, want := range []string{"User=daemon", "Group=daemon", "Nice=5", "KillSignal=SIGINT", "TimeoutStopSec=2.5s"} {
+			for _, want := range []string{"User=daemon", "Group=daemon", "Nice=5", "KillSignal=SIGINT", "TimeoutStopSec=2.5s", "Requires=db.socket"} {
 				if !strings.Contains(string(db), want) {
 					t.Errorf("db.service lacks %q:\n%s", want, db)
+				}
+			}
+			sock, _ := os.ReadFile(filepath.Join(out, "db.socket"))
+			for _, want := range []string{"ListenStream=127.0.0.1:5432", "ListenStream=" + filepath.Join(gen, "var/run/db.sock"), "ListenDatagram=5353", "SocketUser=daemon", "Service=db.service"} {
+				if !strings.Contains(string(sock), want) {
+					t.Errorf("db.socket lacks %q:\n%s", want, sock)
 				}
 			}
 		}

@@ -79,7 +79,9 @@ func newStop(g *globals) *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			return g.fold(pp.StopMany(ctx, names, m.opts()))
+			o := m.opts()
+			o.Release = true // for good: the daemon closes their sockets
+			return g.fold(pp.StopMany(ctx, names, o))
 		},
 	}
 	m.add(c, false)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/dashboard"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -213,6 +214,9 @@ func (g *globals) playpen() (*pkgsvc.Playpen, error) {
 		defer g.mu.Unlock()
 		fmt.Fprintf(g.stderr, "servicectl: %s: %s\n", service, msg)
 	}
+	// Sockets of service_sockets come from the daemon when it holds them
+	// (§4.11); `servicectl daemon` replaces this with its own holder.
+	pp.Sockets = dashboard.SocketClient(pp)
 	g.pp = pp
 	return pp, nil
 }

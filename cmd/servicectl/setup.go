@@ -250,6 +250,13 @@ func printShow(g *globals, pp *pkgsvc.Playpen, s *pkgsvc.Service) {
 	if len(s.Depends) > 0 {
 		fmt.Fprintf(w, "depends:    %s\n", strings.Join(s.Depends, " "))
 	}
+	for i, sk := range s.Sockets {
+		label := "sockets:   "
+		if i > 0 {
+			label = "           "
+		}
+		fmt.Fprintf(w, "%s fd %d: %s (%s, LISTEN_FDNAMES %s)\n", label, 3+i, sk, sk.Entry, sk.FDName())
+	}
 	fmt.Fprintf(w, "stop:       SIG%s, SIGKILL after %gs\n", s.StopSigName, s.StopTimeout)
 	fmt.Fprintf(w, "start secs: %g\n", s.StartSecs)
 	for _, step := range append(append([]string{}, pkgsvc.HookSteps...), pkgsvc.ReplacementCmds...) {

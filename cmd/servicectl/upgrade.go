@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/dashboard"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -61,6 +62,8 @@ func newUpgrade(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			_, _, daemon, _ := dashboard.AskStatus(pp, nil)
+			upgrade.NoteRefusals(pp, p, daemon)
 			if withHooks {
 				return g.printDryRun(pp, p)
 			}

@@ -86,17 +86,24 @@ func AskStatus(p *pkgsvc.Playpen, names []string) (sts []pkgsvc.Status, errs []e
 	return ans.Statuses, errs, true, nil
 }
 
-func ask(path string, names []string, within time.Duration) (*statusAnswer, error) {
-	// Only a socket owned by this user (or root) is asked: a file some
-	// other user put there is not our daemon. The run directory is ours,
-	// so nobody swaps it between this look and the connect.
+// ownSocket refuses a daemon.sock this user (or root) does not own: a
+// file some other user put there is not our daemon. The run directory is
+// ours, so nobody swaps it between this look and the connect.
+func ownSocket(path string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	if fi.Mode()&os.ModeSocket == 0 || st == nil || st.Uid != uint32(os.Geteuid()) && st.Uid != 0 {
-		return nil, fmt.Errorf("%s is not a socket of this user's", path)
+		return fmt.Errorf("%s is not a socket of this user's", path)
+	}
+	return nil
+}
+
+func ask(path string, names []string, within time.Duration) (*statusAnswer, error) {
+	if err := ownSocket(path); err != nil {
+		return nil, err
 	}
 	deadline := time.Now().Add(within)
 	conn, err := net.DialTimeout("unix", path, within)
@@ -158,7 +165,7 @@ const statusType = "text/x-servicectl-status; v=1"
 // a fraction of what decoding as many JSON objects costs it. The last
 // line says the answer is whole.
 //
-//	S service package version state pid started_at run_name restarts stale upgraded config_error detail
+//	S service package version state pid started_at run_name restarts stale upgraded config_error detail sockets
 //	E kind status service message
 //	end
 func (a *statusAnswer) encode() []byte {
@@ -183,6 +190,7 @@ func (a *statusAnswer) encode() []byte {
 		n(btoi(st.Upgraded))
 		q(st.ConfigError)
 		q(st.Detail)
+		q(strings.Join(st.Sockets, " "))
 		b = append(b, '\n')
 	}
 	for _, e := range a.Errors {
@@ -214,10 +222,13 @@ func decodeStatus(body []byte) (*statusAnswer, error) {
 		f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
 		d := fieldReader{f: f}
 		switch {
-		case f[0] == "S" && len(f) == 13:
+		case f[0] == "S" && len(f) == 14:
 			st := pkgsvc.Status{Service: d.str(1), Package: d.str(2), Version: d.str(3), State: d.str(4), Pid: d.num(5),
 				RunName: d.str(7), Restarts: d.num(8), Stale: d.num(9) == 1, Upgraded: d.num(10) == 1,
 				ConfigError: d.str(11), Detail: d.str(12)}
+			if socks := strings.Fields(d.str(13)); len(socks) > 0 {
+				st.Sockets = socks
+			}
 			if t := d.str(6); t != "" && d.err == nil {
 				at, err := time.Parse(time.RFC3339Nano, t)
 				st.StartedAt, d.err = &at, err

@@ -16,7 +16,7 @@ func TestStatusAnswerRoundTrip(t *testing.T) {
 	at := time.Date(2026, 12, 6, 1, 2, 3, 456789, time.FixedZone("X", 3600))
 	in := statusAnswer{
 		Statuses: []pkgsvc.Status{
-			{Service: "web@a", Package: "web", Version: "1.2", State: "running", Pid: 42, StartedAt: &at, RunName: "web-a", Restarts: 3, Stale: true, Upgraded: true},
+			{Service: "web@a", Package: "web", Version: "1.2", State: "running", Pid: 42, StartedAt: &at, RunName: "web-a", Restarts: 3, Stale: true, Upgraded: true, Sockets: []string{"tcp::8080", "unix:/run/x.sock"}},
 			{Service: "odd", State: "stopped", ConfigError: "config:3: tab\there, \"quotes\",\nnew line, ünïcode", Detail: "\\x00"},
 		},
 		Errors: []wireError{{Service: "odd", Kind: pkgsvc.KindConfig, Message: "line 1\nline 2"}, {Kind: pkgsvc.KindFailed, Message: "x", Status: 5}},
@@ -47,7 +47,7 @@ func TestStatusAnswerRoundTrip(t *testing.T) {
 			t.Errorf("an answer cut after %d lines was read", i)
 		}
 	}
-	for _, bad := range []string{"S\t\"a\"\nend\n", "X\nend\n", "S" + strings.Repeat("\t1", 12) + "\nend\n", "E\t1\t0\t\"a\"\t\"unterminated\nend\n"} {
+	for _, bad := range []string{"S\t\"a\"\nend\n", "X\nend\n", "S" + strings.Repeat("\t1", 13) + "\nend\n", "E\t1\t0\t\"a\"\t\"unterminated\nend\n"} {
 		if _, err := decodeStatus([]byte(bad)); err == nil {
 			t.Errorf("garbage read: %q", bad)
 		}

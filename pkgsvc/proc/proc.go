@@ -404,3 +404,21 @@ func WatchChild(proc *os.Process) <-chan struct{} {
 	}()
 	return ch
 }
+
+// TakeFd duplicates the claimed process's descriptor target into this
+// process (pidfd_getfd(2)): how a supervisor started after a service
+// takes the sockets it was handed, to hold them across its restarts. It
+// needs the right to ptrace the process (root, or the same user where
+// the Yama policy allows it).
+func (o *Handle) TakeFd(target int) (*os.File, error) {
+	o.fdMu.Lock()
+	defer o.fdMu.Unlock()
+	if o.fd < 0 {
+		return nil, errors.New("no pidfd for this process")
+	}
+	fd, err := unix.PidfdGetfd(o.fd, target, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_getfd of pid %d's fd %d: %w", o.Pid, target, err)
+	}
+	return os.NewFile(uintptr(fd), fmt.Sprintf("pid %d fd %d", o.Pid, target)), nil
+}

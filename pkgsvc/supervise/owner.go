@@ -331,6 +331,15 @@ func (s *Supervisor) claim(ctx context.Context, o *owner, st *pkgsvc.State, adop
 	}
 	s.setState(o, state, h)
 	s.log.Info("watching", "service", o.name, "pid", st.Pid)
+	if len(st.Sockets) > 0 && !s.holder.Holds(o.name) {
+		// Started while no daemon ran (or by a command that could not
+		// hand them over): take its sockets from the process.
+		if err := s.holder.TakeFrom(o.name, h, st.Sockets); err != nil {
+			s.log.Warn("cannot hold its sockets: a restart will close them", "service", o.name, "err", err)
+		} else {
+			s.log.Info("holding its sockets", "service", o.name, "sockets", len(st.Sockets))
+		}
+	}
 	s.startPinger(ctx, o)
 	return h, nil
 }

@@ -67,6 +67,7 @@ type Supervisor struct {
 	unlock    func()
 	resolveC  chan resolveReq // to the one resolver goroutine (resolve)
 	steps     chan struct{}   // owners' short steps at a time (step)
+	holder    *Holder         // the services' bound sockets (§4.11)
 }
 
 // owner is the goroutine that supervises one service, and what it knows.
@@ -93,11 +94,18 @@ type outputCheck struct {
 	pending bool
 }
 
-// New makes a supervisor for p, logging to log.
+// New makes a supervisor for p, logging to log. Its revivals take their
+// sockets from its Holder, which becomes p's socket source.
 func New(p *pkgsvc.Playpen, log *slog.Logger) *Supervisor {
+	h := NewHolder()
+	p.Sockets = h
 	return &Supervisor{p: p, log: log, owners: map[string]*owner{}, changed: make(chan struct{}),
-		outputs: map[string]*outputCheck{}, rotations: map[string]int{}, resolveC: make(chan resolveReq), steps: make(chan struct{}, 2)}
+		outputs: map[string]*outputCheck{}, rotations: map[string]int{}, resolveC: make(chan resolveReq), steps: make(chan struct{}, 2),
+		holder: h}
 }
+
+// Holder is where the supervisor keeps the services' sockets.
+func (s *Supervisor) Holder() *Holder { return s.holder }
 
 // resolve reads a service's definition on the supervisor's one resolver
 // goroutine, one at a time: evaluating a config runs the interpreter

@@ -1233,3 +1233,28 @@ func WithHint(err error, hint string) error {
 	}
 	return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: fmt.Errorf("%w; %s", d, hint)}
 }
+
+// NoteRefusals adds to p's warnings the services that will refuse
+// connections during the upgrade (SPEC §4.11): stopped and started again
+// (not rolled) with service_sockets while no daemon holds them, or
+// binding their own port. daemon says whether a daemon answers on
+// daemon.sock (it holds every started service's sockets).
+func NoteRefusals(pp *pkgsvc.Playpen, p *Plan, daemon bool) {
+	seen := map[string]bool{}
+	for _, a := range p.Actions {
+		if a.Roll > 0 || seen[a.Service] || a.Action != ActStopBefore && a.Action != ActRestartAfter {
+			continue
+		}
+		seen[a.Service] = true
+		s, err := pp.Resolve(a.Service)
+		if err != nil {
+			continue
+		}
+		switch {
+		case len(s.Sockets) > 0 && !daemon:
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: refuses connections from its stop to its start: no daemon holds its service_sockets (start `servicectl daemon` first)", a.Service))
+		case len(s.Sockets) == 0 && s.HasPort():
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: binds its own port: connections are refused from its stop to its start (service_sockets would keep them waiting)", a.Service))
+		}
+	}
+}
