@@ -79,3 +79,35 @@ func TestSocketConfigErrors(t *testing.T) {
 		t.Errorf("two services handed port %d started: %v", port, rs)
 	}
 }
+
+// TestUnixSocketNeverFollowsALink: a link planted where a unix socket
+// goes is refused by name, and what it points to is untouched; a stale
+// socket file a stopped service left is replaced.
+func TestUnixSocketNeverFollowsALink(t *testing.T) {
+	dir := t.TempDir()
+	target := dir + "/precious"
+	os.WriteFile(target, []byte("keep"), 0o600)
+	path := dir + "/web.sock"
+	os.Symlink(target, path)
+	if _, err := bindSocket(Socket{Entry: "unix:web.sock", Network: "unix", Address: path}, -1, -1); err == nil || !strings.Contains(err.Error(), "exists and is not a socket") {
+		t.Errorf("a planted link: %v", err)
+	}
+	if data, _ := os.ReadFile(target); string(data) != "keep" {
+		t.Errorf("the link's target changed: %q", data)
+	}
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close() // a stale socket file
+	f, err := bindSocket(Socket{Entry: "unix:web.sock", Network: "unix", Address: path}, -1, -1)
+	if err != nil {
+		t.Fatalf("over a stale socket file: %v", err)
+	}
+	f.Close()
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("the socket file: %v %v", fi, err)
+	}
+}
