@@ -811,3 +811,10 @@ func (v Vars) Map() map[string]Var {
 	}
 	return out
 }
+
+// Quote writes s as one word that sh (dash, and servicectl's
+// interpreter) reads back as s: a value servicectl writes into a config
+// (the dashboard's POST /api/env) is data, never code. mvdan.cc/sh's
+// syntax.Quote for POSIX sh; an error for what no POSIX word can hold
+// (a NUL byte).
+func Quote(s string) (string, error) { return syntax.Quote(s, syntax.LangPOSIX) }

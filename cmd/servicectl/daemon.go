@@ -52,7 +52,8 @@ One daemon per playpen. Logs go to stderr.`,
 				}
 				return err
 			}
-			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events, sup.Holder(), dashboard.WithRotations(sup.Rotations))
+			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events, sup.Holder(),
+				dashboard.WithRotations(sup.Rotations), dashboard.WithObserver(sup.Observed), dashboard.WithLogger(log.With("part", "api")))
 			if err != nil {
 				sup.Unlock()
 				return err

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -72,6 +73,9 @@ type Server struct {
 	local     bool // on daemon.sock: the socket's mode is the authentication
 	events    *Events
 	rotations func() map[string]int
+	observe   Observer     // the supervisor's view, when in the daemon
+	log       *slog.Logger // where API actions are logged (WithLogger)
+	cpu       cpuSampler
 	mu        sync.Mutex // one change at a time; reads go in parallel
 }
 
@@ -111,6 +115,7 @@ func newServer(p *pkgsvc.Playpen, token string, local bool, events *Events, opts
 	mux.HandleFunc("POST /api/services/{name}/{verb}", s.need(s.change))
 	mux.HandleFunc("GET /api/services/{name}/logs", s.need(s.logs))
 	mux.HandleFunc("GET /api/env", s.need(s.env))
+	mux.HandleFunc("POST /api/env", s.need(s.setEnv))
 	mux.HandleFunc("GET /api/upgrade/plan", s.need(s.plan))
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /api/events", s.need(s.eventList))
@@ -230,21 +235,22 @@ func (s *Server) statuses(ctx context.Context) (*pkgsvc.Playpen, []pkgsvc.Status
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	_, sts, err := s.statuses(r.Context())
+	p, sts, err := s.statuses(r.Context())
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, r, sts)
+	writeJSON(w, r, s.decorate(p, sts))
 }
 
 func (s *Server) one(w http.ResponseWriter, r *http.Request) {
-	st, err := s.fresh().Status(r.Context(), r.PathValue("name"))
+	p := s.fresh()
+	st, err := p.Status(r.Context(), r.PathValue("name"))
 	if st.State == "" && err != nil {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, r, st)
+	writeJSON(w, r, s.decorate(p, []pkgsvc.Status{st})[0])
 }
 
 func (s *Server) change(w http.ResponseWriter, r *http.Request) {
@@ -265,12 +271,13 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown action "+verb+" (start, stop or restart)", http.StatusNotFound)
 		return
 	}
+	s.asked(r, verb, "service", name, "ok", err == nil)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	st, _ := p.Status(ctx, name)
-	writeJSON(w, r, st)
+	writeJSON(w, r, s.decorate(p, []pkgsvc.Status{st})[0])
 }
 
 // sseWriter turns lines into server-sent events, flushing each.
@@ -404,6 +411,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(bw, "servicectl_crashes{service=%q} %d\n", st.Service, n)
 	}
+	s.usageMetrics(bw, p, sts)
 	if s.rotations != nil {
 		fmt.Fprintln(bw, "# HELP servicectl_output_rotations_total Output file rotations by the supervisor since it started.\n# TYPE servicectl_output_rotations_total counter")
 		rot := s.rotations()
@@ -414,20 +422,27 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	bw.Flush()
 }
 
-// eventList answers /api/events, the service's own with ?service=NAME
-// (its instances too for a template).
-func (s *Server) eventList(w http.ResponseWriter, r *http.Request) {
+// filtered is the event list, only svc's (its instances too for a
+// template) and only of kind, when given.
+func (s *Server) filtered(svc, kind string) []Event {
 	list := s.events.List()
-	if svc := r.URL.Query().Get("service"); svc != "" {
-		kept := list[:0]
-		for _, e := range list {
-			if n := e.Attrs["service"]; n == svc || strings.HasPrefix(n, svc+"@") {
-				kept = append(kept, e)
-			}
+	kept := list[:0]
+	for _, e := range list {
+		if n := e.Attrs["service"]; svc != "" && n != svc && !strings.HasPrefix(n, svc+"@") {
+			continue
 		}
-		list = kept
+		if kind != "" && e.Kind != kind {
+			continue
+		}
+		kept = append(kept, e)
 	}
-	writeJSON(w, r, list)
+	return kept
+}
+
+// eventList answers /api/events, the service's own with ?service=NAME
+// (its instances too for a template), of one kind with ?kind=.
+func (s *Server) eventList(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, s.filtered(r.URL.Query().Get("service"), r.URL.Query().Get("kind")))
 }
 
 var _ io.Writer = (*sseWriter)(nil)

@@ -14,8 +14,34 @@ import (
 type Event struct {
 	Time    time.Time         `json:"time"`
 	Level   string            `json:"level"`
+	Kind    string            `json:"kind"` // crash, revival, failed, change, refusal, api, info
 	Message string            `json:"message"`
 	Attrs   map[string]string `json:"attrs,omitempty"`
+}
+
+// EventKinds are the kinds the page filters on.
+var EventKinds = []string{"crash", "revival", "failed", "change", "refusal", "api", "info"}
+
+// kindOf classifies a record for the page's filter: what the
+// supervisor, the file watcher and the API log, by their messages (or a
+// "kind" attribute when the logger set one).
+func kindOf(msg string, attrs map[string]string) string {
+	if k := attrs["kind"]; k != "" {
+		return k
+	}
+	switch {
+	case strings.HasPrefix(msg, "died without a stop"), strings.HasPrefix(msg, "found dead"), strings.HasPrefix(msg, "restart failed"), strings.HasPrefix(msg, "ping failed"):
+		return "crash"
+	case strings.HasPrefix(msg, "restarted"), strings.HasPrefix(msg, "restarting"):
+		return "revival"
+	case strings.HasPrefix(msg, "failed"):
+		return "failed"
+	case attrs["part"] == "watch":
+		return "change"
+	case strings.HasPrefix(msg, "not restart"), strings.Contains(msg, "refus"), strings.HasPrefix(msg, "cannot"):
+		return "refusal"
+	}
+	return "info"
 }
 
 // Events keeps the daemon's latest log records so the page can show
@@ -96,6 +122,7 @@ func (h *teeHandler) Handle(ctx context.Context, r slog.Record) error {
 		out.AddAttrs(a)
 		return true
 	})
+	ev.Kind = kindOf(ev.Message, ev.Attrs)
 	h.e.add(ev)
 	return h.next.Handle(ctx, out)
 }

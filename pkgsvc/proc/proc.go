@@ -382,10 +382,18 @@ func (o *Handle) Wait(d time.Duration) bool {
 // instead of blocking 200 threads in wait4.
 func WatchChild(proc *os.Process) <-chan struct{} {
 	ch := make(chan struct{})
+	rec := children.add(proc.Pid)
+	reap := func() {
+		ps, err := proc.Wait()
+		if err == nil {
+			rec.ws, rec.ok = ps.Sys().(syscall.WaitStatus)
+		}
+		close(rec.done)
+	}
 	fd, err := unix.PidfdOpen(proc.Pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		go func() {
-			proc.Wait()
+			reap()
 			close(ch)
 		}()
 		return ch
@@ -400,11 +408,60 @@ func WatchChild(proc *os.Process) <-chan struct{} {
 			})
 		}
 		f.Close()
-		proc.Wait()
+		reap()
 	}()
 	return ch
 }
 
+// childExits are the exit statuses of this process's children as
+// WatchChild reaped them, for a supervisor that wants to say how its
+// revived services ended (the kernel tells only the parent).
+type childExits struct {
+	mu sync.Mutex
+	m  map[int]*childExit
+}
+
+type childExit struct {
+	done chan struct{}
+	ws   syscall.WaitStatus
+	ok   bool
+}
+
+var children = &childExits{m: map[int]*childExit{}}
+
+func (c *childExits) add(pid int) *childExit {
+	rec := &childExit{done: make(chan struct{})}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) > 4096 { // nobody asked for these: forget the oldest lot
+		for p := range c.m {
+			delete(c.m, p)
+		}
+	}
+	c.m[pid] = rec
+	return rec
+}
+
+// ChildExit is how this process's child pid ended: it waits up to wait
+// for WatchChild to reap it. ok is false for a process that is not a
+// child WatchChild watched (or not reaped in time).
+func ChildExit(pid int, wait time.Duration) (ws syscall.WaitStatus, ok bool) {
+	children.mu.Lock()
+	rec := children.m[pid]
+	children.mu.Unlock()
+	if rec == nil {
+		return 0, false
+	}
+	select {
+	case <-rec.done:
+	case <-time.After(wait):
+		return 0, false
+	}
+	children.mu.Lock()
+	delete(children.m, pid)
+	children.mu.Unlock()
+	return rec.ws, rec.ok
+}
 // TakeFd duplicates the claimed process's descriptor target into this
 // process (pidfd_getfd(2)): how a supervisor started after a service
 // takes the sockets it was handed, to hold them across its restarts. It

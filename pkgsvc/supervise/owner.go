@@ -3,6 +3,8 @@ package supervise
 import (
 	"context"
 	"errors"
+	"golang.org/x/sys/unix"
+	"strings"
 	"time"
 
 	"servicectl/pkgsvc"
@@ -128,16 +130,45 @@ func (s *Supervisor) ended(o *owner, st *pkgsvc.State, h *proc.Handle, died time
 	if st.Want == pkgsvc.WantDown && (now == nil || now.Pid == h.Pid) {
 		now = nil // the stop it was asked for
 	}
+	exit := exitOf(h.Pid, died)
 	switch {
 	case now == nil || now.Want == pkgsvc.WantDown:
+		exit.Asked = true
+		s.setExit(o, exit)
 		s.log.Info("stopped as asked", "service", o.name, "pid", h.Pid)
 		s.release(o, Stopping)
 		return nil
 	case now.Pid != h.Pid:
+		exit.Asked = true
+		s.setExit(o, exit)
 		return nil // restarted by someone else: the loop reads the new pid
 	}
-	s.log.Warn("died without a stop being asked", "service", o.name, "pid", h.Pid, "ran", died.Sub(st.StartedAt).Round(time.Millisecond))
+	s.setExit(o, exit)
+	s.log.Warn("died without a stop being asked", "service", o.name, "pid", h.Pid, "ran", died.Sub(st.StartedAt).Round(time.Millisecond), "exit", exit.String())
 	return now
+}
+
+// exitOf is how pid ended: its wait status when the daemon is its
+// parent (a revival), else only when.
+func exitOf(pid int, at time.Time) *pkgsvc.Exit {
+	e := &pkgsvc.Exit{At: at}
+	ws, ok := proc.ChildExit(pid, 100*time.Millisecond)
+	switch {
+	case ok && ws.Signaled():
+		e.Signal = strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG")
+	case ok:
+		c := ws.ExitStatus()
+		e.Code = &c
+	default:
+		e.Why = "started by a command, not by the daemon: only a process's parent learns its exit status"
+	}
+	return e
+}
+
+func (s *Supervisor) setExit(o *owner, e *pkgsvc.Exit) {
+	s.mu.Lock()
+	o.lastExit = e
+	s.mu.Unlock()
 }
 
 // crashLoop applies §9.2 to a service whose process died unasked:
@@ -219,6 +250,10 @@ func (s *Supervisor) revive(ctx context.Context, o *owner, st *pkgsvc.State) (*p
 		}
 		return nil, time.Time{}
 	}
+	if r.Proc == nil { // started, and gone before it could be claimed: the loop reads its record
+		s.log.Info("restarted", "service", o.name, "restarts", st.Restarts+1)
+		return nil, time.Time{}
+	}
 	s.log.Info("restarted", "service", o.name, "pid", r.Proc.Pid, "restarts", st.Restarts+1)
 	r.Proc.Close()
 	return nil, time.Time{}
@@ -291,10 +326,11 @@ func (s *Supervisor) pinger(ctx context.Context, name string, every time.Duratio
 		case <-t.C:
 		}
 		err := s.p.Ping(ctx, name)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return
-		case err == nil:
+		}
+		s.setHealth(name, err)
+		if err == nil {
 			fails = 0
 			continue
 		}
@@ -309,6 +345,19 @@ func (s *Supervisor) pinger(ctx context.Context, name string, every time.Duratio
 		}
 		fails = 0
 	}
+}
+
+// setHealth records a ping's result for the dashboard.
+func (s *Supervisor) setHealth(name string, err error) {
+	h := &pkgsvc.Health{OK: err == nil, At: time.Now(), Detail: "service_ping passed"}
+	if err != nil {
+		h.Detail = "service_ping failed: " + err.Error()
+	}
+	s.mu.Lock()
+	if o := s.owners[name]; o != nil {
+		o.health = h
+	}
+	s.mu.Unlock()
 }
 
 // claim takes the process st names and starts watching it; an error says

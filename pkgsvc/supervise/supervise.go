@@ -86,6 +86,10 @@ type owner struct {
 	// leftDead is the process (pid, start time) of a crash left dead by
 	// its policy: while the state file names it, there is nothing to do.
 	leftDead [2]uint64
+
+	// guarded by Supervisor.mu: what the dashboard shows (§9.4)
+	lastExit *pkgsvc.Exit
+	health   *pkgsvc.Health // the last service_ping, when pinged
 }
 
 // outputCheck rate-limits rotation checks of one output file.
@@ -102,6 +106,39 @@ func New(p *pkgsvc.Playpen, log *slog.Logger) *Supervisor {
 	return &Supervisor{p: p, log: log, owners: map[string]*owner{}, changed: make(chan struct{}),
 		outputs: map[string]*outputCheck{}, rotations: map[string]int{}, resolveC: make(chan resolveReq), steps: make(chan struct{}, 2),
 		holder: h}
+}
+
+// Observed is what the supervisor saw of a service (SPEC §9.4): how its
+// last process ended (nil before any end it saw), and its health: the
+// last service_ping when it pings it, else the pidfd check now (nil when
+// it watches no process of it).
+func (s *Supervisor) Observed(name string) (*pkgsvc.Exit, *pkgsvc.Health) {
+	s.mu.Lock()
+	o := s.owners[name]
+	if o == nil {
+		s.mu.Unlock()
+		return nil, nil
+	}
+	var exit *pkgsvc.Exit
+	if o.lastExit != nil {
+		e := *o.lastExit
+		exit = &e
+	}
+	health, h, pid := o.health, o.h, o.pid
+	s.mu.Unlock()
+	if health != nil {
+		c := *health
+		return exit, &c
+	}
+	if h == nil {
+		return exit, nil
+	}
+	alive := h.Alive()
+	detail := fmt.Sprintf("pid %d runs (pidfd)", pid)
+	if !alive {
+		detail = fmt.Sprintf("pid %d is gone", pid)
+	}
+	return exit, &pkgsvc.Health{OK: alive, At: time.Now(), Detail: detail}
 }
 
 // Holder is where the supervisor keeps the services' sockets.
