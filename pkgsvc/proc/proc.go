@@ -462,6 +462,7 @@ func ChildExit(pid int, wait time.Duration) (ws syscall.WaitStatus, ok bool) {
 	children.mu.Unlock()
 	return rec.ws, rec.ok
 }
+
 // TakeFd duplicates the claimed process's descriptor target into this
 // process (pidfd_getfd(2)): how a supervisor started after a service
 // takes the sockets it was handed, to hold them across its restarts. It
