@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -173,34 +172,9 @@ func (g *globals) printDryRun(pp *pkgsvc.Playpen, p *upgrade.Plan) error {
 	g.printPlanTo(p, false)
 	failed := 0
 	for _, r := range runs {
-		fmt.Fprintf(g.stdout, "\n%s %s (%s %s)\n", r.Service, r.Action.Action, r.Package, r.Version)
-		if r.Note != "" {
-			fmt.Fprintf(g.stdout, "  note: %s\n", r.Note)
-		}
-		for _, st := range r.Steps {
-			if st.Builtin != "" {
-				fmt.Fprintf(g.stdout, "  %-10s %s\n", st.Step, st.Builtin)
-				continue
-			}
-			fmt.Fprintf(g.stdout, "  %-10s %s\n", st.Step, st.Script)
-			for _, e := range st.Effects {
-				fmt.Fprintf(g.stdout, "  %-10s   %s\n", "", e)
-			}
-			if len(st.Effects) == 0 {
-				fmt.Fprintf(g.stdout, "  %-10s   (no command, write or signal)\n", "")
-			}
-			if st.Output != "" {
-				fmt.Fprintf(g.stdout, "  %-10s   prints: %s\n", "", strings.ReplaceAll(st.Output, "\n", "\n             "))
-			}
-			if st.Error != "" && st.Step == "gate" {
-				// The check runs once the new process is up: failing
-				// now, before anything started, is no verdict.
-				fmt.Fprintf(g.stdout, "  %-10s   fails as things are now (%s); it runs once the service has started\n", "", st.Error)
-			} else if st.Error != "" {
-				failed++
-				fmt.Fprintf(g.stdout, "  %-10s   FAILS: %s\n", "", st.Error)
-			}
-		}
+		text, fails := r.Text()
+		fmt.Fprint(g.stdout, "\n"+text)
+		failed += fails
 	}
 	if failed > 0 {
 		return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: fmt.Errorf("%d hook(s) of this upgrade would fail even with every command succeeding (FAILS above)", failed)}

@@ -74,6 +74,8 @@ type Server struct {
 	events    *Events
 	rotations func() map[string]int
 	observe   Observer     // the supervisor's view, when in the daemon
+	known     func() []string
+	cache     rowCache
 	log       *slog.Logger // where API actions are logged (WithLogger)
 	cpu       cpuSampler
 	mu        sync.Mutex // one change at a time; reads go in parallel
@@ -119,6 +121,10 @@ func newServer(p *pkgsvc.Playpen, token string, local bool, events *Events, opts
 	mux.HandleFunc("GET /api/upgrade/plan", s.need(s.plan))
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /api/events", s.need(s.eventList))
+	mux.HandleFunc("GET /ui/rows", s.need(s.liveRows))
+	mux.HandleFunc("POST /ui/act", s.need(s.act))
+	mux.HandleFunc("POST /ui/all", s.need(s.act))
+	mux.HandleFunc("POST /ui/env", s.need(s.setEnvForm))
 	mux.HandleFunc("/", s.need(http.NotFound))
 	// net/http's protection refuses a cross-site change (403) by
 	// Sec-Fetch-Site or Origin, before the token is even looked at.
@@ -209,8 +215,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "<!doctype html><meta charset=utf-8><title>servicectl</title><p>%s</p>\n", template.HTMLEscapeString(unauthorised))
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	page().Execute(w, map[string]string{"Project": s.p.Name, "Root": s.p.Root})
+	s.renderPage(w, r)
 }
 
 // names are the services the page lists: every service, and the running

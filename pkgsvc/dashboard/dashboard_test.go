@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -203,11 +204,19 @@ func TestLogsFollow(t *testing.T) {
 // (target < 5 ms), without a supervisor (status reads /proc) and within
 // the daemon (the supervisor's pidfds answer liveness).
 func BenchmarkAPIServices200(b *testing.B) {
-	b.Run("unsupervised", func(b *testing.B) { benchAPI(b, false) })
-	b.Run("daemon", func(b *testing.B) { benchAPI(b, true) })
+	b.Run("unsupervised", func(b *testing.B) { benchAPI(b, false, "/api/services") })
+	b.Run("daemon", func(b *testing.B) { benchAPI(b, true, "/api/services") })
 }
 
-func benchAPI(b *testing.B, supervised bool) {
+// BenchmarkPage200: the dashboard page of 200 running services rendered
+// in the daemon (SPEC §9.4: under 50 ms), and a live update that finds
+// nothing changed.
+func BenchmarkPage200(b *testing.B) {
+	b.Run("page", func(b *testing.B) { benchAPI(b, true, "/") })
+	b.Run("live-update", func(b *testing.B) { benchAPI(b, true, "/ui/rows?since=live") })
+}
+
+func benchAPI(b *testing.B, supervised bool, path string) {
 	root := b.TempDir()
 	os.Chmod(root, 0o755)
 	var names []string
@@ -251,7 +260,19 @@ func benchAPI(b *testing.B, supervised bool) {
 	}
 	srv := httptest.NewServer(New(p, "tok", nil))
 	defer srv.Close()
-	req, _ := http.NewRequest("GET", srv.URL+"/api/services", nil)
+	if strings.HasSuffix(path, "since=live") { // the version a live page has after its first load
+		req, _ := http.NewRequest("GET", srv.URL+"/ui/rows?since=0", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var v struct{ Version int }
+		json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		path = "/ui/rows?since=" + strconv.Itoa(v.Version)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer tok")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -322,6 +343,7 @@ func TestTokenForEveryRouteAndNeverShown(t *testing.T) {
 		{"POST", "/api/services/web/start"}, {"GET", "/api/services/web/logs"},
 		{"GET", "/api/services/web/logs?follow=1"}, {"GET", "/api/env"},
 		{"GET", "/api/upgrade/plan"}, {"GET", "/api/events"}, {"GET", "/nosuch"},
+		{"GET", "/ui/rows"}, {"POST", "/ui/act"}, {"POST", "/ui/all"}, {"POST", "/ui/env"}, {"POST", "/api/env"}, {"GET", "/api/status"},
 	}
 	for _, r := range routes {
 		for _, hdr := range []map[string]string{nil, {"Authorization": "Bearer wrong"}, {"Cookie": "servicectl_token=wrong"}} {
@@ -444,5 +466,47 @@ func TestPlanDowngradeIs409(t *testing.T) {
 	code, body := do(t, "GET", srv.URL+"/api/upgrade/plan?app=1.0", map[string]string{"Authorization": "Bearer " + tok})
 	if code != 409 || !strings.Contains(body, "is a downgrade, refused") || !strings.Contains(body, "on the command line") {
 		t.Errorf("downgrade plan: %d %s", code, body)
+	}
+}
+
+// TestPageWithoutJavaScript (issue 29): the page is rendered on the
+// server and its buttons are forms: a stop asks on a page of its own
+// first, then stops; stop all asks first; a bad value from the
+// environment form comes back with the rule and nothing written.
+func TestPageWithoutJavaScript(t *testing.T) {
+	srv, p, tok := server(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(path string, form url.Values) (int, string, string) {
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(b)
+	}
+	code, html := do(t, "GET", srv.URL+"/", map[string]string{"Authorization": "Bearer " + tok})
+	if code != 200 || !strings.Contains(html, `<tr data-service="web"`) || !strings.Contains(html, `class="state running"`) {
+		t.Fatalf("page: %d\n%s", code, html)
+	}
+	code, _, body := post("/ui/act", url.Values{"service": {"web"}, "verb": {"stop"}})
+	if st, _ := p.Status(bg, "web"); code != 200 || !strings.Contains(body, "Really stop web?") || st.State != pkgsvc.StateRunning {
+		t.Errorf("a stop without confirmation: %d, web %s\n%s", code, st.State, body)
+	}
+	code, loc, _ := post("/ui/act", url.Values{"service": {"web"}, "verb": {"stop"}, "confirm": {"1"}})
+	if st, _ := p.Status(bg, "web"); code != 303 || !strings.HasPrefix(loc, "/?msg=") || st.State != pkgsvc.StateStopped {
+		t.Errorf("a confirmed stop: %d %q, web %s", code, loc, st.State)
+	}
+	if code, _, body := post("/ui/all", url.Values{"verb": {"stop"}}); code != 200 || !strings.Contains(body, "Really stop every service?") {
+		t.Errorf("stop all without confirmation: %d\n%s", code, body)
+	}
+	if code, loc, _ := post("/ui/env", url.Values{"name": {"NOPE"}, "value": {"1"}}); code != 303 || !strings.Contains(loc, "no+service+declares+it") {
+		t.Errorf("a bad variable from the form: %d %q", code, loc)
+	}
+	if _, err := os.Stat(filepath.Join(p.Root, "etc/project.conf.local")); err == nil {
+		t.Errorf("a refused value wrote etc/project.conf.local")
 	}
 }

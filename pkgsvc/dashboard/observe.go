@@ -21,7 +21,7 @@ type ServiceStatus struct {
 	Health     *pkgsvc.Health `json:"health"`
 	CPUPercent *float64       `json:"cpu_percent"` // over the last few seconds; null until two samples
 	RSSBytes   *int64         `json:"rss_bytes"`   // the service's session
-	Crashes    int            `json:"crashes"`
+	Crashes    int            `json:"crashes"` // counted when it was marked failed
 }
 
 // Observer says what the supervisor saw of a service (supervise's
@@ -101,8 +101,10 @@ func (s *Server) decorate(p *pkgsvc.Playpen, sts []pkgsvc.Status) []ServiceStatu
 		if s.observe != nil {
 			st.LastExit, st.Health = s.observe(st.Service)
 		}
-		if rec, _ := p.ServiceState(st.Service); rec != nil {
-			st.Crashes = rec.Crashes
+		if st.State == pkgsvc.StateFailed { // the verdict records the count
+			if rec, _ := p.ServiceState(st.Service); rec != nil {
+				st.Crashes = rec.Crashes
+			}
 		}
 		if u, ok := use[st.Pid]; ok && st.State == pkgsvc.StateRunning {
 			rss := u.RSS

@@ -141,6 +141,19 @@ func (s *Supervisor) Observed(name string) (*pkgsvc.Exit, *pkgsvc.Health) {
 	return exit, &pkgsvc.Health{OK: alive, At: time.Now(), Detail: detail}
 }
 
+// Known is every service the supervisor has owned since it started,
+// stopped ones included: the dashboard keeps a row for a stopped
+// instance of a template so that it can be started again.
+func (s *Supervisor) Known() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.owners))
+	for n := range s.owners {
+		out = append(out, n)
+	}
+	return out
+}
+
 // Holder is where the supervisor keeps the services' sockets.
 func (s *Supervisor) Holder() *Holder { return s.holder }
 

@@ -42,6 +42,42 @@ type ActionRun struct {
 	Steps   []StepRun `json:"steps"`
 }
 
+// Text is how `upgrade plan --hooks` and the dashboard show the action's
+// steps, and how many of them would fail.
+func (r ActionRun) Text() (string, int) {
+	var b strings.Builder
+	failed := 0
+	fmt.Fprintf(&b, "%s %s (%s %s)\n", r.Service, r.Action.Action, r.Package, r.Version)
+	if r.Note != "" {
+		fmt.Fprintf(&b, "  note: %s\n", r.Note)
+	}
+	for _, st := range r.Steps {
+		if st.Builtin != "" {
+			fmt.Fprintf(&b, "  %-10s %s\n", st.Step, st.Builtin)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-10s %s\n", st.Step, st.Script)
+		for _, e := range st.Effects {
+			fmt.Fprintf(&b, "  %-10s   %s\n", "", e)
+		}
+		if len(st.Effects) == 0 {
+			fmt.Fprintf(&b, "  %-10s   (no command, write or signal)\n", "")
+		}
+		if st.Output != "" {
+			fmt.Fprintf(&b, "  %-10s   prints: %s\n", "", strings.ReplaceAll(st.Output, "\n", "\n             "))
+		}
+		if st.Error != "" && st.Step == "gate" {
+			// The check runs once the new process is up: failing now,
+			// before anything started, is no verdict.
+			fmt.Fprintf(&b, "  %-10s   fails as things are now (%s); it runs once the service has started\n", "", st.Error)
+		} else if st.Error != "" {
+			failed++
+			fmt.Fprintf(&b, "  %-10s   FAILS: %s\n", "", st.Error)
+		}
+	}
+	return b.String(), failed
+}
+
 // DryRunHooks runs plan's hooks without effects and says what each
 // would do.
 func DryRunHooks(ctx context.Context, p *pkgsvc.Playpen, plan *Plan) ([]ActionRun, error) {
