@@ -73,7 +73,7 @@ type Server struct {
 	local     bool // on daemon.sock: the socket's mode is the authentication
 	events    *Events
 	rotations func() map[string]int
-	observe   Observer     // the supervisor's view, when in the daemon
+	observe   Observer // the supervisor's view, when in the daemon
 	known     func() []string
 	cache     rowCache
 	log       *slog.Logger // where API actions are logged (WithLogger)

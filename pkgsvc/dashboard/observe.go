@@ -21,7 +21,7 @@ type ServiceStatus struct {
 	Health     *pkgsvc.Health `json:"health"`
 	CPUPercent *float64       `json:"cpu_percent"` // over the last few seconds; null until two samples
 	RSSBytes   *int64         `json:"rss_bytes"`   // the service's session
-	Crashes    int            `json:"crashes"` // counted when it was marked failed
+	Crashes    int            `json:"crashes"`     // counted when it was marked failed
 }
 
 // Observer says what the supervisor saw of a service (supervise's

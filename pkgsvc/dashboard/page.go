@@ -25,7 +25,7 @@ import (
 type row struct {
 	ServiceStatus
 	Uptime, Started, Exit, HealthText, CPU, RSS, Sockets string
-	Running                                               bool
+	Running                                              bool
 }
 
 // envRow is one declared variable of one service.
