@@ -34,7 +34,7 @@ func TestImportRules(t *testing.T) {
 		"servicectl/pkgsvc":                  {"servicectl/pkgsvc/proc", "servicectl/internal/fsio", "servicectl/pkgsvc/internal/fault", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
 		"servicectl/pkgsvc/supervise":        {"servicectl/pkgsvc", "servicectl/pkgsvc/proc", "servicectl/internal/fsio", "servicectl/pkgsvc/watch"},
 		"servicectl/pkgsvc/upgrade":          {"servicectl/pkgsvc", "servicectl/pkgsvc/internal/fault", "servicectl/internal/fsio", "servicectl/hooks", "servicectl/pkgsvc/watch"},
-		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade", "servicectl/internal/fsio"},
+		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade", "servicectl/pkgsvc/proc", "servicectl/internal/fsio"},
 		"servicectl/pkgsvc/export":           {"servicectl/pkgsvc", "github.com/hashicorp/nomad/api"},
 		"servicectl/pkgsvc/watch":            {"github.com/fsnotify/fsnotify"},
 		"servicectl/pkgsvc/pkghook":          {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade"},

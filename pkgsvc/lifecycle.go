@@ -455,7 +455,15 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	}
 	info, err := read(pid)
 	if err != nil || info.Zombie {
-		p.cleanStale(s)
+		if opts.Revive != 0 {
+			// A revival keeps the record of the crash it answers, so
+			// that this start that died at once counts as the next crash
+			// and a service that cannot start ends failed (§9.2).
+			os.Remove(s.Pidfile(p))
+			p.clearLaunch(s)
+		} else {
+			p.cleanStale(s)
+		}
 		return fmt.Errorf("exited at once%s", p.tail(s))
 	}
 	if exited != nil {

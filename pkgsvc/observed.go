@@ -1,6 +1,7 @@
 package pkgsvc
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -36,4 +37,18 @@ func (e *Exit) String() string {
 		return "code " + strconv.Itoa(*e.Code)
 	}
 	return "unknown"
+}
+
+// FormatUptime is how status and the dashboard show how long a service
+// has run: 42s, 3m07s, 5h12m, 3d.
+func FormatUptime(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

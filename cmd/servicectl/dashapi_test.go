@@ -46,7 +46,7 @@ func TestDaemonStatusFields(t *testing.T) {
 		"etc/project-name":      "api\n",
 		"etc/project-services":  "up\nquits\n",
 		"services/up/config":    "service_program=sleep\nservice_flags=600\nservice_start_secs=0\n",
-		"services/quits/config": "service_program=false\nservice_start_secs=0\n",
+		"services/quits/config": "service_program=sh\nservice_flags=(-c 'sleep 0.1; exit 1')\nservice_start_secs=0\n",
 	})
 	t.Cleanup(func() { sctl(t, root, "--quiet", "stop", "up", "quits") })
 	startDaemonProc(t, root)

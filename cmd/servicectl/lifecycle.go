@@ -250,7 +250,7 @@ func printStatus(g *globals, sts []pkgsvc.Status) {
 			pid = fmt.Sprint(st.Pid)
 		}
 		if st.State == pkgsvc.StateRunning && st.StartedAt != nil {
-			up = uptime(now.Sub(*st.StartedAt))
+			up = pkgsvc.FormatUptime(now.Sub(*st.StartedAt))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.Service, pkg, ver, state, pid, up)
 	}
@@ -264,17 +264,6 @@ func printStatus(g *globals, sts []pkgsvc.Status) {
 	}
 }
 
-func uptime(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
 
 func newPing(g *globals) *cobra.Command {
 	return &cobra.Command{

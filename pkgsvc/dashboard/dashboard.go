@@ -260,28 +260,18 @@ func (s *Server) one(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) change(w http.ResponseWriter, r *http.Request) {
 	name, verb := r.PathValue("name"), r.PathValue("verb")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.fresh()
-	ctx := r.Context()
-	var err error
-	switch verb {
-	case "start":
-		err = pkgsvc.FirstError(p.StartMany(ctx, []string{name}, pkgsvc.ManyOptions{}))
-	case "stop":
-		err = p.Stop(ctx, name)
-	case "restart":
-		err = p.Restart(ctx, name, pkgsvc.RestartOptions{})
-	default:
+	if verb != "start" && verb != "stop" && verb != "restart" {
 		http.Error(w, "unknown action "+verb+" (start, stop or restart)", http.StatusNotFound)
 		return
 	}
-	s.asked(r, verb, "service", name, "ok", err == nil)
-	if err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.fresh()
+	if err := s.actOne(r, p, name, verb); err != nil {
 		fail(w, err)
 		return
 	}
-	st, _ := p.Status(ctx, name)
+	st, _ := p.Status(r.Context(), name)
 	writeJSON(w, r, s.decorate(p, []pkgsvc.Status{st})[0])
 }
 

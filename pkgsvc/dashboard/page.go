@@ -110,7 +110,7 @@ func (s *Server) rows(ctx context.Context, p *pkgsvc.Playpen) ([]row, error) {
 func rowOf(st ServiceStatus, now time.Time) row {
 	r := row{ServiceStatus: st, Running: st.State == pkgsvc.StateRunning, Uptime: "-", Started: "-", Exit: "-", HealthText: "-", CPU: "-", RSS: "-", Sockets: "-"}
 	if r.Running && st.StartedAt != nil {
-		r.Uptime = shortDuration(now.Sub(*st.StartedAt))
+		r.Uptime = pkgsvc.FormatUptime(now.Sub(*st.StartedAt))
 		r.Started = st.StartedAt.Local().Format("2006-01-02 15:04:05")
 	}
 	if e := st.LastExit; e != nil {
@@ -137,18 +137,6 @@ func rowOf(st ServiceStatus, now time.Time) row {
 		r.Sockets = strings.Join(st.Sockets, " ")
 	}
 	return r
-}
-
-func shortDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
 // envRows is every declared variable of ns with its value (secrets

@@ -594,3 +594,26 @@ func TestNoRestartOnCrashStaysDead(t *testing.T) {
 		t.Fatalf("a started again: %v (state %s)", err, sup.StateOf("a"))
 	}
 }
+
+// TestRevivalThatExitsAtOnce: a service whose revivals exit at once
+// (before the daemon can claim them, or before a state is written) ends
+// failed: the daemon neither crashes (it once dereferenced the claim it
+// did not get) nor forgets the service (a start that died at once used
+// to remove the record the crash count rests on).
+func TestRevivalThatExitsAtOnce(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "ran")
+	cfg := "service_program=sh\nservice_flags=(-c 'if [ -e " + mark + " ]; then exit 1; fi; : >" + mark + "; sleep 0.2; exit 1')\nservice_start_secs=0\n"
+	root := playpen(t, map[string]string{"q": cfg})
+	_, sup := superviseS(t, root)
+	if err := open(t, root).Start(bg, "q", pkgsvc.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
+	defer cancel()
+	if err := sup.WaitFor(ctx, "q", Failed); err != nil {
+		t.Fatalf("q: %v (state %s, status %s)", err, sup.StateOf("q"), status(t, root, "q").State)
+	}
+	if st := status(t, root, "q"); st.State != pkgsvc.StateFailed {
+		t.Errorf("status: %s, want failed", st.State)
+	}
+}
