@@ -264,7 +264,6 @@ func printStatus(g *globals, sts []pkgsvc.Status) {
 	}
 }
 
-
 func newPing(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:               "ping SERVICE...",
