@@ -231,6 +231,20 @@ func (p *Playpen) probeNoPidfile(ctx context.Context, s *Service, st Status, sta
 	return st
 }
 
+// exitedAtOnce is a launch whose process was gone before it could be
+// recorded. A revival keeps the record of the crash it answers, so that
+// this start counts as the next crash and a service that cannot start
+// ends failed (§9.2); a user's start leaves nothing behind.
+func (p *Playpen) exitedAtOnce(s *Service, opts StartOptions) error {
+	if opts.Revive != 0 {
+		os.Remove(s.Pidfile(p))
+		p.clearLaunch(s)
+	} else {
+		p.cleanStale(s)
+	}
+	return fmt.Errorf("exited at once%s", p.tail(s))
+}
+
 // cleanStale removes a pidfile and state file that name no live process
 // of ours (§4.7); it never signals anything.
 func (p *Playpen) cleanStale(s *Service) {
@@ -455,16 +469,7 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 	}
 	info, err := read(pid)
 	if err != nil || info.Zombie {
-		if opts.Revive != 0 {
-			// A revival keeps the record of the crash it answers, so
-			// that this start that died at once counts as the next crash
-			// and a service that cannot start ends failed (§9.2).
-			os.Remove(s.Pidfile(p))
-			p.clearLaunch(s)
-		} else {
-			p.cleanStale(s)
-		}
-		return fmt.Errorf("exited at once%s", p.tail(s))
+		return p.exitedAtOnce(s, opts)
 	}
 	if exited != nil {
 		info.Argv0 = s.argv0s()[0]

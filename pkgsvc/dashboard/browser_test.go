@@ -155,9 +155,19 @@ func TestDashboardInChromium(t *testing.T) {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector("#planout th:nth-child(5)") && document.getElementById("planmsg").textContent.includes("nothing to do")`))
 		return err == nil && ok
 	})
+	screenshots(t, ctx, srv.URL, step)
+
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) { testkit.WaitFor(t, what, cond) }
+
+// screenshots leaves the page at 1280 and 375 px in _artifacts/ and
+// checks that at 375 px it does not scroll sideways.
+func screenshots(t *testing.T, ctx context.Context, url string, step func(string, ...chromedp.Action[chromedp.Void])) {
+	t.Helper()
 	os.MkdirAll("../../_artifacts", 0o755)
 	for _, w := range []int64{1280, 375} {
-		step("viewport", chromedp.EmulateViewport(w, 900), chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(row("web", "td.running"))))
+		step("viewport", chromedp.EmulateViewport(w, 900), chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`tr[data-service="web"] td.running`)))
 		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
@@ -172,5 +182,3 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("at 375 px the page is %v px wide (%v): it scrolls sideways", w, err)
 	}
 }
-
-func waitFor(t *testing.T, what string, cond func() bool) { testkit.WaitFor(t, what, cond) }
