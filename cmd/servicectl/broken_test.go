@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,7 +76,15 @@ func pidOf(t *testing.T, root, name string) int {
 	return pid
 }
 
-func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+// alive says pid runs: a zombie (a child of this test process that the
+// reaper goroutine has not waited for yet) is not alive.
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	info, err := proc.ReadStat(pid)
+	return err == nil && !info.Zombie
+}
 
 // TestBrokenConfigDoesNotHideRunningService (issue 18): configs broken
 // after their services started, in every way the issue names.
