@@ -197,8 +197,17 @@ func (w *Watcher) guards(path string) bool {
 // replaced one is watched anew, and its files count as changed in
 // pending); its parent is watched so that its removal and return are
 // seen; one that does not exist is waited for from its nearest existing
-// ancestor.
+// ancestor. A watch added may have come after a directory below it was
+// made (`mkdir -p a/b/c`: b made between the look at b and the watch on
+// a, its event never sent): it looks again until nothing is added.
 func (w *Watcher) resyncLocked(pending map[string]bool) {
+	for i := 0; i < 16 && w.resyncOnce(pending); i++ {
+	}
+}
+
+// resyncOnce is one pass of resyncLocked; it reports whether it added a
+// watch.
+func (w *Watcher) resyncOnce(pending map[string]bool) (added bool) {
 	want := map[string]bool{}
 	for d := range w.wanted {
 		want[d] = true
@@ -231,6 +240,7 @@ func (w *Watcher) resyncLocked(pending map[string]bool) {
 			}
 			if w.fs.Add(d) == nil {
 				w.watched[d] = id
+				added = true
 				if w.wanted[d] {
 					// A directory new or replaced: what is in it now,
 					// against the last view, changed.
@@ -245,6 +255,7 @@ func (w *Watcher) resyncLocked(pending map[string]bool) {
 			delete(w.watched, d)
 		}
 	}
+	return added
 }
 
 // rescan lists every wanted directory again after lost events and puts
