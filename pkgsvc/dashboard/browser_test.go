@@ -14,6 +14,7 @@ import (
 
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/testkit"
@@ -62,7 +63,8 @@ func browserPlaypen(t *testing.T) (*pkgsvc.Playpen, string) {
 // (SPEC §9.4, issue 29): the services live, the log followed; a stop of
 // a template's instance asks first, leaves its row and starts again from
 // it; "stop all" asks first and, refused, stops nothing; a missing
-// variable set from the page makes env --check pass; the secret's value
+// variable set from the page makes env --check pass (the instance is
+// started again by keyboard alone); the secret's value
 // is nowhere in the page; the plan with its gate column. Screenshots at
 // 1280 and 375 px go to _artifacts/.
 func TestDashboardInChromium(t *testing.T) {
@@ -116,8 +118,11 @@ func TestDashboardInChromium(t *testing.T) {
 	if dialogs.Load() != 1 {
 		t.Errorf("the stop asked %d times", dialogs.Load())
 	}
-	step("start it again from its row",
-		chromedp.Click(chromedp.CSS(row("tmpl@a", `button[data-verb="start"]`))),
+	// By keyboard alone: Tab from the top of the page to the row's start
+	// button, then Enter.
+	tabTo(t, ctx, row("tmpl@a", `button[data-verb="start"]`))
+	step("start it again from its row, by keyboard",
+		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(row("tmpl@a", "td.running"))))
 	refuse.Store(true)
 	step("stop all, refused at the question", chromedp.Click(chromedp.CSS(`button[data-all="stop"]`)))
@@ -181,4 +186,18 @@ func screenshots(t *testing.T, ctx context.Context, url string, step func(string
 	if w, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`)); err != nil || w > 380 {
 		t.Errorf("at 375 px the page is %v px wide (%v): it scrolls sideways", w, err)
 	}
+}
+
+// tabTo presses Tab until the element sel has the focus (80 at most).
+func tabTo(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	for i := 0; i < 80; i++ {
+		if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.activeElement === document.querySelector(`+strconv.Quote(sel)+`)`)); ok {
+			return
+		}
+	}
+	t.Fatalf("Tab never reaches %s", sel)
 }
