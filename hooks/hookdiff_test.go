@@ -3,12 +3,16 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // hookCase is one case of testdata/sh-hooks: a hook body compared with dash.
@@ -71,4 +75,24 @@ func TestHooksMatchDash(t *testing.T) {
 		same++
 	}
 	t.Logf("%d of %d hook cases identical to dash", same, len(cases))
+}
+
+// TestBareReturnKeepsTheStatus: the upstream behaviour returnPatches
+// works around. mvdan.cc/sh/v3's interpreter, run directly, gives a bare
+// `return` status 0; when it returns the last status as POSIX says,
+// this fails: drop returnPatches.
+func TestBareReturnKeepsTheStatus(t *testing.T) {
+	f, err := syntax.NewParser().Parse(strings.NewReader("f(){ false; return; }; f"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := interp.New(interp.StdIO(nil, io.Discard, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Run(context.Background(), f)
+	if err == nil {
+		return // status 0: upstream still needs the patch
+	}
+	t.Errorf("upstream now returns the last status from a bare return (%v): remove returnPatches", err)
 }
