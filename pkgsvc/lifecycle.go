@@ -763,7 +763,7 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 	exe, argv := path, append([]string{path}, s.Flags...)
 	files := []*os.File{devnull, out, out}
 	env = withoutListen(env)
-	socks, fresh, err := p.sockets(s)
+	socks, fresh, err := p.sockets(s, sys.Credential)
 	if err != nil {
 		return 0, nil, err
 	}

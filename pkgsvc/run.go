@@ -110,7 +110,7 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 		p.cleanStale(s)
 		return wrap(KindFailed, name, err)
 	}
-	exe, argv, env, err := p.runSockets(s, path, append([]string{path}, s.Flags...), env)
+	exe, argv, env, err := p.runSockets(s, sys.Credential, path, append([]string{path}, s.Flags...), env)
 	if err != nil {
 		p.cleanStale(s)
 		return wrap(KindFailed, name, err)

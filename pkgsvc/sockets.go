@@ -169,8 +169,9 @@ func (p *Playpen) releaseSockets(name string) {
 }
 
 // sockets are the files a launch of s hands over: held ones when the
-// source has them, else bound now (fresh reports which).
-func (p *Playpen) sockets(s *Service) (files []*os.File, fresh bool, err error) {
+// source has them, else bound now (fresh reports which), a unix socket
+// owned by cred (the launch's credentials, nil: servicectl's own).
+func (p *Playpen) sockets(s *Service, cred *syscall.Credential) (files []*os.File, fresh bool, err error) {
 	if len(s.Sockets) == 0 {
 		return nil, false, nil
 	}
@@ -180,12 +181,8 @@ func (p *Playpen) sockets(s *Service) (files []*os.File, fresh bool, err error) 
 		}
 	}
 	uid, gid := -1, -1
-	if s.User != "" || s.Group != "" {
-		sys := &syscall.SysProcAttr{}
-		if err := credential(s, sys); err != nil {
-			return nil, false, err
-		}
-		uid, gid = int(sys.Credential.Uid), int(sys.Credential.Gid)
+	if cred != nil {
+		uid, gid = int(cred.Uid), int(cred.Gid)
 	}
 	for _, sk := range s.Sockets {
 		f, err := bindSocket(sk, uid, gid)
@@ -348,7 +345,7 @@ var pinned []*os.File
 // this process (systemd's LISTEN_PID is our pid, which the exec keeps)
 // pass through as they are; otherwise s's are bound here and moved into
 // place by the trampoline.
-func (p *Playpen) runSockets(s *Service, path string, argv, env []string) (string, []string, []string, error) {
+func (p *Playpen) runSockets(s *Service, cred *syscall.Credential, path string, argv, env []string) (string, []string, []string, error) {
 	env = withoutListen(env)
 	if os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid()) && os.Getenv("LISTEN_FDS") != "" {
 		for _, k := range []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
@@ -361,7 +358,7 @@ func (p *Playpen) runSockets(s *Service, path string, argv, env []string) (strin
 	if len(s.Sockets) == 0 {
 		return path, argv, env, nil
 	}
-	files, _, err := p.sockets(s)
+	files, _, err := p.sockets(s, cred)
 	if err != nil {
 		return "", nil, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -102,12 +103,20 @@ func TestUnixSocketNeverFollowsALink(t *testing.T) {
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close() // a stale socket file
-	f, err := bindSocket(Socket{Entry: "unix:web.sock", Network: "unix", Address: path}, -1, -1)
+	uid, gid := -1, -1
+	if os.Geteuid() == 0 {
+		uid, gid = 65534, 65534 // the service's user and group (service_user=nobody)
+	}
+	f, err := bindSocket(Socket{Entry: "unix:web.sock", Network: "unix", Address: path}, uid, gid)
 	if err != nil {
 		t.Fatalf("over a stale socket file: %v", err)
 	}
 	f.Close()
-	if fi, err := os.Lstat(path); err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
-		t.Errorf("the socket file: %v %v", fi, err)
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("the socket file: %v %v", fi, err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); uid >= 0 && (int(st.Uid) != uid || int(st.Gid) != gid) {
+		t.Errorf("the socket file is owned by %d:%d, want the service's %d:%d", st.Uid, st.Gid, uid, gid)
 	}
 }

@@ -34,7 +34,7 @@ func signalRecorder(file string) {
 	}
 }
 
-func writeFiles(t *testing.T, root string, files map[string]string) {
+func writeFiles(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for rel, c := range files {
 		p := filepath.Join(root, rel)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -56,12 +55,7 @@ func newDpkgEnv(t *testing.T) *dpkgEnv {
 	}
 	d.env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "SERVICECTL_TEST_MAIN=1", "GORACE=atexit_sleep_ms=0")
 	// hello listens on PORT_PREFIX + 80: a prefix that lands on a free port.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	d.port = freePort(t)
 	if code, out := sctlProc(t, d.playpen, "init", "--name", "debian", d.playpen); code != 0 {
 		t.Fatalf("init: %d %s", code, out)
 	}

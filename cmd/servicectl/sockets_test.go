@@ -23,7 +23,7 @@ import (
 
 // helloBin builds examples/hello, the example service written for
 // socket activation, into dir.
-func helloBin(t *testing.T) string {
+func helloBin(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "hello")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/hello").CombinedOutput(); err != nil {
@@ -33,7 +33,7 @@ func helloBin(t *testing.T) string {
 }
 
 // freePort is a port nobody listens on now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -335,7 +335,7 @@ func TestReliabilityHeldSockets(t *testing.T) {
 // the program's own start-up to its first answer, run by hand, for
 // comparison.
 func BenchmarkRestartHeldSocket(b *testing.B) {
-	root, port := socketPlaypenB(b)
+	root, port, bin := socketPlaypenB(b)
 	cmd := exec.Command(os.Args[0], "--root", root, "daemon", "--http", "")
 	cmd.Env = append(os.Environ(), "SERVICECTL_TEST_MAIN=1")
 	if err := cmd.Start(); err != nil {
@@ -409,48 +409,33 @@ func BenchmarkRestartHeldSocket(b *testing.B) {
 	b.ReportMetric(float64(worst.Load())/1e6, "worst-request-ms")
 	b.ReportMetric(float64(refused.Load()), "failed")
 	b.ReportMetric(float64(slow.Load())/float64(b.N), "over-10ms/restart")
-	b.ReportMetric(helloStartMs(b, root), "hello-start-ms")
+	b.ReportMetric(helloStartMs(b, bin), "hello-start-ms")
 }
 
-// socketPlaypenB is socketPlaypen for a benchmark: hello running, no daemon.
-func socketPlaypenB(b *testing.B) (string, int) {
-	root := b.TempDir()
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	bin := filepath.Join(root, "hello")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/hello").CombinedOutput(); err != nil {
-		b.Fatalf("%v\n%s", err, out)
-	}
-	files := map[string]string{
+// socketPlaypenB is socketPlaypen for a benchmark: hello running, no
+// daemon. It returns the root, the port and the hello binary.
+func socketPlaypenB(b *testing.B) (string, int, string) {
+	root, port, bin := b.TempDir(), freePort(b), helloBin(b)
+	writeFiles(b, root, map[string]string{
 		"etc/project-name":      "bench\n",
 		"etc/project-services":  "hello\n",
 		"services/hello/config": fmt.Sprintf("service_program=%s\nservice_start_secs=0\nexport HELLO_PORT=%d\nservice_sockets='tcp:127.0.0.1:$HELLO_PORT'\n", bin, port),
-	}
-	for rel, c := range files {
-		p := filepath.Join(root, rel)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(c), 0o644)
-	}
+	})
 	var out, errb strings.Builder
 	if code := run([]string{"--root", root, "--quiet", "start", "hello"}, &out, &errb); code != 0 {
 		b.Fatal(errb.String())
 	}
 	b.Cleanup(func() { run([]string{"--root", root, "--quiet", "stop", "hello"}, &out, &errb) })
-	return root, port
+	return root, port, bin
 }
 
 // helloStartMs is the median time from exec of hello (binding its own
 // port) to its first answer.
-func helloStartMs(b *testing.B, root string) float64 {
+func helloStartMs(b *testing.B, bin string) float64 {
 	var ds []float64
 	for i := 0; i < 5; i++ {
-		port := 0
-		if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-			port = l.Addr().(*net.TCPAddr).Port
-			l.Close()
-		}
-		c := exec.Command(filepath.Join(root, "hello"))
+		port := freePort(b)
+		c := exec.Command(bin)
 		c.Env = append(os.Environ(), fmt.Sprintf("HELLO_PORT=%d", port))
 		t0 := time.Now()
 		if err := c.Start(); err != nil {

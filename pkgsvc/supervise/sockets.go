@@ -99,13 +99,6 @@ func (h *Holder) Holds(name string) bool {
 	return ok
 }
 
-// Sockets are the sockets held for name.
-func (h *Holder) Sockets(name string) []pkgsvc.Socket {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.m[name].socks)
-}
-
 // TakeFrom holds the sockets a running process was handed, taken from
 // it with pidfd_getfd(2): what a daemon started after the service does.
 // The program may have moved them since (Go's net.FileListener
