@@ -70,6 +70,9 @@ type Service struct {
 	// Sockets are the listening sockets it is handed (service_sockets,
 	// §4.11), resolved against its environment.
 	Sockets []Socket `json:"sockets,omitempty"`
+	// socketsPending is why Sockets could not be resolved: a port
+	// variable it declares has no value yet (a launch refuses).
+	socketsPending string
 
 	Hooks map[string]Hook `json:"hooks"`
 
@@ -425,6 +428,14 @@ func (p *Playpen) fromVars(s *Service, dirs []string, svcEnv [][2]string, vars h
 		var err error
 		if s.Sockets, err = parseSockets(r.list("service_sockets"), p.RunVar, typed); err != nil {
 			r.bad("service_sockets", v.Value, err.Error())
+			var unset *unsetPort
+			if errors.As(err, &unset) && s.declares(unset.name) {
+				// A typed variable not set yet: the environment check
+				// says so, with how to set it (§6); the definition still
+				// resolves, and a launch refuses with this.
+				s.socketsPending = r.errs[0]
+				return nil
+			}
 			return &Error{Kind: KindConfig, Service: s.Name, Err: errors.New(r.errs[0])}
 		}
 	}

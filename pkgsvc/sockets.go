@@ -82,7 +82,7 @@ func parseSocket(e, runVar string, lookup func(string) (string, bool)) (Socket, 
 	if name, ok := portVar(port); ok {
 		v, set := lookup(name)
 		if !set || v == "" {
-			return Socket{}, fmt.Errorf("$%s is not set in the service environment", name)
+			return Socket{}, &unsetPort{name}
 		}
 		port = v
 	}
@@ -96,6 +96,11 @@ func parseSocket(e, runVar string, lookup func(string) (string, bool)) (Socket, 
 	sk.Address = net.JoinHostPort(host, strconv.Itoa(n))
 	return sk, nil
 }
+
+// unsetPort is an entry whose $NAME has no value (yet).
+type unsetPort struct{ name string }
+
+func (u *unsetPort) Error() string { return "$" + u.name + " is not set in the service environment" }
 
 // portVar recognises $NAME and ${NAME}.
 func portVar(s string) (string, bool) {
@@ -120,6 +125,16 @@ func shellName(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// declares says whether s declares the typed variable name.
+func (s *Service) declares(name string) bool {
+	for _, sp := range s.EnvSpecs {
+		if sp.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // HasPort says whether s has a port-typed variable (it listens, most
@@ -172,6 +187,9 @@ func (p *Playpen) releaseSockets(name string) {
 // source has them, else bound now (fresh reports which), a unix socket
 // owned by cred (the launch's credentials, nil: servicectl's own).
 func (p *Playpen) sockets(s *Service, cred *syscall.Credential) (files []*os.File, fresh bool, err error) {
+	if s.socketsPending != "" {
+		return nil, false, errf(KindConfig, s.Name, "%s", s.socketsPending)
+	}
 	if len(s.Sockets) == 0 {
 		return nil, false, nil
 	}

@@ -120,3 +120,17 @@ func TestUnixSocketNeverFollowsALink(t *testing.T) {
 		t.Errorf("the socket file is owned by %d:%d, want the service's %d:%d", st.Uid, st.Gid, uid, gid)
 	}
 }
+
+// TestSocketOnAnUnsetPortVariable: an entry on a declared port variable
+// that has no value yet does not hide the environment check's own
+// message (which says how to set it); the start is refused all the same.
+func TestSocketOnAnUnsetPortVariable(t *testing.T) {
+	x := newTP(t, merge(project("web", "sleep", "service_required_envars=WEB_PORT\nservice_envar_WEB_PORT_type=port\nservice_sockets='tcp:127.0.0.1:$WEB_PORT'\n")))
+	if _, err := x.p.Resolve("web"); err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	err := x.reopen().Start(bg, "web", StartOptions{})
+	if KindOf(err) != KindConfig || !strings.Contains(fmt.Sprint(err), "WEB_PORT is required but not set") {
+		t.Errorf("start: %v (kind %v)", err, KindOf(err))
+	}
+}
