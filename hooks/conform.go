@@ -70,6 +70,22 @@ func conform(name string, src []byte) (*conformed, error) {
 	if err != nil {
 		return nil, err
 	}
+	// bash's $'…' and $"…" first: to dash they are a `$` and a quoted
+	// string, which may end elsewhere than upstream's ($'\'' is one
+	// string to bash, two to dash), so everything after is read again
+	// before the other corrections (FuzzConform found $'\''\').
+	for i := 0; i < 8; i++ {
+		dp := dollarQuotePatches(f)
+		if len(dp) == 0 {
+			break
+		}
+		fixed := applyPatches(src, dp)
+		f2, err := parseBytes(name, fixed)
+		if err != nil {
+			return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
+		}
+		f, src = f2, fixed
+	}
 	c := &conformed{file: f, src: src}
 	patches, topReturn := findPatches(f, src)
 	patches = append(patches, returnPatches(f)...)
@@ -86,6 +102,28 @@ func conform(name string, src []byte) (*conformed, error) {
 	}
 	c.file, c.src = f2, fixed
 	return c, nil
+}
+
+// dollarQuotePatches quote the `$` of bash's $'…' and $"…": dash reads
+// a literal `$` there, then an ordinary quoted string.
+func dollarQuotePatches(f *syntax.File) []patch {
+	var ps []patch
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.CmdSubst:
+			return !n.Backquotes // positions inside `…` are not the source's (see findPatches)
+		case *syntax.SglQuoted:
+			if n.Dollar {
+				ps = append(ps, patch{int(n.Pos().Offset()), int(n.Pos().Offset()) + 1, `'$'`})
+			}
+		case *syntax.DblQuoted:
+			if n.Dollar {
+				ps = append(ps, patch{int(n.Pos().Offset()), int(n.Pos().Offset()) + 1, `'$'`})
+			}
+		}
+		return true
+	})
+	return ps
 }
 
 // returnPatches makes a bare `return` say `return $?`. POSIX (and dash,
@@ -178,10 +216,6 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 				}
 			}
 		case *syntax.SglQuoted:
-			if n.Dollar {
-				off := int(n.Pos().Offset())
-				ps = append(ps, patch{off, off + 1, `'$'`})
-			}
 			if _, ok := parent.(*syntax.Word); ok {
 				switch wordRole(stack) {
 				case rolePattern:
@@ -208,10 +242,6 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 				}
 			}
 		case *syntax.DblQuoted:
-			if n.Dollar {
-				off := int(n.Pos().Offset())
-				ps = append(ps, patch{off, off + 1, `'$'`})
-			}
 			if _, ok := parent.(*syntax.Word); ok && wordRole(stack) == rolePattern {
 				ps = dqPatternPatches(ps, n, src)
 				descend = allLits(n.Parts) == ""
