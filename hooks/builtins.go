@@ -64,7 +64,19 @@ func (s *Session) builtins(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 				return interp.NewExitStatus(127)
 			}
 			if ok {
-				return next(ctx, wrapped)
+				args = wrapped
+			}
+			extra, done, ferr := s.extraFiles()
+			if ferr != nil {
+				fmt.Fprintf(hc.Stderr, "%s: %s: %v\n", where, args[0], ferr)
+				return interp.NewExitStatus(126)
+			}
+			if extra != nil {
+				err, ran := s.execFds(ctx, hc, args, extra)
+				done()
+				if ran {
+					return err
+				}
 			}
 			return next(ctx, args)
 		}

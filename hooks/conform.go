@@ -86,6 +86,20 @@ func conform(name string, src []byte) (*conformed, error) {
 		}
 		f, src = f2, fixed
 	}
+	// Descriptors above 2 next: their redirections move in front of
+	// their statements (fds.go), and what moved is read again.
+	for i := 0; i < 8; i++ {
+		fp := fdPatches(f, src)
+		if len(fp) == 0 {
+			break
+		}
+		fixed := applyPatches(src, fp)
+		f2, err := parseBytes(name, fixed)
+		if err != nil {
+			return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
+		}
+		f, src = f2, fixed
+	}
 	c := &conformed{file: f, src: src}
 	patches, topReturn := findPatches(f, src)
 	patches = append(patches, returnPatches(f)...)

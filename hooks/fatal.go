@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"mvdan.cc/sh/v3/interp"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -24,7 +25,7 @@ import (
 // follows the error never runs, as in dash. Unset parameters (${X?},
 // set -u) already end the run upstream; the tap gives them their
 // message. TestFatalErrorsAsInDash fails if upstream changes a message.
-var fatalMessage = lazyRegexp(`^(division by zero|exponent less than 0|[A-Za-z_][A-Za-z0-9_]*: readonly variable|set: invalid option: .*|trap: .*: invalid signal specification)\n$`)
+var fatalMessage = lazyRegexp(`^(division by zero|exponent less than 0|[A-Za-z_][A-Za-z0-9_]*: readonly variable)\n$`)
 
 // unsetParam is how upstream reports ${X?msg} and set -u, which it
 // already makes fatal (exit status 1, shell exiting) without naming it.
@@ -92,7 +93,7 @@ func (s *Session) fatalResult(ctx context.Context, err error) error {
 	if file == "" {
 		file = s.current
 	}
-	return &ScriptError{File: file, Line: s.locate(file, msg), Msg: msg + " (sh stops a script here)"}
+	return &ScriptError{File: file, Line: s.locate(file, msg), Msg: msg + " (sh stops a script here)", Err: ExitError(2)}
 }
 
 // locate finds the line of a fatal message when only one line of file
@@ -118,12 +119,6 @@ func (s *Session) locate(file, msg string) int {
 		match = func(n syntax.Node) bool {
 			b, ok := n.(*syntax.BinaryArithm)
 			return ok && (b.Op == op || op == syntax.Quo && (b.Op == syntax.Rem || b.Op == syntax.QuoAssgn || b.Op == syntax.RemAssgn))
-		}
-	case strings.HasPrefix(msg, "set: "), strings.HasPrefix(msg, "trap: "):
-		name, _, _ := strings.Cut(msg, ":")
-		match = func(n syntax.Node) bool {
-			call, ok := n.(*syntax.CallExpr)
-			return ok && len(call.Args) > 0 && call.Args[0].Lit() == name
 		}
 	default:
 		m := unsetParam().FindStringSubmatch(msg)
@@ -294,3 +289,75 @@ func (s *Session) reap() {
 }
 
 var waitStmt = sync.OnceValue(func() *syntax.File { return mustParse("wait") })
+
+// Options of `set` by what servicectl does with them. upstream are those
+// mvdan.cc/sh/v3 (v3.14.1) implements; inert are dash's that mean nothing
+// in a script that runs without a terminal and are accepted and dropped
+// (upstream would print "set: invalid option" and go on); noclobber is
+// kept by servicectl (the open handler); anything else, pipefail
+// included (dash 0.5 has none), is fatal in dash: "Illegal option".
+var (
+	setUpstream = map[string]byte{"allexport": 'a', "errexit": 'e', "noexec": 'n', "noglob": 'f', "nounset": 'u', "xtrace": 'x'}
+	setInert    = map[string]byte{"ignoreeof": 'I', "interactive": 'i', "monitor": 'm', "stdin": 's', "verbose": 'v', "vi": 'V', "emacs": 'E', "notify": 'b', "privileged": 'p', "nolog": 0, "debug": 0}
+)
+
+// setOptions checks `set`'s options before upstream sees them (see
+// above) and returns the command upstream is to run. The caller holds
+// s.mu.
+func (s *Session) setOptions(hc interp.HandlerContext, args []string) ([]string, error) {
+	out := []string{"set"}
+	i := 1
+	illegal := func(opt string) ([]string, error) {
+		hint := ""
+		if opt == "-o pipefail" || opt == "+o pipefail" {
+			hint = "; dash has no pipefail (hooks mean what dash makes of them): check each stage's status instead"
+		}
+		return nil, s.scriptError(hc, "set: Illegal option "+opt+hint+" (sh stops a script here)", ExitError(2))
+	}
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || a == "-" || a == "+" || a[0] != '-' && a[0] != '+' {
+			break
+		}
+		sign := a[:1]
+		if a[1:] == "o" {
+			if i+1 >= len(args) {
+				out = append(out, a) // the listing: upstream's
+				continue
+			}
+			i++
+			name := args[i]
+			switch _, up := setUpstream[name]; {
+			case up:
+				out = append(out, a, name)
+			case name == "noclobber":
+				s.noclobber = sign == "-"
+			default:
+				if _, ok := setInert[name]; !ok {
+					return illegal(a + " " + name)
+				}
+			}
+			continue
+		}
+		kept := sign
+		for _, c := range a[1:] {
+			switch {
+			case strings.ContainsRune("aenfux", c):
+				kept += string(c)
+			case c == 'C':
+				s.noclobber = sign == "-"
+			case strings.ContainsRune("IimsvVEbp", c):
+			default:
+				return illegal(sign + string(c))
+			}
+		}
+		if len(kept) > 1 {
+			out = append(out, kept)
+		}
+	}
+	out = append(out, args[i:]...)
+	if len(out) == 1 && len(args) > 1 {
+		return []string{":"}, nil // only inert options: not a listing
+	}
+	return out, nil
+}

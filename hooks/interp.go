@@ -266,7 +266,11 @@ type Session struct {
 	fatalFile   string
 	lastMsg     string // the interpreter's last "NAME: …" message
 	lastMsgFile string
-	lastLine    string // the last line written to stderr in one write
+	lastLine    string            // the last line written to stderr in one write
+	fds         fdTable           // the script's descriptors 3… (fds.go)
+	outMu       sync.Mutex        // serialises copies into a non-file output (fds.go)
+	traps       map[string]string // trap.go
+	noclobber   bool              // set -C
 }
 
 // adoptContext makes ctx, ended by cancel, the context of the runs that
@@ -286,6 +290,9 @@ func (s *Session) reset() {
 	s.umask = -1
 	clear(s.limits)
 	s.fatal, s.fatalFile, s.lastMsg, s.lastMsgFile, s.lastLine = "", "", "", "", ""
+	s.fds.closeAll()
+	clear(s.traps)
+	s.noclobber = false
 }
 
 // Environ is a prepared environment, built once and shared by many
@@ -735,6 +742,7 @@ func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) er
 	s.config = true
 	s.adoptContext(ctx, cancel)
 	defer s.adoptContext(nil, nil)
+	defer s.closeFds()
 	for _, f := range files {
 		if err := IgnoreStatus(s.source(ctx, f, allExport, false)); err != nil {
 			return err

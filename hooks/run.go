@@ -70,8 +70,9 @@ func RunFile(ctx context.Context, path string, timeout time.Duration, opts Optio
 		return err
 	}
 	s.adoptContext(ctx, cancel)
-	err = IgnoreExitZero(s.Source(ctx, path, false))
+	err = s.runExitTrap(ctx, path, IgnoreExitZero(s.Source(ctx, path, false)))
 	s.drain(ctx, path)
+	s.closeFds()
 	return err
 }
 
@@ -85,8 +86,9 @@ func RunCode(ctx context.Context, name, code string, timeout time.Duration, opts
 		return err
 	}
 	s.adoptContext(ctx, cancel)
-	err = IgnoreExitZero(s.Eval(ctx, name, code))
+	err = s.runExitTrap(ctx, name, IgnoreExitZero(s.Eval(ctx, name, code)))
 	s.drain(ctx, name)
+	s.closeFds()
 	return err
 }
 

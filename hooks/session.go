@@ -31,6 +31,7 @@ var renamed = map[string]string{
 	"times":  "servicectl-builtin-times",  // upstream prints zeros
 	"printf": "servicectl-builtin-printf", // upstream lacks conversions and precision (printf.go)
 	"echo":   "servicectl-builtin-echo",   // dash's echo expands backslashes and has no -e
+	"trap":   trapCmd,                     // upstream knows only EXIT and ERR (trap.go)
 }
 
 // lacking are builtins neither upstream nor servicectl provides. Calling
@@ -76,9 +77,11 @@ func (s *Session) call(ctx context.Context, args []string) ([]string, error) {
 		return args, nil // a function wins over a regular builtin, as in sh
 	}
 	if msg := s.checkSpecial(args); msg != "" {
-		return nil, s.scriptError(hc, msg+" (sh stops a script here)", nil)
+		return nil, s.scriptError(hc, msg+" (sh stops a script here)", ExitError(2))
 	}
 	switch name {
+	case "set":
+		return s.setOptions(hc, args)
 	case ".", "source":
 		return s.dot(hc, args)
 	case "eval":
@@ -199,6 +202,9 @@ func (s *Session) open(ctx context.Context, path string, flag int, perm os.FileM
 	}
 	s.mu.Unlock()
 	hc := interp.HandlerCtx(ctx)
+	if rw, ok, err := s.devFd(hc, path); ok {
+		return rw, err
+	}
 	if path != "" && !filepath.IsAbs(path) {
 		path = filepath.Join(hc.Dir, path)
 	}
@@ -206,6 +212,9 @@ func (s *Session) open(ctx context.Context, path string, flag int, perm os.FileM
 		if rw, ok := s.dryOpen(hc, path, flag); ok {
 			return rw, nil
 		}
+	}
+	if flag&os.O_TRUNC != 0 && s.clobberRefused(path) {
+		return nil, &os.PathError{Op: "cannot create", Path: path, Err: os.ErrExist}
 	}
 	if flag&os.O_CREATE != 0 {
 		perm = 0o666 // sh creates files 0666 less the umask; upstream asks 0644
@@ -257,3 +266,15 @@ func dotFile(name string) *syntax.File {
 func homeSet(env expand.Environ) bool { return env.Get("HOME").IsSet() }
 
 var unsetHome = sync.OnceValue(func() *syntax.File { return mustParse("unset HOME") })
+
+// clobberRefused is set -C: `>` may not replace an existing regular file.
+func (s *Session) clobberRefused(path string) bool {
+	s.mu.Lock()
+	on := s.noclobber
+	s.mu.Unlock()
+	if !on {
+		return false
+	}
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}

@@ -41,7 +41,7 @@ func shellStatus(w io.Writer, code uint8, format string, a ...any) error {
 // would signal servicectl's process group, every process, or servicectl
 // itself. In a config any signal but 0 is an error (SPEC §3.2) and
 // nothing is sent.
-func (s *Session) builtinKill(hc interp.HandlerContext, args []string) error {
+func (s *Session) builtinKill(ctx context.Context, hc interp.HandlerContext, args []string) error {
 	sig, pids, list, err := parseKill(hc, args)
 	switch {
 	case err != nil:
@@ -57,6 +57,13 @@ func (s *Session) builtinKill(hc interp.HandlerContext, args []string) error {
 		if err != nil {
 			fmt.Fprintf(hc.Stderr, "kill: %s: not a process id (servicectl's shell has no job control)\n", a)
 			status = 1
+			continue
+		}
+		if pid == os.Getpid() && !s.config {
+			// $$: the script signals itself (trap.go).
+			if err := s.killSelf(ctx, hc, sig); err != nil {
+				return err
+			}
 			continue
 		}
 		if pid == 0 || pid == -1 || pid == os.Getpid() || pid == -syscall.Getpgrp() {
@@ -604,7 +611,9 @@ func (s *Session) trampolineArgs(hc interp.HandlerContext, args []string) ([]str
 func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args []string) (error, bool) {
 	switch args[0] {
 	case renamed["kill"]:
-		return s.builtinKill(hc, args[1:]), true
+		return s.builtinKill(ctx, hc, args[1:]), true
+	case trapCmd:
+		return s.builtinTrap(hc, args[1:]), true
 	case renamed["umask"]:
 		return s.builtinUmask(hc, args[1:]), true
 	case renamed["ulimit"]:
@@ -622,7 +631,9 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 		if why == "" {
 			why = "a redirection failed"
 		}
-		return &ScriptError{File: file, Line: int(hc.Pos.Line()), Msg: why + " (a redirection of a special builtin: sh stops a script here)"}, true
+		return &ScriptError{File: file, Line: int(hc.Pos.Line()), Msg: why + " (a redirection of a special builtin: sh stops a script here)", Err: ExitError(2)}, true
+	case fdCmd:
+		return s.builtinFd(hc, args[1:]), true
 	case quotePatternCmd:
 		fmt.Fprint(hc.Stdout, patternQuote(strings.Join(args[1:], " ")))
 		return nil, true
