@@ -66,6 +66,10 @@ func (s *Session) builtins(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 			if ok {
 				args = wrapped
 			}
+			if notExecutable(hc, args[0]) {
+				fmt.Fprintf(hc.Stderr, "%s: %s: Permission denied\n", where, args[0])
+				return interp.NewExitStatus(126)
+			}
 			extra, done, ferr := s.extraFiles()
 			if ferr != nil {
 				fmt.Fprintf(hc.Stderr, "%s: %s: %v\n", where, args[0], ferr)

@@ -100,9 +100,15 @@ func conform(name string, src []byte) (*conformed, error) {
 		}
 		f, src = f2, fixed
 	}
+	if what, line := bashOnly(f); what != "" {
+		return nil, &ScriptError{File: name, Line: int(line), Msg: "syntax error: " + what + " is bash's, and dash cannot read it", Err: ExitError(2)}
+	}
 	c := &conformed{file: f, src: src}
 	patches, topReturn := findPatches(f, src)
 	patches = append(patches, returnPatches(f)...)
+	patches = append(patches, notFoundPatches(f, src)...)
+	patches = append(patches, whileCondPatches(f)...)
+	patches = append(patches, ampPatches(f)...)
 	c.topReturn = topReturn
 	if len(patches) == 0 {
 		return c, nil
@@ -267,6 +273,7 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 				ps = tildePatches(ps, n.Value, src)
 			}
 		case *syntax.CallExpr:
+			ps = cdPatches(ps, n)
 			if len(n.Args) > 0 {
 				name := n.Args[0].Lit()
 				if name == "return" && !inFunc(stack) {

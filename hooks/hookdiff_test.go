@@ -52,7 +52,7 @@ func TestHooksMatchDash(t *testing.T) {
 	}
 	dir := t.TempDir()
 	env := []string{"PATH=/usr/bin:/bin", "HOME=/home/tester", "LANG=C"}
-	same := 0
+	same, known := 0, 0
 	cases := readHookCases(t)
 	for _, c := range cases {
 		cmd := exec.Command("dash", "-c", c.body)
@@ -68,13 +68,22 @@ func TestHooksMatchDash(t *testing.T) {
 		if herr != nil {
 			gotCode = Status(herr)
 		}
-		if got.String() != string(want) || gotCode != wantCode {
+		differs := got.String() != string(want) || gotCode != wantCode
+		if strings.HasSuffix(c.name, "[known]") {
+			// A difference README lists, kept on purpose: it must stay one.
+			if !differs {
+				t.Errorf("%s: now identical to dash: drop [known] and the README entry", c.name)
+			}
+			known++
+			continue
+		}
+		if differs {
 			t.Errorf("%s:\n%s\ndash: %q status %d\nhook: %q status %d (%v; stderr %q)", c.name, c.body, want, wantCode, got.String(), gotCode, herr, stderr.String())
 			continue
 		}
 		same++
 	}
-	t.Logf("%d of %d hook cases identical to dash", same, len(cases))
+	t.Logf("%d of %d hook cases identical to dash, %d known differences (README)", same, len(cases)-known, known)
 }
 
 // TestBareReturnKeepsTheStatus: the upstream behaviour returnPatches

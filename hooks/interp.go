@@ -522,6 +522,12 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 		if !homeSet(s.r.Env) {
 			pre = append(pre, unsetHome().Stmts...)
 		}
+		if !s.config {
+			// dash exports PWD from its start; the interpreter's Reset
+			// sets it unexported. Configs leave it alone: what they
+			// export is the service's environment.
+			pre = append(pre, exportPWD().Stmts...)
+		}
 	}
 	if len(pre) > 0 {
 		f = &syntax.File{Name: f.Name, Stmts: append(pre, f.Stmts...), Last: f.Last}

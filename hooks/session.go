@@ -82,6 +82,16 @@ func (s *Session) call(ctx context.Context, args []string) ([]string, error) {
 	switch name {
 	case "set":
 		return s.setOptions(hc, args)
+	case "[", "test":
+		if alt := testCheck(args); alt != nil {
+			return alt, nil
+		}
+	case "read":
+		if alt := readCheck(args); alt != nil {
+			return alt, nil
+		}
+	case "cd":
+		return cdArgs(hc, args), nil
 	case ".", "source":
 		return s.dot(hc, args)
 	case "eval":
@@ -278,3 +288,5 @@ func (s *Session) clobberRefused(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
 }
+
+var exportPWD = sync.OnceValue(func() *syntax.File { return mustParse("export PWD") })

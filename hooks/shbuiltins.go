@@ -632,6 +632,8 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 			why = "a redirection failed"
 		}
 		return &ScriptError{File: file, Line: int(hc.Pos.Line()), Msg: why + " (a redirection of a special builtin: sh stops a script here)", Err: ExitError(2)}, true
+	case failCmd:
+		return builtinFail(hc, args[1:]), true
 	case fdCmd:
 		return s.builtinFd(hc, args[1:]), true
 	case quotePatternCmd:
