@@ -274,6 +274,7 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 			}
 		case *syntax.CallExpr:
 			ps = cdPatches(ps, n)
+			ps = getoptsPatches(ps, n)
 			if len(n.Args) > 0 {
 				name := n.Args[0].Lit()
 				if name == "return" && !inFunc(stack) {

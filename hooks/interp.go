@@ -271,6 +271,7 @@ type Session struct {
 	outMu       sync.Mutex        // serialises copies into a non-file output (fds.go)
 	traps       map[string]string // trap.go
 	noclobber   bool              // set -C
+	opts        optState          // getopts.go
 }
 
 // adoptContext makes ctx, ended by cancel, the context of the runs that
@@ -293,6 +294,7 @@ func (s *Session) reset() {
 	s.fds.closeAll()
 	clear(s.traps)
 	s.noclobber = false
+	s.opts = optState{}
 }
 
 // Environ is a prepared environment, built once and shared by many
@@ -636,6 +638,10 @@ func Status(err error) int {
 	var ee ExitError
 	if errors.As(err, &ee) {
 		return int(ee)
+	}
+	var pe syntax.ParseError
+	if errors.As(err, &pe) {
+		return 2 // dash's status for a syntax error
 	}
 	return 1
 }

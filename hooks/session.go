@@ -25,13 +25,14 @@ import (
 // middleware (builtins.go), since the interpreter never passes a name it
 // calls a builtin to an exec handler.
 var renamed = map[string]string{
-	"kill":   "servicectl-builtin-kill",
-	"umask":  "servicectl-builtin-umask",
-	"ulimit": "servicectl-builtin-ulimit",
-	"times":  "servicectl-builtin-times",  // upstream prints zeros
-	"printf": "servicectl-builtin-printf", // upstream lacks conversions and precision (printf.go)
-	"echo":   "servicectl-builtin-echo",   // dash's echo expands backslashes and has no -e
-	"trap":   trapCmd,                     // upstream knows only EXIT and ERR (trap.go)
+	"kill":    "servicectl-builtin-kill",
+	"umask":   "servicectl-builtin-umask",
+	"ulimit":  "servicectl-builtin-ulimit",
+	"times":   "servicectl-builtin-times",  // upstream prints zeros
+	"printf":  "servicectl-builtin-printf", // upstream lacks conversions and precision (printf.go)
+	"echo":    "servicectl-builtin-echo",   // dash's echo expands backslashes and has no -e
+	"trap":    trapCmd,                     // upstream knows only EXIT and ERR (trap.go)
+	"getopts": getoptsCmd,                  // upstream's follows bash (getopts.go)
 }
 
 // lacking are builtins neither upstream nor servicectl provides. Calling

@@ -612,6 +612,8 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 	switch args[0] {
 	case renamed["kill"]:
 		return s.builtinKill(ctx, hc, args[1:]), true
+	case getoptsCmd:
+		return s.builtinGetopts(ctx, hc, args[1:]), true
 	case trapCmd:
 		return s.builtinTrap(hc, args[1:]), true
 	case renamed["umask"]:
