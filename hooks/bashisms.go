@@ -89,6 +89,10 @@ func bashNode(n syntax.Node) string {
 		}
 	case *syntax.ParamExp:
 		return bashParam(n)
+	case *syntax.BinaryArithm:
+		if n.Op == syntax.Pow {
+			return "** in arithmetic"
+		}
 	}
 	return ""
 }
@@ -231,51 +235,6 @@ func dashInteger(s string) bool {
 	return strings.Trim(t, "0123456789") == ""
 }
 
-// readCheck: dash's read needs a name ("arg count", status 2); upstream
-// reads into REPLY as bash does.
-func readCheck(args []string) []string {
-	for i := 1; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "--":
-			if i+1 == len(args) {
-				break
-			}
-			return nil
-		case a == "-p":
-			i++
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-		default:
-			return nil
-		}
-	}
-	return []string{failCmd, "2", "read: arg count (dash's read needs a variable name)"}
-}
-
-// ampPatches reads bash's `&>` and `&>>` as dash does (see above).
-func ampPatches(f *syntax.File) []patch {
-	var ps []patch
-	syntax.Walk(f, func(n syntax.Node) bool {
-		if r, ok := n.(*syntax.Redirect); ok && (r.Op == syntax.RdrAll || r.Op == syntax.AppAll) {
-			off := int(r.OpPos.Offset())
-			ps = append(ps, patch{off, off + 1, "& "})
-		}
-		return true
-	})
-	return ps
-}
-
-// cdPatches: upstream's cd sets PWD and OLDPWD afresh, unexported
-// ((*Runner).changeDir calls setVarString), where dash exports both; and
-// it fails with status 1 where dash's is 2. `cd ARGS` becomes
-// `{ cd ARGS && export PWD OLDPWD || servicectl-fail 2; }`.
-func cdPatches(ps []patch, call *syntax.CallExpr) []patch {
-	if len(call.Args) == 0 || call.Args[0].Lit() != "cd" {
-		return ps
-	}
-	off, end := int(call.Pos().Offset()), int(call.End().Offset())
-	return append(ps, patch{off, off, "{ "}, patch{end, end, " && export PWD OLDPWD || " + failCmd + " 2; }"})
-}
-
 // cdArgs does what dash's cd does before changing directory and
 // upstream's does not: -L and -P (-P resolves symbolic links), and a
 // relative name looked up in CDPATH, the directory printed when found
@@ -340,4 +299,29 @@ func notExecutable(hc interp.HandlerContext, name string) bool {
 	}
 	fi, err := os.Stat(p)
 	return err == nil && !fi.IsDir() && unix.Access(p, unix.X_OK) != nil
+}
+
+// ampPatches reads bash's `&>` and `&>>` as dash does (see above).
+func ampPatches(f *syntax.File) []patch {
+	var ps []patch
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if r, ok := n.(*syntax.Redirect); ok && (r.Op == syntax.RdrAll || r.Op == syntax.AppAll) {
+			off := int(r.OpPos.Offset())
+			ps = append(ps, patch{off, off + 1, "& "})
+		}
+		return true
+	})
+	return ps
+}
+
+// cdPatches: upstream's cd sets PWD and OLDPWD afresh, unexported
+// ((*Runner).changeDir calls setVarString), where dash exports both; and
+// it fails with status 1 where dash's is 2. `cd ARGS` becomes
+// `{ cd ARGS && export PWD OLDPWD || servicectl-fail 2; }`.
+func cdPatches(ps []patch, call *syntax.CallExpr) []patch {
+	if len(call.Args) == 0 || call.Args[0].Lit() != "cd" {
+		return ps
+	}
+	off, end := int(call.Pos().Offset()), int(call.End().Offset())
+	return append(ps, patch{off, off, "{ "}, patch{end, end, " && export PWD OLDPWD || " + failCmd + " 2; }"})
 }

@@ -109,6 +109,7 @@ func conform(name string, src []byte) (*conformed, error) {
 	patches = append(patches, notFoundPatches(f, src)...)
 	patches = append(patches, whileCondPatches(f)...)
 	patches = append(patches, ampPatches(f)...)
+	patches = append(patches, arithmeticPatches(f, src)...)
 	c.topReturn = topReturn
 	if len(patches) == 0 {
 		return c, nil
@@ -268,6 +269,7 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 			}
 		case *syntax.Stmt:
 			ps = redirectPatches(ps, n, parent)
+			ps = assignPatches(ps, n, src)
 		case *syntax.Assign:
 			if n.Value != nil && !n.Append {
 				ps = tildePatches(ps, n.Value, src)
@@ -684,7 +686,8 @@ func Commands(path string) ([]Command, error) {
 				syntax.NewPrinter().Print(&b, a)
 			}
 			out = append(out, Command{File: path, Line: line, Name: name, Word: b.String(), Kind: "builtin"})
-		case interp.IsBuiltin(name) || renamed[name] != "":
+		case interp.IsBuiltin(name) || renamed[name] != "" || strings.HasPrefix(name, "servicectl-"):
+			// servicectl-…: the internal builtins the corrections call
 		default:
 			out = append(out, Command{File: path, Line: line, Name: name, Kind: "external"})
 		}

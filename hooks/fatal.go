@@ -16,16 +16,14 @@ import (
 
 // Errors that end a sourced script in dash (POSIX 2.8.1: expansion
 // errors, variable assignment errors, special built-in errors) and that
-// mvdan.cc/sh/v3 (v3.14.1) only reports before going on: (*Runner).expandErr
-// prints an arithmetic error or a read-only assignment and carries on,
-// and the `set` and `trap` builtins print a bad option and return.
-// The interpreter prints each as one write to its stderr; errTap
-// recognises those writes and stops the run at the next statement
-// (the run's context is cancelled, the message kept), so what
-// follows the error never runs, as in dash. Unset parameters (${X?},
-// set -u) already end the run upstream; the tap gives them their
-// message. TestFatalErrorsAsInDash fails if upstream changes a message.
-var fatalMessage = lazyRegexp(`^(division by zero|exponent less than 0|[A-Za-z_][A-Za-z0-9_]*: readonly variable)\n$`)
+// mvdan.cc/sh/v3 (v3.14.1) only reports before going on are found by
+// what they are, never by upstream's message: special builtins' errors
+// in the call handler (checkSpecial, setOptions, trap.go), arithmetic
+// and read-only assignments by the corrections of structural.go. Each
+// stops the run through noteFatal (the run's context is cancelled) or
+// as a handler's error. Unset parameters (${X?}, set -u) already end the
+// run upstream (the runner has exited without the exit builtin); the
+// tap below only gives them their message when it sees it.
 
 // unsetParam is how upstream reports ${X?msg} and set -u, which it
 // already makes fatal (exit status 1, shell exiting) without naming it.
@@ -38,8 +36,9 @@ func lazyRegexp(expr string) func() *regexp.Regexp {
 	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
 
-// errTap passes the interpreter's stderr on and watches it for the
-// messages above.
+// errTap passes the interpreter's stderr on and keeps its last line
+// (the reason a special builtin's redirection failed) and the message of
+// an unset parameter, for the error servicectl reports.
 type errTap struct {
 	w io.Writer
 	s *Session
@@ -52,9 +51,7 @@ func (t *errTap) Write(p []byte) (int, error) {
 			t.s.lastLine = strings.TrimSuffix(string(p), "\n")
 			t.s.mu.Unlock()
 		}
-		if fatalMessage().Match(p) {
-			t.s.noteFatal(strings.TrimSuffix(string(p), "\n"))
-		} else if unsetParam().Match(p) {
+		if unsetParam().Match(p) {
 			t.s.mu.Lock()
 			t.s.lastMsg, t.s.lastMsgFile = strings.TrimSuffix(string(p), "\n"), t.s.file()
 			t.s.mu.Unlock()

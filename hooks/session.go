@@ -33,6 +33,7 @@ var renamed = map[string]string{
 	"echo":    "servicectl-builtin-echo",   // dash's echo expands backslashes and has no -e
 	"trap":    trapCmd,                     // upstream knows only EXIT and ERR (trap.go)
 	"getopts": getoptsCmd,                  // upstream's follows bash (getopts.go)
+	"read":    readCmd,                     // upstream splits as if all IFS were blanks (read.go)
 }
 
 // lacking are builtins neither upstream nor servicectl provides. Calling
@@ -85,10 +86,6 @@ func (s *Session) call(ctx context.Context, args []string) ([]string, error) {
 		return s.setOptions(hc, args)
 	case "[", "test":
 		if alt := testCheck(args); alt != nil {
-			return alt, nil
-		}
-	case "read":
-		if alt := readCheck(args); alt != nil {
 			return alt, nil
 		}
 	case "cd":

@@ -612,6 +612,8 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 	switch args[0] {
 	case renamed["kill"]:
 		return s.builtinKill(ctx, hc, args[1:]), true
+	case readCmd:
+		return s.builtinRead(ctx, hc, args[1:]), true
 	case getoptsCmd:
 		return s.builtinGetopts(ctx, hc, args[1:]), true
 	case trapCmd:
@@ -634,6 +636,10 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 			why = "a redirection failed"
 		}
 		return &ScriptError{File: file, Line: int(hc.Pos.Line()), Msg: why + " (a redirection of a special builtin: sh stops a script here)", Err: ExitError(2)}, true
+	case fatalNowCmd:
+		return s.builtinFatalNow(args[1:]), true
+	case assignedCmd:
+		return s.builtinAssignFailed(hc, args[1:]), true
 	case failCmd:
 		return builtinFail(hc, args[1:]), true
 	case fdCmd:
