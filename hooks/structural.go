@@ -89,7 +89,9 @@ func hasEffects(x syntax.Node) bool {
 				found = true
 			}
 		case *syntax.BinaryArithm:
-			if n.Op >= syntax.Assgn && n.Op <= syntax.ShrAssgn {
+			switch n.Op {
+			case syntax.Assgn, syntax.AddAssgn, syntax.SubAssgn, syntax.MulAssgn, syntax.QuoAssgn,
+				syntax.RemAssgn, syntax.AndAssgn, syntax.OrAssgn, syntax.XorAssgn, syntax.ShlAssgn, syntax.ShrAssgn:
 				found = true
 			}
 		case *syntax.CmdSubst, *syntax.ParamExp:
