@@ -203,6 +203,11 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 	var stack []syntax.Node
 	syntax.Walk(f, func(n syntax.Node) bool {
 		if n == nil {
+			if b, ok := stack[len(stack)-1].(*syntax.BinaryCmd); ok {
+				// After what is inside: a loop's closing brace at the
+				// same offset must come before this parenthesis.
+				ps = pipeClose(ps, b)
+			}
 			stack = stack[:len(stack)-1]
 			return true
 		}
@@ -223,6 +228,14 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 			}
 		case *syntax.Lit:
 			if w, ok := parent.(*syntax.Word); ok {
+				if wordRole(stack) == roleParamDQ && w.Parts[0] == n && strings.HasPrefix(n.Value, "~") {
+					// "${U:-~/x}": no tilde expansion inside double
+					// quotes in dash; upstream expands a word's
+					// leading ~ whatever the quotes. An empty ""
+					// first makes it no leading ~ (first, so that the
+					// Lit's own rewrite at this offset still applies).
+					ps = append(ps, patch{int(n.Pos().Offset()), int(n.Pos().Offset()), `""`})
+				}
 				ps = litPatches(ps, n, src, wordRole(stack), endsInDollar(w, n))
 			} else if _, ok := parent.(*syntax.DblQuoted); ok && inParamWord(stack) {
 				// "…\}…" inside ${x-…}: dash removes that backslash.
@@ -267,6 +280,12 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 				ps = dqPatternPatches(ps, n, src)
 				descend = allLits(n.Parts) == ""
 			}
+		case *syntax.DeclClause:
+			ps = listingPatches(ps, n)
+		case *syntax.WhileClause:
+			ps = loopStatusPatches(ps, n)
+		case *syntax.BinaryCmd:
+			ps = pipePatches(ps, n)
 		case *syntax.Stmt:
 			ps = redirectPatches(ps, n, parent)
 			ps = assignPatches(ps, n, src)

@@ -461,3 +461,15 @@ func TestSessionStderrNotShared(t *testing.T) {
 func sourceAll(env []string, dir string, files []string, allExport bool, stderr io.Writer) (map[string]Var, error) {
 	return SourceOpts(Options{Env: env, Dir: dir, Stderr: stderr}, files, allExport)
 }
+
+// TestCRLFRefused: a config saved with CR LF line ends is refused with
+// its file and line (a deliberate difference: dash would keep the CR in
+// every value, "8080\r", which then fails far from the cause).
+func TestCRLFRefused(t *testing.T) {
+	d := t.TempDir()
+	p := write(t, d, "config", "A=1\nPORT=8080\r\nB=2\r\n", 0o644)
+	_, err := SourceOpts(Options{Env: []string{"PATH=/usr/bin:/bin"}, Dir: d}, []string{p}, false)
+	if err == nil || !strings.Contains(err.Error(), p+":2: line ends in CR LF") {
+		t.Fatalf("error %v, want %s:2: line ends in CR LF", err, p)
+	}
+}

@@ -113,6 +113,12 @@ func parseBytes(name string, data []byte) (*syntax.File, error) {
 		line := 1 + bytes.Count(data[:i], []byte{'\n'})
 		return nil, &ScriptError{File: name, Line: line, Msg: "binary data where a sh script is expected"}
 	}
+	if i := bytes.Index(data, []byte("\r\n")); i >= 0 {
+		// dash keeps the CR in every value of such a line ("8080\r"),
+		// which then fails far from here; servicectl says so at once.
+		line := 1 + bytes.Count(data[:i], []byte{'\n'})
+		return nil, &ScriptError{File: name, Line: line, Msg: "line ends in CR LF (saved by a Windows editor?): sh would keep the CR in the values; convert the file (dos2unix, or sed -i 's/\\r$//')", Err: ExitError(2)}
+	}
 	pr := parsers.Get().(*syntax.Parser)
 	f, err := pr.Parse(bytes.NewReader(data), name)
 	parsers.Put(pr)
@@ -272,6 +278,7 @@ type Session struct {
 	traps       map[string]string // trap.go
 	noclobber   bool              // set -C
 	opts        optState          // getopts.go
+	loops       map[string]int    // loops.go
 }
 
 // adoptContext makes ctx, ended by cancel, the context of the runs that
@@ -295,6 +302,7 @@ func (s *Session) reset() {
 	clear(s.traps)
 	s.noclobber = false
 	s.opts = optState{}
+	clear(s.loops)
 }
 
 // Environ is a prepared environment, built once and shared by many

@@ -612,6 +612,10 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 	switch args[0] {
 	case renamed["kill"]:
 		return s.builtinKill(ctx, hc, args[1:]), true
+	case loopCmd:
+		return s.builtinLoop(args[1:]), true
+	case listCmd:
+		return builtinList(hc, args[1:]), true
 	case readCmd:
 		return s.builtinRead(ctx, hc, args[1:]), true
 	case getoptsCmd:
