@@ -22,7 +22,7 @@ import (
 //     script runs (dash would run the lines before it; servicectl runs
 //     nothing of a script it cannot read as dash would);
 //   - `cmd &> FILE` is, to dash, `cmd &` and then `> FILE` (the command
-//     in the background, FILE emptied): rewritten so (ampPatches);
+//     in the background, FILE emptied): rewritten so (ampPatch);
 //   - arrays stay: SPEC §3.3 lets a config give a list as an sh array
 //     (`service_flags=(--name "two words")`), and a hook may read one
 //     ("${service_flags[@]}");
@@ -45,21 +45,7 @@ func builtinFail(hc interp.HandlerContext, args []string) error {
 	return exitCode(code)
 }
 
-// bashOnly finds the first construct dash cannot read; "" when none.
-func bashOnly(f *syntax.File) (what string, line uint) {
-	syntax.Walk(f, func(n syntax.Node) bool {
-		if what != "" {
-			return false
-		}
-		if w := bashNode(n); w != "" {
-			what, line = w, n.Pos().Line()
-			return false
-		}
-		return true
-	})
-	return what, line
-}
-
+// bashNode names the construct dash cannot read that n is; "" for none.
 func bashNode(n syntax.Node) string {
 	switch n := n.(type) {
 	case *syntax.FuncDecl:
@@ -116,37 +102,33 @@ func bashParam(p *syntax.ParamExp) string {
 	return ""
 }
 
-// notFoundPatches rewrites the bash commands dash would look for in PATH
-// into the failure it would meet there (see above). A clause spanning
-// lines is left to upstream: the rewrite may not remove a newline.
-func notFoundPatches(f *syntax.File, src []byte) []patch {
-	var ps []patch
-	syntax.Walk(f, func(n syntax.Node) bool {
-		name := ""
-		switch n := n.(type) {
-		case *syntax.TestClause:
-			name = "[["
-		case *syntax.ArithmCmd:
-			name = "(("
-		case *syntax.LetClause:
-			name = "let"
-		case *syntax.DeclClause:
-			if v := n.Variant.Value; v == "declare" || v == "typeset" || v == "nameref" {
-				name = v
-			}
+// notFoundPatch rewrites the bash commands dash would look for in PATH
+// into the failure it would meet there (see above); descend is false for
+// a clause rewritten. A clause spanning lines is left to upstream: the
+// rewrite may not remove a newline.
+func notFoundPatch(ps []patch, n syntax.Node, src []byte) (_ []patch, descend bool) {
+	name := ""
+	switch n := n.(type) {
+	case *syntax.TestClause:
+		name = "[["
+	case *syntax.ArithmCmd:
+		name = "(("
+	case *syntax.LetClause:
+		name = "let"
+	case *syntax.DeclClause:
+		if v := n.Variant.Value; v == "declare" || v == "typeset" || v == "nameref" {
+			name = v
 		}
-		if name == "" {
-			return true
-		}
-		off, end := int(n.Pos().Offset()), int(n.End().Offset())
-		if end > len(src) || strings.Contains(string(src[off:end]), "\n") {
-			return true
-		}
-		msg := name + ": not found (a bash keyword: dash has no " + name + ")"
-		ps = append(ps, patch{off, end, failCmd + " 127 '" + msg + "'"})
-		return false
-	})
-	return ps
+	}
+	if name == "" {
+		return ps, true
+	}
+	off, end := int(n.Pos().Offset()), int(n.End().Offset())
+	if end > len(src) || strings.Contains(string(src[off:end]), "\n") {
+		return ps, true
+	}
+	msg := name + ": not found (a bash keyword: dash has no " + name + ")"
+	return append(ps, patch{off, end, failCmd + " 127 '" + msg + "'"}), false
 }
 
 // whileCondPatches: mvdan.cc/sh/v3 (v3.14.1, (*Runner).cmd's
@@ -156,23 +138,17 @@ func notFoundPatches(f *syntax.File, src []byte) []patch {
 // break or continue becomes `while :; do if ! { COND; }; then break; fi;
 // BODY; done` (`if { COND; }` for until). TestUpstreamStillNeedsConform
 // tells when upstream runs the condition in the loop.
-func whileCondPatches(f *syntax.File) []patch {
-	var ps []patch
-	syntax.Walk(f, func(n syntax.Node) bool {
-		w, ok := n.(*syntax.WhileClause)
-		if !ok || !loopControlIn(w.Cond) {
-			return true
-		}
-		neg := "! "
-		if w.Until {
-			neg = ""
-		}
-		kw := int(w.WhilePos.Offset())
-		ps = append(ps, patch{kw, kw + 5, "while :; do if " + neg + "{"},
-			patch{int(w.DoPos.Offset()), int(w.DoPos.Offset()) + 2, "}; then break; fi;"})
-		return true
-	})
-	return ps
+func whileCondPatch(ps []patch, w *syntax.WhileClause) []patch {
+	if !loopControlIn(w.Cond) {
+		return ps
+	}
+	neg := "! "
+	if w.Until {
+		neg = ""
+	}
+	kw := int(w.WhilePos.Offset())
+	return append(ps, patch{kw, kw + 5, "while :; do if " + neg + "{"},
+		patch{int(w.DoPos.Offset()), int(w.DoPos.Offset()) + 2, "}; then break; fi;"})
 }
 
 // loopControlIn says whether break or continue appears in stmts outside
@@ -301,17 +277,13 @@ func notExecutable(hc interp.HandlerContext, name string) bool {
 	return err == nil && !fi.IsDir() && unix.Access(p, unix.X_OK) != nil
 }
 
-// ampPatches reads bash's `&>` and `&>>` as dash does (see above).
-func ampPatches(f *syntax.File) []patch {
-	var ps []patch
-	syntax.Walk(f, func(n syntax.Node) bool {
-		if r, ok := n.(*syntax.Redirect); ok && (r.Op == syntax.RdrAll || r.Op == syntax.AppAll) {
-			off := int(r.OpPos.Offset())
-			ps = append(ps, patch{off, off + 1, "& "})
-		}
-		return true
-	})
-	return ps
+// ampPatch reads bash's `&>` and `&>>` as dash does (see above).
+func ampPatch(ps []patch, r *syntax.Redirect) []patch {
+	if r.Op != syntax.RdrAll && r.Op != syntax.AppAll {
+		return ps
+	}
+	off := int(r.OpPos.Offset())
+	return append(ps, patch{off, off + 1, "& "})
 }
 
 // cdPatches: upstream's cd sets PWD and OLDPWD afresh, unexported

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"mvdan.cc/sh/v3/interp"
@@ -61,6 +62,15 @@ type conformed struct {
 	file      *syntax.File
 	src       []byte // the corrected text (the original when nothing changed)
 	topReturn bool   // a `return` outside any function: run it as a sourced file
+
+	// readonly: the text has the word readonly, so its assignments are
+	// guarded from the start (structural.go); a session that has run
+	// such a file guards the files it runs after (guarded).
+	readonly bool
+	// guarded is the tree and text with every assignment guarded, made
+	// on first use: the text is what eval, `.` and a trap hand the
+	// interpreter to parse again.
+	guarded func() (*syntax.File, []byte)
 }
 
 // conform parses src under name and corrects it (see above). A syntax
@@ -88,7 +98,7 @@ func conform(name string, src []byte) (*conformed, error) {
 	}
 	// Descriptors above 2 next: their redirections move in front of
 	// their statements (fds.go), and what moved is read again.
-	for i := 0; i < 8; i++ {
+	for i := 0; i < 8 && bytes.ContainsAny(src, "<>"); i++ {
 		fp := fdPatches(f, src)
 		if len(fp) == 0 {
 			break
@@ -100,28 +110,34 @@ func conform(name string, src []byte) (*conformed, error) {
 		}
 		f, src = f2, fixed
 	}
-	if what, line := bashOnly(f); what != "" {
-		return nil, &ScriptError{File: name, Line: int(line), Msg: "syntax error: " + what + " is bash's, and dash cannot read it", Err: ExitError(2)}
-	}
 	c := &conformed{file: f, src: src}
-	patches, topReturn := findPatches(f, src)
+	patches, topReturn, bash := findPatches(f, src)
+	if bash != nil {
+		return nil, &ScriptError{File: name, Line: int(bash.Pos().Line()), Msg: "syntax error: " + bashNode(bash) + " is bash's, and dash cannot read it", Err: ExitError(2)}
+	}
 	patches = append(patches, returnPatches(f)...)
-	patches = append(patches, notFoundPatches(f, src)...)
-	patches = append(patches, whileCondPatches(f)...)
-	patches = append(patches, ampPatches(f)...)
-	patches = append(patches, arithmeticPatches(f, src)...)
 	c.topReturn = topReturn
-	if len(patches) == 0 {
-		return c, nil
+	if len(patches) > 0 {
+		fixed := applyPatches(src, patches)
+		f2, err := parseBytes(name, fixed)
+		if err != nil {
+			// A rewrite that does not parse is servicectl's bug, not the
+			// author's: say so rather than run the script half-understood.
+			return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
+		}
+		c.file, c.src = f2, fixed
 	}
-	fixed := applyPatches(src, patches)
-	f2, err := parseBytes(name, fixed)
-	if err != nil {
-		// A rewrite that does not parse is servicectl's bug, not the
-		// author's: say so rather than run the script half-understood.
-		return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
+	c.readonly = bytes.Contains(c.src, []byte("readonly"))
+	c.guarded = sync.OnceValues(func() (*syntax.File, []byte) {
+		g, err := parseBytes(name, c.src)
+		if err != nil {
+			return c.file, c.src // parsed before: cannot happen
+		}
+		return g, guardAssignments(g, c.src)
+	})
+	if c.readonly {
+		c.file, _ = c.guarded()
 	}
-	c.file, c.src = f2, fixed
 	return c, nil
 }
 
@@ -199,7 +215,7 @@ func isPatternOp(op syntax.ParExpOperator) bool {
 
 // findPatches walks f with a stack of ancestors (syntax.Walk calls the
 // function with nil after a node's children) and lists the rewrites.
-func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
+func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool, bash syntax.Node) {
 	var stack []syntax.Node
 	syntax.Walk(f, func(n syntax.Node) bool {
 		if n == nil {
@@ -215,7 +231,11 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 		if len(stack) > 0 {
 			parent = stack[len(stack)-1]
 		}
-		descend := true
+		if bash == nil && bashNode(n) != "" {
+			bash = n
+		}
+		var descend bool
+		ps, descend = nodePatches(ps, n, src)
 		switch n := n.(type) {
 		case *syntax.CmdSubst:
 			if n.Backquotes {
@@ -280,15 +300,8 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 				ps = dqPatternPatches(ps, n, src)
 				descend = allLits(n.Parts) == ""
 			}
-		case *syntax.DeclClause:
-			ps = listingPatches(ps, n)
-		case *syntax.WhileClause:
-			ps = loopStatusPatches(ps, n)
-		case *syntax.BinaryCmd:
-			ps = pipePatches(ps, n)
 		case *syntax.Stmt:
 			ps = redirectPatches(ps, n, parent)
-			ps = assignPatches(ps, n, src)
 		case *syntax.Assign:
 			if n.Value != nil && !n.Append {
 				ps = tildePatches(ps, n.Value, src)
@@ -315,7 +328,28 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool) {
 		}
 		return descend
 	})
-	return ps, topReturn
+	return ps, topReturn, bash
+}
+
+// nodePatches are the corrections of bashisms.go, loops.go, listing.go
+// and structural.go for one node; descend is false when the node was
+// replaced whole.
+func nodePatches(ps []patch, n syntax.Node, src []byte) (_ []patch, descend bool) {
+	switch n := n.(type) {
+	case *syntax.TestClause, *syntax.ArithmCmd, *syntax.LetClause:
+		return notFoundPatch(ps, n, src)
+	case *syntax.DeclClause:
+		return notFoundPatch(listingPatches(ps, n), n, src)
+	case *syntax.WhileClause:
+		return whileCondPatch(loopStatusPatches(ps, n), n), true
+	case *syntax.Redirect:
+		return ampPatch(ps, n), true
+	case *syntax.BinaryArithm:
+		return divisorPatch(ps, n, src), true
+	case *syntax.BinaryCmd:
+		return pipePatches(ps, n), true
+	}
+	return ps, true
 }
 
 func hasRedirs(n syntax.Node) bool {

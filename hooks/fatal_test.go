@@ -61,3 +61,16 @@ func TestFatalErrorMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestReadonlyAcrossFiles: a variable made read-only in one config and
+// assigned in a later one stops the second at its line, as dash stops
+// (exit 2), found from the variable's attribute, whatever stderr is.
+func TestReadonlyAcrossFiles(t *testing.T) {
+	d := t.TempDir()
+	a := write(t, d, "project.conf", "readonly PORT_PREFIX=80\n", 0o644)
+	b := write(t, d, "service.conf", "exec 2>/dev/null\nA=1\nPORT_PREFIX=90\nB=2\n", 0o644)
+	_, err := SourceOpts(Options{Env: []string{"PATH=/usr/bin:/bin"}, Dir: d}, []string{a, b}, false)
+	if err == nil || !strings.Contains(err.Error(), b+":3: PORT_PREFIX: readonly variable") || Status(err) != 2 {
+		t.Fatalf("error %v (status %d), want %s:3: PORT_PREFIX: readonly variable, status 2", err, Status(err), b)
+	}
+}

@@ -266,19 +266,20 @@ type Session struct {
 	// (SPEC §3.2); it is read whenever a config is, by status too.
 	config bool
 
-	cancel      context.CancelFunc // stops the run now going (fatal.go)
-	runCtx      context.Context    // the context cancel ends
-	fatal       string             // the error that stopped it
-	fatalFile   string
-	lastMsg     string // the interpreter's last "NAME: …" message
-	lastMsgFile string
-	lastLine    string            // the last line written to stderr in one write
-	fds         fdTable           // the script's descriptors 3… (fds.go)
-	outMu       sync.Mutex        // serialises copies into a non-file output (fds.go)
-	traps       map[string]string // trap.go
-	noclobber   bool              // set -C
-	opts        optState          // getopts.go
-	loops       map[string]int    // loops.go
+	cancel       context.CancelFunc // stops the run now going (fatal.go)
+	runCtx       context.Context    // the context cancel ends
+	fatal        string             // the error that stopped it
+	fatalFile    string
+	lastMsg      string // the interpreter's last "NAME: …" message
+	lastMsgFile  string
+	lastLine     string            // the last line written to stderr in one write
+	fds          fdTable           // the script's descriptors 3… (fds.go)
+	outMu        sync.Mutex        // serialises copies into a non-file output (fds.go)
+	traps        map[string]string // trap.go
+	noclobber    bool              // set -C
+	opts         optState          // getopts.go
+	loops        map[string]int    // loops.go
+	readonlySeen bool              // a file with readonly has run (structural.go)
 }
 
 // adoptContext makes ctx, ended by cancel, the context of the runs that
@@ -303,6 +304,7 @@ func (s *Session) reset() {
 	s.noclobber = false
 	s.opts = optState{}
 	clear(s.loops)
+	s.readonlySeen = false
 }
 
 // Environ is a prepared environment, built once and shared by many
@@ -515,6 +517,11 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 	s.current = name
 	s.ran = true
 	f := c.file
+	if c.readonly {
+		s.readonlySeen = true
+	} else if s.readonlySeen && c.guarded != nil {
+		f, _ = c.guarded()
+	}
 	if c.topReturn {
 		if s.pending == nil {
 			s.pending = map[string]*conformed{}

@@ -189,7 +189,11 @@ func (s *Session) eval(hc interp.HandlerContext, args []string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	return []string{"eval", string(c.src)}, nil
+	if c.readonly {
+		s.readonlySeen = true
+	}
+	_, text := c.guarded()
+	return []string{"eval", string(text)}, nil
 }
 
 // open is the interpreter's open handler: it serves the corrected text of
@@ -202,7 +206,11 @@ func (s *Session) open(ctx context.Context, path string, flag int, perm os.FileM
 		delete(s.pending, path)
 		s.stack = append(s.stack, path)
 		s.mu.Unlock()
-		return &sourced{Reader: bytes.NewReader(c.src), done: func() {
+		if c.readonly {
+			s.readonlySeen = true
+		}
+		_, text := c.guarded()
+		return &sourced{Reader: bytes.NewReader(text), done: func() {
 			s.mu.Lock()
 			s.stack = s.stack[:len(s.stack)-1]
 			s.mu.Unlock()

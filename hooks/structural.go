@@ -18,10 +18,10 @@ import (
 //   - a division or remainder by zero: conform gives every divisor a
 //     guard, `X / ((Y) ? (Y) : $(servicectl-fatal …))`, so that a zero
 //     divisor runs the internal builtin, which stops the script
-//     (arithmeticPatches; Y is evaluated twice only when that has no
+//     (divisorPatch; Y is evaluated twice only when that has no
 //     effect, else through a variable of servicectl's own);
 //   - an assignment to a read-only variable: every assignment statement
-//     becomes `{ NAME=… || servicectl-assign-failed NAME; }`; the
+//     becomes `NAME=… || servicectl-assign-failed NAME`; the
 //     builtin runs only when the assignment's status is not 0, and
 //     stops the script if NAME is read-only (the interpreter's own
 //     attribute), else passes the status on (a failed command
@@ -49,34 +49,23 @@ func (s *Session) builtinAssignFailed(hc interp.HandlerContext, args []string) e
 	return exitCode(hc.LastExitStatus)
 }
 
-// arithmeticPatches guards divisors (see above).
-func arithmeticPatches(f *syntax.File, src []byte) []patch {
-	var ps []patch
-	syntax.Walk(f, func(n syntax.Node) bool {
-		b, ok := n.(*syntax.BinaryArithm)
-		if !ok {
-			return true
-		}
-		switch b.Op {
-		case syntax.Quo, syntax.Rem, syntax.QuoAssgn, syntax.RemAssgn:
-		default:
-			return true
-		}
-		off, end := int(b.Y.Pos().Offset()), int(b.Y.End().Offset())
-		if end > len(src) || off >= end {
-			return true
-		}
-		y := string(src[off:end])
-		fail := "$(" + fatalNowCmd + " division by zero)"
-		if hasEffects(b.Y) {
-			ps = append(ps, patch{off, off, "((" + divisorScrap + " = ("},
-				patch{end, end, ")) ? " + divisorScrap + " : " + fail + ")"})
-		} else {
-			ps = append(ps, patch{off, off, "(("}, patch{end, end, ") ? (" + y + ") : " + fail + ")"})
-		}
-		return true
-	})
-	return ps
+// divisorPatch guards a divisor (see above).
+func divisorPatch(ps []patch, b *syntax.BinaryArithm, src []byte) []patch {
+	switch b.Op {
+	case syntax.Quo, syntax.Rem, syntax.QuoAssgn, syntax.RemAssgn:
+	default:
+		return ps
+	}
+	off, end := int(b.Y.Pos().Offset()), int(b.Y.End().Offset())
+	if end > len(src) || off >= end {
+		return ps
+	}
+	fail := "$(" + fatalNowCmd + " division by zero)"
+	if hasEffects(b.Y) {
+		return append(ps, patch{off, off, "((" + divisorScrap + " = ("},
+			patch{end, end, ")) ? " + divisorScrap + " : " + fail + ")"})
+	}
+	return append(ps, patch{off, off, "(("}, patch{end, end, ") ? (" + string(src[off:end]) + ") : " + fail + ")"})
 }
 
 // hasEffects says whether evaluating x twice could differ from once.
@@ -104,17 +93,58 @@ func hasEffects(x syntax.Node) bool {
 	return found
 }
 
-// assignPatches puts the check after every assignment statement (see
-// above): NAME=… alone, and export, local and readonly with values.
-func assignPatches(ps []patch, st *syntax.Stmt, src []byte) []patch {
+// guardAssignments gives every assignment statement its check (see
+// above) in the parsed tree itself, `NAME=… || servicectl-assign-failed
+// NAME`, and returns the text so guarded. Nearly every config assigns,
+// and few ever see `readonly`: a file is guarded when it has the word,
+// and the files a session runs after one that had it (conformed.guarded).
+// The added command carries the statement's position, for the error's
+// line.
+func guardAssignments(f *syntax.File, src []byte) (text []byte) {
+	var gs []guard
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if st, ok := n.(*syntax.Stmt); ok {
+			if names := assignedNames(st); len(names) > 0 {
+				gs = append(gs, guard{st, int(st.Pos().Offset()), stmtEnd(st), names})
+			}
+		}
+		return true
+	})
+	for _, g := range gs {
+		pos := g.st.Pos()
+		args := []*syntax.Word{litWord(assignedCmd, pos)}
+		for _, n := range g.names {
+			args = append(args, litWord(n, pos))
+		}
+		orig := &syntax.Stmt{Position: pos, Cmd: g.st.Cmd}
+		check := &syntax.Stmt{Position: pos, Cmd: &syntax.CallExpr{Args: args}}
+		g.st.Cmd = &syntax.BinaryCmd{Op: syntax.OrStmt, OpPos: pos, X: orig, Y: check}
+	}
+	return guardText(gs, src)
+}
+
+// guard is one assignment statement guarded, and where its text is.
+type guard struct {
+	st       *syntax.Stmt
+	off, end int
+	names    []string
+}
+
+func litWord(s string, pos syntax.Pos) *syntax.Word {
+	return &syntax.Word{Parts: []syntax.WordPart{&syntax.Lit{ValuePos: pos, ValueEnd: pos, Value: s}}}
+}
+
+// assignedNames are the variables an assignment statement sets: NAME=…
+// alone, and export, local and readonly with values.
+func assignedNames(st *syntax.Stmt) []string {
 	if st.Background || st.Coprocess || st.Negated || st.Cmd == nil {
-		return ps
+		return nil
 	}
 	var names []string
 	switch c := st.Cmd.(type) {
 	case *syntax.CallExpr:
 		if len(c.Args) > 0 {
-			return ps
+			return nil
 		}
 		for _, a := range c.Assigns {
 			if a.Name != nil {
@@ -131,12 +161,20 @@ func assignPatches(ps []patch, st *syntax.Stmt, src []byte) []patch {
 			}
 		}
 	}
-	if len(names) == 0 {
-		return ps
+	return names
+}
+
+// guardText is guardAssignments for the text: what eval and `.` hand the
+// interpreter to parse again.
+func guardText(gs []guard, src []byte) []byte {
+	var ps []patch
+	for _, g := range gs {
+		if g.end <= len(src) {
+			ps = append(ps, patch{g.off, g.off, "{ "}, patch{g.end, g.end, " || " + assignedCmd + " " + strings.Join(g.names, " ") + "; }"})
+		}
 	}
-	off, end := int(st.Pos().Offset()), stmtEnd(st)
-	if end > len(src) {
-		return ps
+	if len(ps) == 0 {
+		return src
 	}
-	return append(ps, patch{off, off, "{ "}, patch{end, end, " || " + assignedCmd + " " + strings.Join(names, " ") + "; }"})
+	return applyPatches(src, ps)
 }

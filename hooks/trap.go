@@ -148,7 +148,8 @@ func (s *Session) runTrap(ctx context.Context, hc interp.HandlerContext, action 
 	if err != nil {
 		return err
 	}
-	err = hc.Builtin(ctx, []string{"eval", string(c.src)})
+	_, text := c.guarded()
+	err = hc.Builtin(ctx, []string{"eval", string(text)})
 	if _, ok := interp.IsExitStatus(err); ok {
 		return nil
 	}
