@@ -7,7 +7,6 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"mvdan.cc/sh/v3/interp"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -271,29 +270,9 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool, bash s
 			}
 		case *syntax.SglQuoted:
 			if _, ok := parent.(*syntax.Word); ok {
-				switch wordRole(stack) {
-				case rolePattern:
-					ps = append(ps, patch{int(n.Pos().Offset()), int(n.End().Offset()), patternEscape(n.Value)})
-					descend = false
-				case roleParamDQ:
-					// Inside "${x:-…}" dash reads ' as a plain character
-					// and what lies between as double-quoted text:
-					// '$HOME' is a quote, the expansion, a quote.
-					if !n.Dollar && !strings.ContainsAny(n.Value, `"`) {
-						off, end := int(n.Pos().Offset()), int(n.End().Offset())
-						ps = append(ps, patch{off, off + 1, `"'`}, patch{end - 1, end, `'"`})
-						// `$[` is no expansion to dash; upstream would
-						// read it as bash's old arithmetic once quoted.
-						for i := strings.Index(n.Value, "$["); i >= 0; {
-							ps = append(ps, patch{off + 1 + i, off + 1 + i, `\`})
-							j := strings.Index(n.Value[i+2:], "$[")
-							if j < 0 {
-								break
-							}
-							i += 2 + j
-						}
-					}
-				}
+				var whole bool
+				ps, whole = sglPatches(ps, n, wordRole(stack))
+				descend = descend && !whole
 			}
 		case *syntax.DblQuoted:
 			if _, ok := parent.(*syntax.Word); ok && wordRole(stack) == rolePattern {
@@ -307,21 +286,9 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool, bash s
 				ps = tildePatches(ps, n.Value, src)
 			}
 		case *syntax.CallExpr:
-			ps = cdPatches(ps, n)
-			ps = getoptsPatches(ps, n)
-			if len(n.Args) > 0 {
-				name := n.Args[0].Lit()
-				if name == "return" && !inFunc(stack) {
-					topReturn = true
-				}
-				if len(n.Assigns) > 0 && specialBuiltins[name] && !hasRedirs(parent) {
-					last := n.Assigns[len(n.Assigns)-1]
-					ps = append(ps,
-						patch{int(n.Pos().Offset()), int(n.Pos().Offset()), "{ "},
-						patch{int(last.End().Offset()), int(last.End().Offset()), ";"},
-						patch{int(n.End().Offset()), int(n.End().Offset()), "; }"})
-				}
-			}
+			var top bool
+			ps, top = callPatches(ps, n, parent, inFunc(stack))
+			topReturn = topReturn || top
 		}
 		if descend {
 			stack = append(stack, n)
@@ -329,6 +296,54 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool, bash s
 		return descend
 	})
 	return ps, topReturn, bash
+}
+
+// sglPatches corrects a single-quoted part of a word: in a pattern, its
+// text escaped (whole: it is replaced); inside "${x:-…}", where dash
+// reads ' as a plain character and what lies between as double-quoted
+// text ('$HOME' is a quote, the expansion, a quote).
+func sglPatches(ps []patch, n *syntax.SglQuoted, role role) (_ []patch, whole bool) {
+	switch role {
+	case rolePattern:
+		return append(ps, patch{int(n.Pos().Offset()), int(n.End().Offset()), patternEscape(n.Value)}), true
+	case roleParamDQ:
+		if n.Dollar || strings.ContainsAny(n.Value, `"`) {
+			return ps, false
+		}
+		off, end := int(n.Pos().Offset()), int(n.End().Offset())
+		ps = append(ps, patch{off, off + 1, `"'`}, patch{end - 1, end, `'"`})
+		// `$[` is no expansion to dash; upstream would read it as
+		// bash's old arithmetic once quoted.
+		for i := strings.Index(n.Value, "$["); i >= 0; {
+			ps = append(ps, patch{off + 1 + i, off + 1 + i, `\`})
+			j := strings.Index(n.Value[i+2:], "$[")
+			if j < 0 {
+				break
+			}
+			i += 2 + j
+		}
+	}
+	return ps, false
+}
+
+// callPatches corrects a simple command: cd, getopts, and an assignment
+// before a special builtin (`X=1 :` becomes `{ X=1; :; }`, so that it
+// persists); topReturn says it is a `return` outside any function.
+func callPatches(ps []patch, n *syntax.CallExpr, parent syntax.Node, inFunc bool) (_ []patch, topReturn bool) {
+	ps = cdPatches(ps, n)
+	ps = getoptsPatches(ps, n)
+	if len(n.Args) == 0 {
+		return ps, false
+	}
+	name := n.Args[0].Lit()
+	if len(n.Assigns) > 0 && specialBuiltins[name] && !hasRedirs(parent) {
+		last := n.Assigns[len(n.Assigns)-1]
+		ps = append(ps,
+			patch{int(n.Pos().Offset()), int(n.Pos().Offset()), "{ "},
+			patch{int(last.End().Offset()), int(last.End().Offset()), ";"},
+			patch{int(n.End().Offset()), int(n.End().Offset()), "; }"})
+	}
+	return ps, name == "return" && !inFunc
 }
 
 // nodePatches are the corrections of bashisms.go, loops.go, listing.go
@@ -537,244 +552,4 @@ func evenBackslashes(b []byte) bool {
 		n++
 	}
 	return n%2 == 0
-}
-
-// patternEscape makes s match itself as a pattern: every byte that is not
-// a letter, digit or harmless punctuation gets a backslash. Multi-byte
-// characters pass as they are.
-func patternEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\n' {
-			// A backslash-newline would be a line continuation.
-			b.WriteString(`'` + "\n" + `'`)
-			continue
-		}
-		if c < utf8.RuneSelf && !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_-./,:@%+=", c) >= 0) {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-// allLits returns the text of a double-quoted string made of literals
-// only, with dash's double-quote escapes removed, or "" when it holds an
-// expansion (or is empty).
-func allLits(parts []syntax.WordPart) string {
-	var b strings.Builder
-	for _, p := range parts {
-		l, ok := p.(*syntax.Lit)
-		if !ok {
-			return ""
-		}
-		s := l.Value
-		for i := 0; i < len(s); i++ {
-			if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\", s[i+1]) >= 0 {
-				i++
-			}
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
-}
-
-// dqPatternPatches makes a double-quoted part of a pattern literal: text
-// alone is escaped here; with an expansion the value is escaped at run
-// time by quotePatternCmd.
-func dqPatternPatches(ps []patch, n *syntax.DblQuoted, src []byte) []patch {
-	off, end := int(n.Pos().Offset()), int(n.End().Offset())
-	if n.Dollar {
-		off++
-	}
-	if len(n.Parts) == 0 {
-		return append(ps, patch{off, end, ""})
-	}
-	if s := allLits(n.Parts); s != "" {
-		return append(ps, patch{off, end, patternEscape(s)})
-	}
-	return append(ps, patch{off, off, "$(" + quotePatternCmd + " "}, patch{end, end, ")"})
-}
-
-// tildePatches expands `~` after ':' in an assignment, as sh does for
-// PATH-like values: each such `~` (followed by '/', ':' or the end of the
-// word) becomes ${HOME-~}, in the value and in the words of its unquoted
-// ${x:-w}. `~user` after ':' is left alone.
-func tildePatches(ps []patch, w *syntax.Word, src []byte) []patch {
-	for i, part := range w.Parts {
-		if pe, ok := part.(*syntax.ParamExp); ok && pe.Exp != nil && pe.Exp.Word != nil && !isPatternOp(pe.Exp.Op) {
-			ps = tildePatches(ps, pe.Exp.Word, src)
-		}
-		l, ok := part.(*syntax.Lit)
-		if !ok {
-			continue
-		}
-		off, end := int(l.Pos().Offset()), int(l.End().Offset())
-		if end > len(src) {
-			continue
-		}
-		s := src[off:end]
-		last := i == len(w.Parts)-1
-		for j := 0; j+1 < len(s); j++ {
-			if s[j] != ':' || s[j+1] != '~' || (j > 0 && s[j-1] == '\\') {
-				continue
-			}
-			k := j + 2
-			if k < len(s) && s[k] != '/' && s[k] != ':' {
-				continue
-			}
-			if k == len(s) && !last {
-				continue
-			}
-			ps = append(ps, patch{off + j + 1, off + j + 2, "${HOME-~}"})
-		}
-	}
-	return ps
-}
-
-// patternQuote escapes every pattern character of s (run time half of the
-// pattern correction above).
-func patternQuote(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(`*?[]\`, s[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// Command is a command a script may run, found without running it.
-type Command struct {
-	File string `json:"file"`
-	Line int    `json:"line"`
-	Name string `json:"command"` // the command word; "" when it is known only at run time
-	Word string `json:"word,omitempty"`
-	// Kind is "external", "source" (a `.` of another file), "dynamic" (a
-	// command named only at run time), "builtin" (a builtin with an effect
-	// outside the interpreter: kill, umask, ulimit, cd, the sub-conf
-	// renderers) or "write" (a redirection that writes a file; Word is
-	// its target).
-	Kind string `json:"kind"`
-}
-
-// outsideBuiltins are the builtins whose effect reaches past the
-// interpreter: signals, the mode and limits of what it starts, the
-// working directory of what it starts, files rendered.
-var outsideBuiltins = map[string]bool{"kill": true, "umask": true, "ulimit": true, "cd": true, "sub": true, "sub-conf": true, "sub-conf-dir": true}
-
-// writesFile says whether a redirection writes a file: >, >>, >|, <>,
-// &>, &>> to a target that is not a descriptor (>&2) nor /dev/null.
-func writesFile(r *syntax.Redirect) bool {
-	switch r.Op {
-	case syntax.RdrOut, syntax.AppOut, syntax.ClbOut, syntax.RdrInOut, syntax.RdrAll, syntax.AppAll:
-	default:
-		return false
-	}
-	return r.Word == nil || r.Word.Lit() != "/dev/null"
-}
-
-// Commands lists the external commands, `.` includes, run-time command
-// names, builtins with an effect outside the interpreter and
-// redirections that write files of the script at path, in order, without
-// running it: what `show --commands` reports (SPEC §3.2), since a config
-// runs whenever servicectl reads it. Other builtins and the script's own
-// functions are left out; commands in function bodies are listed (they
-// run if called).
-func Commands(path string) ([]Command, error) {
-	c, err := parseFile(path)
-	if err != nil {
-		return nil, err
-	}
-	funcs := map[string]bool{}
-	syntax.Walk(c.file, func(n syntax.Node) bool {
-		if fd, ok := n.(*syntax.FuncDecl); ok {
-			funcs[fd.Name.Value] = true
-		}
-		return true
-	})
-	var out []Command
-	syntax.Walk(c.file, func(n syntax.Node) bool {
-		if st, ok := n.(*syntax.Stmt); ok {
-			for _, r := range st.Redirs {
-				if writesFile(r) {
-					var b strings.Builder
-					syntax.NewPrinter().Print(&b, r.Word)
-					out = append(out, Command{File: path, Line: int(r.Pos().Line()), Name: r.Op.String(), Word: b.String(), Kind: "write"})
-				}
-			}
-			return true
-		}
-		call, ok := n.(*syntax.CallExpr)
-		if !ok || len(call.Args) == 0 {
-			return true
-		}
-		w := call.Args[0]
-		line := int(w.Pos().Line())
-		name := w.Lit()
-		if (name == "command" || name == "exec") && len(call.Args) > 1 && !strings.HasPrefix(call.Args[1].Lit(), "-") {
-			w = call.Args[1] // `command foo`, `exec foo`: foo runs
-			name = w.Lit()
-		}
-		switch {
-		case name == "":
-			var b strings.Builder
-			syntax.NewPrinter().Print(&b, w)
-			out = append(out, Command{File: path, Line: line, Word: b.String(), Kind: "dynamic"})
-		case name == "." || name == "source":
-			var b strings.Builder
-			if len(call.Args) > 1 {
-				syntax.NewPrinter().Print(&b, call.Args[1])
-			}
-			out = append(out, Command{File: path, Line: line, Name: name, Word: b.String(), Kind: "source"})
-		case funcs[name]:
-		case outsideBuiltins[name]:
-			var b strings.Builder
-			for i, a := range call.Args[1:] {
-				if i > 0 {
-					b.WriteByte(' ')
-				}
-				syntax.NewPrinter().Print(&b, a)
-			}
-			out = append(out, Command{File: path, Line: line, Name: name, Word: b.String(), Kind: "builtin"})
-		case interp.IsBuiltin(name) || renamed[name] != "" || strings.HasPrefix(name, "servicectl-"):
-			// servicectl-…: the internal builtins the corrections call
-		default:
-			out = append(out, Command{File: path, Line: line, Name: name, Kind: "external"})
-		}
-		return true
-	})
-	return out, nil
-}
-
-// AssignedAt finds where a variable gets its value in files sourced in
-// that order: the last assignment to name (plain, `export`, `readonly`,
-// or `${name:=…}`) in the last file that has one, by reading the files,
-// not running them. It answers "where does this value come from" for
-// `env --verbose`; an assignment inside a branch that did not run is
-// still named, so it is a good hint, not a proof. ok is false when no
-// file assigns name (the value came from the caller's environment).
-func AssignedAt(files []string, name string) (file string, line int, ok bool) {
-	for _, f := range files {
-		c, err := parseFile(f)
-		if err != nil {
-			continue
-		}
-		syntax.Walk(c.file, func(n syntax.Node) bool {
-			switch n := n.(type) {
-			case *syntax.Assign:
-				if n.Name != nil && n.Name.Value == name && (n.Value != nil || n.Array != nil || !n.Naked) {
-					file, line, ok = f, int(n.Pos().Line()), true
-				}
-			case *syntax.ParamExp:
-				if n.Param != nil && n.Param.Value == name && n.Exp != nil && (n.Exp.Op == syntax.AssignUnset || n.Exp.Op == syntax.AssignUnsetOrNull) {
-					file, line, ok = f, int(n.Pos().Line()), true
-				}
-			}
-			return true
-		})
-	}
-	return file, line, ok
 }

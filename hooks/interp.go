@@ -5,15 +5,12 @@
 package hooks
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,176 +63,6 @@ func (e *ScriptError) Unwrap() error { return e.Err }
 
 // ErrTimeout marks a script killed at its time bound.
 var ErrTimeout = errors.New("time limit exceeded")
-
-type cached struct {
-	mod  time.Time
-	size int64
-	file *conformed
-	err  error
-}
-
-var (
-	parseMu    sync.Mutex
-	parseCache = map[string]cached{}
-)
-
-// parseFile parses path under its own name (so errors say file:line:col),
-// caching the tree by modification time and size: resolving many services
-// reads the same profiles and configs again and again.
-func parseFile(path string) (*conformed, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	parseMu.Lock()
-	c, ok := parseCache[path]
-	parseMu.Unlock()
-	if ok && c.mod.Equal(fi.ModTime()) && c.size == fi.Size() {
-		return c.file, c.err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	f, perr := conform(path, data)
-	parseMu.Lock()
-	parseCache[path] = cached{mod: fi.ModTime(), size: fi.Size(), file: f, err: perr}
-	parseMu.Unlock()
-	return f, perr
-}
-
-// parsers are reused: a Parser is a few kilobytes of buffers, and a
-// command resolving a thousand services parses a thousand files.
-var parsers = sync.Pool{New: func() any { return syntax.NewParser() }}
-
-func parseBytes(name string, data []byte) (*syntax.File, error) {
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		line := 1 + bytes.Count(data[:i], []byte{'\n'})
-		return nil, &ScriptError{File: name, Line: line, Msg: "binary data where a sh script is expected"}
-	}
-	if i := bytes.Index(data, []byte("\r\n")); i >= 0 {
-		// dash keeps the CR in every value of such a line ("8080\r"),
-		// which then fails far from here; servicectl says so at once.
-		line := 1 + bytes.Count(data[:i], []byte{'\n'})
-		return nil, &ScriptError{File: name, Line: line, Msg: "line ends in CR LF (saved by a Windows editor?): sh would keep the CR in the values; convert the file (dos2unix, or sed -i 's/\\r$//')", Err: ExitError(2)}
-	}
-	pr := parsers.Get().(*syntax.Parser)
-	f, err := pr.Parse(bytes.NewReader(data), name)
-	parsers.Put(pr)
-	if err != nil {
-		var pe syntax.ParseError
-		if errors.As(err, &pe) {
-			return nil, &ScriptError{File: name, Line: int(pe.Pos.Line()), Msg: "syntax error: " + pe.Text, Err: err}
-		}
-		return nil, &ScriptError{File: name, Msg: err.Error(), Err: err}
-	}
-	return f, nil
-}
-
-// Cache holds parsed scripts for the life of one command: within it, a
-// file is read and parsed once however many services source it, with no
-// stat to revalidate. A nil *Cache falls back to the process-wide cache
-// that checks modification times.
-type Cache struct {
-	// ReadFile reads a script; nil: os.ReadFile. servicectl gives its
-	// leaner reader (open, read, close: a thousand configs a command).
-	ReadFile func(path string) ([]byte, error)
-
-	mu       sync.Mutex
-	files    map[string]cached
-	dirs     map[string]bool           // working directories already checked
-	sessions map[sessionKey]*sync.Pool // idle config sessions, see SourceOpts
-}
-
-// sessionKey is what a Runner fixes at its first Reset and keeps through
-// later ones: config sessions that agree on it can share one. Only the
-// process's stderr (or none) is pooled, so the key stays comparable.
-type sessionKey struct {
-	dir      string
-	toStderr bool
-}
-
-// poolKey says whether a session for opts can be a pooled one: a config
-// (no stdout, no arguments) under a Cache, writing errors to os.Stderr or
-// nowhere.
-func poolKey(opts Options) (sessionKey, bool) {
-	if opts.Cache == nil || opts.Stdout != nil || len(opts.Args) > 0 {
-		return sessionKey{}, false
-	}
-	if opts.Stderr != nil && opts.Stderr != io.Writer(os.Stderr) {
-		return sessionKey{}, false
-	}
-	return sessionKey{opts.Dir, opts.Stderr != nil}, true
-}
-
-func (c *Cache) pool(k sessionKey) *sync.Pool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.sessions == nil {
-		c.sessions = map[sessionKey]*sync.Pool{}
-	}
-	p := c.sessions[k]
-	if p == nil {
-		p = &sync.Pool{}
-		c.sessions[k] = p
-	}
-	return p
-}
-
-// dirOption is interp.Dir without its stat when this Cache has already
-// checked dir: a thousand services resolved from the playpen root need
-// one check, not a thousand.
-func (c *Cache) dirOption(dir string) interp.RunnerOption {
-	if c == nil || !filepath.IsAbs(dir) {
-		return interp.Dir(dir)
-	}
-	c.mu.Lock()
-	ok := c.dirs[dir]
-	c.mu.Unlock()
-	if ok {
-		return func(r *interp.Runner) error { r.Dir = dir; return nil }
-	}
-	return func(r *interp.Runner) error {
-		if err := interp.Dir(dir)(r); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		if c.dirs == nil {
-			c.dirs = map[string]bool{}
-		}
-		c.dirs[dir] = true
-		c.mu.Unlock()
-		return nil
-	}
-}
-
-func (c *Cache) parse(path string) (*conformed, error) {
-	if c == nil {
-		return parseFile(path)
-	}
-	c.mu.Lock()
-	e, ok := c.files[path]
-	c.mu.Unlock()
-	if ok {
-		return e.file, e.err
-	}
-	read := os.ReadFile
-	if c.ReadFile != nil {
-		read = c.ReadFile
-	}
-	data, err := read(path)
-	if err != nil {
-		return nil, err
-	}
-	f, perr := conform(path, data)
-	c.mu.Lock()
-	if c.files == nil {
-		c.files = map[string]cached{}
-	}
-	c.files[path] = cached{file: f, err: perr}
-	c.mu.Unlock()
-	return f, perr
-}
 
 // Session is one interpreter into which files are sourced in turn; later
 // files see and override what earlier ones set (SPEC §3.1 passes,
@@ -511,25 +338,7 @@ func (s *Session) run(ctx context.Context, name string, c *conformed) error {
 // does not). A file with a `return` outside any function runs as
 // `. FILE`, the only place the interpreter lets `return` end a file.
 func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExport bool) error {
-	// Background jobs of an earlier run may still be in the handlers,
-	// which read these under the lock.
-	s.mu.Lock()
-	s.current = name
-	s.ran = true
-	f := c.file
-	if c.readonly {
-		s.readonlySeen = true
-	} else if s.readonlySeen && c.guarded != nil {
-		f, _ = c.guarded()
-	}
-	if c.topReturn {
-		if s.pending == nil {
-			s.pending = map[string]*conformed{}
-		}
-		s.pending[name] = c
-		f = dotFile(name)
-	}
-	s.mu.Unlock()
+	f := s.treeFor(name, c)
 	var pre []*syntax.Stmt
 	if allExport {
 		pre = append(pre, setA.Stmts...)
@@ -621,6 +430,32 @@ func (s *Session) runOpts(ctx context.Context, name string, c *conformed, allExp
 	return &ScriptError{File: file, Line: line, Msg: err.Error(), Err: err}
 }
 
+// treeFor picks what runOpts runs of c: the tree, guarded once a
+// read-only variable is in sight (structural.go), or `. NAME` for a file
+// with a `return` outside any function.
+func (s *Session) treeFor(name string, c *conformed) *syntax.File {
+	// Background jobs of an earlier run may still be in the handlers,
+	// which read these under the lock.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.current = name
+	s.ran = true
+	f := c.file
+	if c.readonly {
+		s.readonlySeen = true
+	} else if s.readonlySeen && c.guarded != nil {
+		f, _ = c.guarded()
+	}
+	if c.topReturn {
+		if s.pending == nil {
+			s.pending = map[string]*conformed{}
+		}
+		s.pending[name] = c
+		f = dotFile(name)
+	}
+	return f
+}
+
 // statusOnly is the non-zero status of a script's last command.
 type statusOnly struct{ code uint8 }
 
@@ -659,192 +494,6 @@ func Status(err error) int {
 		return 2 // dash's status for a syntax error
 	}
 	return 1
-}
-
-// Vars returns every variable of the session, set or exported.
-func (s *Session) Vars() map[string]Var { return Vars{m: s.rawVars()}.Map() }
-
-// rawVars is the interpreter's view of every variable: after a Run, its
-// Vars map holds every visible variable, the environment's too; before
-// any, only the environment exists.
-func (s *Session) rawVars() map[string]expand.Variable {
-	if s.ran {
-		return s.r.Vars
-	}
-	out := map[string]expand.Variable{}
-	s.r.Env.Each(func(name string, v expand.Variable) bool {
-		if v.IsSet() {
-			out[name] = v
-		}
-		return true
-	})
-	return out
-}
-
-// view is convert without copying an indexed array's elements.
-func view(v expand.Variable) Var {
-	switch v.Kind {
-	case expand.Indexed:
-		return Var{Value: strings.Join(v.List, " "), List: v.List, IsArray: true, Exported: v.Exported}
-	case expand.Associative:
-		return convert(v)
-	}
-	return Var{Value: v.Str, Exported: v.Exported}
-}
-
-func convert(v expand.Variable) Var {
-	switch v.Kind {
-	case expand.Indexed:
-		return Var{Value: strings.Join(v.List, " "), List: append([]string(nil), v.List...), IsArray: true, Exported: v.Exported}
-	case expand.Associative:
-		keys := make([]string, 0, len(v.Map))
-		for k := range v.Map {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		vals := make([]string, len(keys))
-		for i, k := range keys {
-			vals[i] = v.Map[k]
-		}
-		return Var{Value: strings.Join(vals, " "), List: vals, IsArray: true, Exported: v.Exported}
-	}
-	return Var{Value: v.Str, Exported: v.Exported}
-}
-
-// Environ returns the exported variables as KEY=VALUE, sorted: what a
-// process started from this session would inherit.
-func (s *Session) Environ() []string {
-	vars := s.Vars()
-	out := make([]string, 0, len(vars))
-	for k, v := range vars {
-		if v.Exported && !v.IsArray {
-			out = append(out, k+"="+v.Value)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// SourceOpts sources files in a fresh session made from opts and returns
-// every variable as a map.
-func SourceOpts(opts Options, files []string, allExport bool) (map[string]Var, error) {
-	var out map[string]Var
-	err := SourceVars(opts, files, allExport, func(v Vars) error {
-		out = v.Map()
-		return nil
-	})
-	return out, err
-}
-
-// SourceVars sources files in a fresh session made from opts, bounded as
-// a whole by ConfigTimeout, and hands the variables to fn, which must not keep v past its return (values
-// taken from it are the caller's). With a Cache, and no stdout or
-// arguments (a config, not a hook), the session is a reused one reset to
-// opts.Env: a Reset keeps the interpreter's maps and handlers, and clears
-// every variable, function and option. Nothing is copied: fn reads the
-// interpreter's own map.
-func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) error) error {
-	var s *Session
-	key, pooled := poolKey(opts)
-	if pooled {
-		if v, ok := opts.Cache.pool(key).Get().(*Session); ok {
-			s = v
-			s.r.Env = environ(opts)
-			s.r.Reset()
-			s.reset()
-		}
-	}
-	if s == nil {
-		var err error
-		if s, err = NewSession(opts); err != nil {
-			return err
-		}
-	}
-	parent := opts.Ctx
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, cancel := context.WithTimeout(parent, ConfigTimeout)
-	defer cancel()
-	s.config = true
-	s.adoptContext(ctx, cancel)
-	defer s.adoptContext(nil, nil)
-	defer s.closeFds()
-	for _, f := range files {
-		if err := IgnoreStatus(s.source(ctx, f, allExport, false)); err != nil {
-			return err
-		}
-	}
-	err := fn(Vars{m: s.rawVars()})
-	if pooled {
-		// Only a session that finished cleanly goes back for reuse.
-		opts.Cache.pool(key).Put(s)
-	}
-	return err
-}
-
-// Vars are the variables a sourced config left, environment included:
-// a view of the interpreter's map, valid during a SourceVars callback.
-// List slices are shared, not copied; do not modify them.
-type Vars struct{ m map[string]expand.Variable }
-
-// Get reads one variable as the config left it. A name declared but never
-// given a value is absent, as `${X+set}` would say in sh.
-func (v Vars) Get(name string) (Var, bool) {
-	x, ok := v.m[name]
-	if !ok || !x.IsSet() {
-		return Var{}, false
-	}
-	return view(x), true
-}
-
-// Value is Get for callers to whom unset and empty mean the same.
-func (v Vars) Value(name string) string {
-	x, _ := v.Get(name)
-	return x.Value
-}
-
-// Len bounds the number of variables, for sizing what is built from them.
-func (v Vars) Len() int { return len(v.m) }
-
-// Exported walks what a process started from the session would inherit:
-// exported string variables (sh cannot export an array).
-func (v Vars) Exported(fn func(name, value string)) {
-	for name, x := range v.m {
-		if x.IsSet() && x.Exported && x.Kind != expand.Indexed && x.Kind != expand.Associative {
-			fn(name, view(x).Value)
-		}
-	}
-}
-
-// Names lists the set variables under a prefix (service_*, to catch
-// misspelt settings) without converting any value.
-func (v Vars) Names(prefix string) []string {
-	var out []string
-	for name, x := range v.m {
-		if strings.HasPrefix(name, prefix) && x.IsSet() {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// Set puts an exported string variable over whatever the config left:
-// values servicectl owns (SERVICE_NAME, ...) win over a config's.
-func (v Vars) Set(name, value string) {
-	v.m[name] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: value}
-}
-
-// Map copies the variables out, for a caller that keeps them past the
-// SourceVars callback.
-func (v Vars) Map() map[string]Var {
-	out := make(map[string]Var, len(v.m))
-	for name, x := range v.m {
-		if x.IsSet() {
-			out[name] = convert(x)
-		}
-	}
-	return out
 }
 
 // Quote writes s as one word that sh (dash, and servicectl's
