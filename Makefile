@@ -40,10 +40,12 @@ tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The long conformance run: 20,000 random assignments compared with dash
-# (make test runs 500), the idiom corpus and the machine's config files.
+# The long conformance run: 20,000 random assignments and 20,000 random
+# hook scripts compared with dash
+# (make test runs 500 and 150), the idiom and hook corpora and the
+# machine's config files.
 conformance: tools
-	SERVICECTL_SHDIFF_N=20000 $(GO) test -count=1 -v -run 'Dash|Random' ./hooks | grep -E '^(---|ok|FAIL|\s+\S+_test.go)'
+	SERVICECTL_SHDIFF_N=20000 SERVICECTL_HOOKDIFF_N=20000 $(GO) test -count=1 -v -run 'Dash|Random' ./hooks | grep -E '^(---|ok|FAIL|\s+\S+_test.go)'
 
 
 # The reliability report (docs/RELIABILITY.md): kill -9 at every point,

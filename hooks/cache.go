@@ -13,6 +13,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 )
 
+// cached is a conformed file and the size and time it was read at.
 type cached struct {
 	mod  time.Time
 	size int64

@@ -356,5 +356,23 @@ func (s *Session) setOptions(hc interp.HandlerContext, args []string) ([]string,
 	if len(out) == 1 && len(args) > 1 {
 		return []string{":"}, nil // only inert options: not a listing
 	}
+	if i < len(args) {
+		// New positional parameters: dash starts getopts over (setCmd).
+		out[0] = setCmd
+	}
 	return out, nil
+}
+
+// setCmd is `set` with new positional parameters: upstream's set, then
+// OPTIND=1 and getopts' place forgotten, as dash does.
+const setCmd = "servicectl-builtin-set"
+
+func (s *Session) builtinSet(ctx context.Context, hc interp.HandlerContext, args []string) error {
+	if err := hc.Builtin(ctx, append([]string{"set"}, args...)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.opts = optState{}
+	s.mu.Unlock()
+	return setShellVars(ctx, hc, [][2]string{{"OPTIND", "1"}}, false)
 }

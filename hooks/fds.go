@@ -473,8 +473,17 @@ func movable(st *syntax.Stmt, fdRedirs []*syntax.Redirect) bool {
 		return false
 	}
 	stdHdoc := false
+	dupFrom := map[string]bool{} // descriptors a standard redirection copies before they are set
 	for _, r := range st.Redirs {
 		isFd := slices.Contains(fdRedirs, r)
+		if isFd && dupFrom[r.N.Value] {
+			// `cat <&6 6<<EOF`: dash fails on <&6 first; moving 6<<EOF
+			// in front would make it work. Left as it is, it fails.
+			return false
+		}
+		if !isFd && (r.Op == syntax.DplIn || r.Op == syntax.DplOut) && r.Word != nil {
+			dupFrom[r.Word.Lit()] = true
+		}
 		switch {
 		case r.Op == syntax.RdrInOut && isFd:
 			return false

@@ -120,17 +120,17 @@ func nextOpt(hc interp.HandlerContext, optstr string, argv []string, optind, off
 }
 
 // setShellVars assigns shell variables from a handler, which the
-// interpreter offers no call for: through its eval, each value quoted
-// by syntax.Quote, as `trap` and `export -p` print what sh reads back.
-// unsetOptarg adds `unset OPTARG`.
+// interpreter offers no call for: through its eval, each name checked
+// and each value in single quotes (any byte but ' stands for itself
+// there; ' is written '"'"'), as `trap` and `export -p` print what sh
+// reads back. unsetOptarg adds `unset OPTARG`.
 func setShellVars(ctx context.Context, hc interp.HandlerContext, assign [][2]string, unsetOptarg bool) error {
 	var b strings.Builder
 	for _, kv := range assign {
-		q, err := syntax.Quote(kv[1], syntax.LangPOSIX)
-		if err != nil {
-			return err
+		if !syntax.ValidName(kv[0]) {
+			return fmt.Errorf("%s: bad variable name", kv[0])
 		}
-		b.WriteString(kv[0] + "=" + q + " ")
+		b.WriteString(kv[0] + "=" + dashQuote(kv[1]) + " ")
 	}
 	code := strings.TrimSpace(b.String())
 	if unsetOptarg {

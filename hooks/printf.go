@@ -54,6 +54,14 @@ func writeStatus(err error) error {
 // arguments remain; a number that does not parse is an error (status 1)
 // that prints what did parse; an unknown directive stops it (status 2).
 func builtinPrintf(hc interp.HandlerContext, args []string) error {
+	// dash reads options first: `--` ends them, and any other word that
+	// starts with - is an illegal option (status 2, nothing printed).
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	} else if len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+		fmt.Fprintf(hc.Stderr, "printf: Illegal option -%c\n", args[0][1])
+		return interp.NewExitStatus(2)
+	}
 	if len(args) == 0 {
 		fmt.Fprintln(hc.Stderr, "printf: usage: printf format [arg ...]")
 		return interp.NewExitStatus(2)
@@ -145,7 +153,12 @@ func (p *printer) directive(f string) (int, bool, error) {
 		fmt.Fprintf(&p.out, spec+"d", p.integer(arg))
 	case 'o', 'u', 'x', 'X':
 		verb := map[byte]string{'o': "o", 'u': "d", 'x': "x", 'X': "X"}[conv]
-		fmt.Fprintf(&p.out, spec+verb, uint64(p.integer(arg)))
+		n := uint64(p.integer(arg))
+		if n == 0 && (conv == 'x' || conv == 'X') {
+			// C's # puts 0x before a non-zero value only; Go's before any.
+			spec = strings.ReplaceAll(spec, "#", "")
+		}
+		fmt.Fprintf(&p.out, spec+verb, n)
 	case 'e', 'E', 'f', 'F', 'g', 'G':
 		if prec == "" {
 			spec += ".6" // C's default precision; Go's %g would print every digit

@@ -472,6 +472,8 @@ func (s *Session) shBuiltin(ctx context.Context, hc interp.HandlerContext, args 
 	switch args[0] {
 	case renamed["kill"]:
 		return s.builtinKill(ctx, hc, args[1:]), true
+	case setCmd:
+		return s.builtinSet(ctx, hc, args[1:]), true
 	case loopCmd:
 		return s.builtinLoop(args[1:]), true
 	case listCmd:

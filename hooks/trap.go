@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"mvdan.cc/sh/v3/interp"
@@ -157,20 +158,38 @@ func (s *Session) runTrap(ctx context.Context, hc interp.HandlerContext, action 
 }
 
 // runExitTrap runs the EXIT trap once the script is over, with $? the
-// status it ended with; an `exit N` in the trap makes N the script's
-// status, as in dash.
+// status it ended with (a fatal error's 2 included: dash runs the trap
+// then too, not after its time limit); an `exit N` in the trap makes N
+// the script's status, as in dash.
 func (s *Session) runExitTrap(ctx context.Context, name string, err error) error {
 	s.mu.Lock()
 	action, ok := s.traps["EXIT"]
 	delete(s.traps, "EXIT")
-	s.mu.Unlock()
-	if !ok || action == "" || ctx.Err() != nil {
-		return err
-	}
-	s.mu.Lock()
+	fatal := s.fatal != ""
 	s.exitFile = ""
 	s.mu.Unlock()
-	terr := s.Eval(ctx, name+" (EXIT trap)", action)
+	if !ok || action == "" || ctx.Err() != nil && !fatal {
+		return err
+	}
+	if ctx.Err() != nil {
+		// The fatal error ended the run's context: the trap gets its own,
+		// within the same bound.
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(HookTimeout)
+		}
+		tctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		defer cancel()
+		s.adoptContext(tctx, cancel)
+		s.mu.Lock()
+		s.fatal = ""
+		s.mu.Unlock()
+		ctx = tctx
+	}
+	// $? is the script's status: the action runs after a command that
+	// ends with it, on the same line.
+	code := failCmd + " " + strconv.Itoa(Status(err)) + "; " + action
+	terr := s.Eval(ctx, name+" (EXIT trap)", code)
 	s.mu.Lock()
 	exited := s.exitFile != ""
 	s.mu.Unlock()
