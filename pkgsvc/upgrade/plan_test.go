@@ -125,7 +125,7 @@ func TestDecidePolicies(t *testing.T) {
 		{name: "unrelated package", changes: up, services: []svcInput{svc("db", "pg", true, defaults)}},
 		{name: "dependency order", changes: up, svcDeps: map[string][]string{"web": {"api"}},
 			services: []svcInput{svc("web", "app", true, defaults), svc("api", "app", true, defaults)},
-			want: []string{"stop-before web (service_stop_on_upgrade)", "stop-before api (service_stop_on_upgrade)", "start-after api (service_stop_on_upgrade)", "start-after web (service_stop_on_upgrade)"}},
+			want:     []string{"stop-before web (service_stop_on_upgrade)", "stop-before api (service_stop_on_upgrade)", "start-after api (service_stop_on_upgrade)", "start-after web (service_stop_on_upgrade)"}},
 		{name: "downgrade refused", changes: []Change{{Package: "app", Old: "1.1.0", New: "1.0.0"}}, fail: "downgrade"},
 		{name: "downgrade allowed", changes: []Change{{Package: "app", Old: "1.1.0", New: "1.0.0"}}, o: PlanOptions{AllowDowngrade: true},
 			services: []svcInput{svc("web", "app", true, noStop)}, want: []string{"restart-after web (service_stop_on_upgrade)"}},

@@ -481,68 +481,16 @@ func afterHalf(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, since time.Ti
 		return nil, err
 	}
 	fault.Point("post.registered")
-	after := map[string]string{}
+	b := &bringer{ctx: ctx, p: p, after: map[string]string{}, redo: redo, since: since, rollback: rollback}
 	rolling := map[string]bool{}
 	for _, a := range plan.Actions {
 		switch a.Action {
 		case ActStartAfter, ActRestartAfter:
-			after[a.Service] = a.Action
+			b.after[a.Service] = a.Action
 			if a.RollOf > 0 && !rollback {
 				rolling[a.Service] = true
 			}
 		}
-	}
-	var mu sync.Mutex
-	var fails []GateFailure
-	fail := func(n string, err error) {
-		mu.Lock()
-		fails = append(fails, GateFailure{Service: n, Err: err})
-		mu.Unlock()
-	}
-	// bring acts on one service; ok is false when it failed (recorded).
-	bring := func(n string, release func()) bool {
-		s, err := p.Resolve(n)
-		if err != nil {
-			release()
-			fail(n, err)
-			return false
-		}
-		st := p.Probe(ctx, s)
-		upgraded := after[n] == ActRestartAfter
-		acted := true
-		// The plan is the promise (§8.6): only what it names is started
-		// or restarted. A service it leaves untouched keeps running (and
-		// shows stale), even though its dependencies changed.
-		switch {
-		case st.State != pkgsvc.StateRunning:
-			err = p.Start(ctx, n, pkgsvc.StartOptions{Upgraded: upgraded, Launched: release})
-			p.Progress(n, err, "started")
-		case rollback && st.Stale:
-			err = p.Restart(ctx, n, pkgsvc.RestartOptions{Upgraded: true, NoHUP: true, Launched: release})
-			p.Progress(n, err, "restarted on the version installed again")
-		case rollback:
-			release()
-			acted = false
-		case after[n] != "" && !redo[n] && !st.Stale && p.StartedSince(s, since):
-			// An earlier post did it before it was killed.
-			release()
-		case upgraded || after[n] == ActStartAfter:
-			// start-after while running: a killed pre never stopped it.
-			err = p.Restart(ctx, n, pkgsvc.RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
-			p.Progress(n, err, "restarted")
-		default:
-			release()
-			acted = false
-		}
-		if err == nil && acted {
-			fault.Point("post.started")
-			err = p.AwaitHealthy(ctx, s)
-		}
-		if err != nil {
-			fail(n, err)
-			return false
-		}
-		return true
 	}
 	// Everything that ran before ends running on the new version: a
 	// service a killed pre never stopped is restarted, one it stopped is
@@ -555,16 +503,90 @@ func afterHalf(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, since time.Ti
 	}
 	names = p.ServiceOrder(names)
 	for _, r := range p.RunOrdered(ctx, names, o.Jobs, func(n string, release func()) error {
-		bring(n, release)
+		b.bring(n, release)
 		return nil
 	}) {
 		if r.Err != nil {
-			fail(r.Service, r.Err)
+			b.fail(r.Service, r.Err)
 		}
 	}
-	// Then the rolls, a batch at a time: a batch that fails stops its
-	// roll, and the instances after it keep running the old code.
-	for _, batches := range rolls(plan, rolling) {
+	b.roll(rolls(plan, rolling))
+	sort.Slice(b.fails, func(i, j int) bool { return b.fails[i].Service < b.fails[j].Service })
+	return b.fails, nil
+}
+
+// bringer brings services to where the plan leaves them after the
+// change (afterHalf), recording the ones that fail.
+type bringer struct {
+	ctx      context.Context
+	p        *pkgsvc.Playpen
+	after    map[string]string // service → start-after or restart-after
+	redo     map[string]bool
+	since    time.Time
+	rollback bool
+
+	mu    sync.Mutex
+	fails []GateFailure
+}
+
+func (b *bringer) fail(n string, err error) {
+	b.mu.Lock()
+	b.fails = append(b.fails, GateFailure{Service: n, Err: err})
+	b.mu.Unlock()
+}
+
+// bring acts on one service; ok is false when it failed (recorded).
+func (b *bringer) bring(n string, release func()) bool {
+	p, ctx := b.p, b.ctx
+	s, err := p.Resolve(n)
+	if err != nil {
+		release()
+		b.fail(n, err)
+		return false
+	}
+	st := p.Probe(ctx, s)
+	upgraded := b.after[n] == ActRestartAfter
+	acted := true
+	// The plan is the promise (§8.6): only what it names is started
+	// or restarted. A service it leaves untouched keeps running (and
+	// shows stale), even though its dependencies changed.
+	switch {
+	case st.State != pkgsvc.StateRunning:
+		err = p.Start(ctx, n, pkgsvc.StartOptions{Upgraded: upgraded, Launched: release})
+		p.Progress(n, err, "started")
+	case b.rollback && st.Stale:
+		err = p.Restart(ctx, n, pkgsvc.RestartOptions{Upgraded: true, NoHUP: true, Launched: release})
+		p.Progress(n, err, "restarted on the version installed again")
+	case b.rollback:
+		release()
+		acted = false
+	case b.after[n] != "" && !b.redo[n] && !st.Stale && p.StartedSince(s, b.since):
+		// An earlier post did it before it was killed.
+		release()
+	case upgraded || b.after[n] == ActStartAfter:
+		// start-after while running: a killed pre never stopped it.
+		err = p.Restart(ctx, n, pkgsvc.RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
+		p.Progress(n, err, "restarted")
+	default:
+		release()
+		acted = false
+	}
+	if err == nil && acted {
+		fault.Point("post.started")
+		err = p.AwaitHealthy(ctx, s)
+	}
+	if err != nil {
+		b.fail(n, err)
+		return false
+	}
+	return true
+}
+
+// roll brings the rolling instances a batch at a time: a batch that
+// fails stops its roll, and the instances after it keep running the old
+// code.
+func (b *bringer) roll(all [][][]string) {
+	for _, batches := range all {
 		for k, batch := range batches {
 			var wg sync.WaitGroup
 			ok := make([]bool, len(batch))
@@ -572,24 +594,22 @@ func afterHalf(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, since time.Ti
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					ok[i] = bring(n, func() {})
+					ok[i] = b.bring(n, func() {})
 				}()
 			}
 			wg.Wait()
 			if slices.Contains(ok, false) {
 				var rest []string
-				for _, b := range batches[k+1:] {
-					rest = append(rest, b...)
+				for _, bb := range batches[k+1:] {
+					rest = append(rest, bb...)
 				}
 				if len(rest) > 0 {
-					p.Warnf(batch[0], "the rolling restart stopped here: %s keep running the old code", strings.Join(rest, ", "))
+					b.p.Warnf(batch[0], "the rolling restart stopped here: %s keep running the old code", strings.Join(rest, ", "))
 				}
 				break
 			}
 		}
 	}
-	sort.Slice(fails, func(i, j int) bool { return fails[i].Service < fails[j].Service })
-	return fails, nil
 }
 
 // rolls groups the rolling instances of a plan by template, batch by
