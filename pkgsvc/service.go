@@ -588,6 +588,41 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("unknown variable %s in %s (a typo?)", k, r.file()))
 	}
 
+	p.readSettings(r, s)
+	s.Hooks = map[string]Hook{}
+	for _, st := range hookVars {
+		h := Hook{Code: r.str(st.varName, ""), File: p.firstFile(dirs, st.step)}
+		if !h.Empty() {
+			s.Hooks[st.step] = h
+		}
+	}
+
+	// Run name (§3.3 default, §4.2 composition).
+	runBase := r.str("service_run_name", "")
+	if runBase == "" {
+		runBase = s.Base
+		if !s.Project {
+			if svcs, err := p.packageServices(s.Package, s.Version); err == nil && len(svcs) == 1 {
+				runBase = s.Package
+			}
+		}
+	}
+	if err := ValidName("run", runBase); err != nil {
+		r.bad("service_run_name", runBase, "not a valid name")
+	}
+	s.RunName = linkfarm.RunName(runBase, s.Instance, p.baseValue("PLAYPEN_TAG"))
+
+	p.readProgram(r, s)
+	readEnvSpecs(r, s, vars)
+	if len(r.errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(r.errs, "; "))
+	}
+	return nil
+}
+
+// readSettings reads the scalar settings of §3.3 (SPEC's table order)
+// into s, noting bad values in r.
+func (p *Playpen) readSettings(r *reader, s *Service) {
 	s.Template = r.boolean("service_template", false)
 	s.Flags = r.list("service_flags")
 	if s.Flags == nil {
@@ -621,7 +656,7 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 	s.RenderFiles = r.list("service_config_files")
 	s.User = r.str("service_user", "")
 	s.Group = r.str("service_group", "")
-	if vars.Value("service_nice") != "" {
+	if r.vars.Value("service_nice") != "" {
 		n := int(r.integer("service_nice", 0, -20, 19))
 		s.Nice = &n
 	}
@@ -645,29 +680,11 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 		s.Depends = []string{}
 	}
 
-	s.Hooks = map[string]Hook{}
-	for _, st := range hookVars {
-		h := Hook{Code: r.str(st.varName, ""), File: p.firstFile(dirs, st.step)}
-		if !h.Empty() {
-			s.Hooks[st.step] = h
-		}
-	}
+}
 
-	// Run name (§3.3 default, §4.2 composition).
-	runBase := r.str("service_run_name", "")
-	if runBase == "" {
-		runBase = s.Base
-		if !s.Project {
-			if svcs, err := p.packageServices(s.Package, s.Version); err == nil && len(svcs) == 1 {
-				runBase = s.Package
-			}
-		}
-	}
-	if err := ValidName("run", runBase); err != nil {
-		r.bad("service_run_name", runBase, "not a valid name")
-	}
-	s.RunName = linkfarm.RunName(runBase, s.Instance, p.baseValue("PLAYPEN_TAG"))
-
+// readProgram reads service_program: where it is, and what it needs
+// (a pidfile-less service needs ping and stop).
+func (p *Playpen) readProgram(r *reader, s *Service) {
 	prog := r.str("service_program", "")
 	custom := s.Hooks["start"]
 	switch {
@@ -696,7 +713,10 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 		s.LinkPath = filepath.Join(p.LinkDir, s.RunName)
 	}
 
-	// Typed variables (§6.1).
+}
+
+// readEnvSpecs reads the typed variables a service declares (§6.1).
+func readEnvSpecs(r *reader, s *Service, vars hooks.Vars) {
 	for _, req := range []bool{true, false} {
 		listName := "service_optional_envars"
 		if req {
@@ -721,10 +741,6 @@ func (p *Playpen) readBack(s *Service, dirs []string, vars hooks.Vars) error {
 			s.EnvSpecs = append(s.EnvSpecs, sp)
 		}
 	}
-	if len(r.errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(r.errs, "; "))
-	}
-	return nil
 }
 
 func get(vars hooks.Vars, name string) (string, bool) {
