@@ -41,8 +41,7 @@ One daemon per playpen. Logs go to stderr.`,
 			debug.SetMemoryLimit(-1)
 			events := dashboard.NewEvents(200)
 			log := slog.New(events.Handler(slog.NewTextHandler(g.stderr, nil)))
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			sup := supervise.New(pp, log)
 			pp.Liveness = sup.Alive // the dashboard's status needs no /proc read for what is watched
 			pp.KeepFiles()          // nor a read of a state file that did not change
@@ -86,7 +85,7 @@ func silentFail(g *globals, err error) error {
 func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events, keeper dashboard.Keeper, opts ...dashboard.Option) (func(), error) {
 	var servers []*http.Server
 	stop := func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		for _, srv := range servers {
 			srv.Shutdown(sctx)

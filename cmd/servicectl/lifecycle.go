@@ -36,10 +36,17 @@ func (m *manyFlags) opts() pkgsvc.ManyOptions {
 	return pkgsvc.ManyOptions{Jobs: m.jobs, NoDeps: m.noDeps}
 }
 
-// signalContext is cancelled on SIGINT/SIGTERM so a long operation stops
-// taking new work; what already runs finishes.
+// signalContext is every verb's context (c.Context()): cancelled on the
+// first SIGINT or SIGTERM, so a long operation stops taking new work and
+// what already runs finishes; a second signal ends the process as usual
+// (the handler is gone once the first has come).
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 func newStart(g *globals) *cobra.Command {
@@ -57,8 +64,7 @@ func newStart(g *globals) *cobra.Command {
 				// The default set: a bare template in it never runs itself.
 				names = g.expand(pp, names, "start")
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			return g.fold(pp.StartMany(ctx, names, m.opts()))
 		},
 	}
@@ -77,8 +83,7 @@ func newStop(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			o := m.opts()
 			o.Release = true // for good: the daemon closes their sockets
 			return g.fold(pp.StopMany(ctx, names, o))
@@ -99,8 +104,7 @@ func newRestart(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			return g.fold(pp.RestartMany(ctx, names, m.opts()))
 		},
 	}
@@ -121,7 +125,7 @@ func newReload(g *globals) *cobra.Command {
 			}
 			var rs []pkgsvc.Result
 			for _, n := range names {
-				rs = append(rs, pkgsvc.Result{Service: n, Err: pp.Reload(context.Background(), n)})
+				rs = append(rs, pkgsvc.Result{Service: n, Err: pp.Reload(c.Context(), n)})
 			}
 			return g.fold(rs)
 		},
@@ -277,7 +281,7 @@ func newPing(g *globals) *cobra.Command {
 			}
 			var rs []pkgsvc.Result
 			for _, n := range names {
-				rs = append(rs, pkgsvc.Result{Service: n, Err: pp.Ping(context.Background(), n)})
+				rs = append(rs, pkgsvc.Result{Service: n, Err: pp.Ping(c.Context(), n)})
 			}
 			return g.fold(rs)
 		},
@@ -297,7 +301,7 @@ func newTest(g *globals) *cobra.Command {
 			}
 			var rs []pkgsvc.Result
 			for _, n := range names {
-				err := pp.Test(context.Background(), n)
+				err := pp.Test(c.Context(), n)
 				if errors.Is(err, pkgsvc.ErrNoTest) {
 					if !g.quiet {
 						fmt.Fprintf(g.stderr, "servicectl: %s: %v\n", n, err)
@@ -335,8 +339,7 @@ func newLogs(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			err = pp.Logs(ctx, args[0], n, follow, g.rawStdout)
 			if errors.Is(err, context.Canceled) {
 				return nil

@@ -53,8 +53,7 @@ policy, stops and unregisters on removal (README "Packaging services").`,
 				}
 				return nil
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			r, err := pkghook.Run(ctx, pp, call, pkg, version, o)
 			if r != nil && r.Did != "" && err == nil && !g.quiet {
 				fmt.Fprintf(g.stderr, "servicectl: %s %s (%s %s): %s\n", pkg, version, script, strings.TrimSpace(strings.Join(args[3:], " ")), r.Did)

@@ -50,7 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	ctx, stop := signalContext()
+	defer stop()
+	err := root.ExecuteContext(ctx)
 	out.Flush()
 	if err == nil {
 		return 0

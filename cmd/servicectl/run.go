@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
@@ -27,7 +25,7 @@ and the stop hooks are the engine's to call: servicectl hook SERVICE STEP.`,
 				return err
 			}
 			g.flush() // what was printed must not be lost at exec
-			return pp.Exec(context.Background(), args[0], pkgsvc.RunOptions{Output: output})
+			return pp.Exec(c.Context(), args[0], pkgsvc.RunOptions{Output: output})
 		},
 	}
 	c.Flags().BoolVar(&output, "output", false, "send the program's stdout and stderr to the service's output file")
@@ -45,8 +43,7 @@ func newHook(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			return pp.Hook(ctx, args[0], args[1])
 		},
 	}

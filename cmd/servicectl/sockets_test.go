@@ -43,6 +43,29 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// freePorts finds n consecutive free ports and returns the first (a
+// template's instances take PORT_PREFIX + instance).
+func freePorts(t testing.TB, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		base := freePort(t)
+		ok := true
+		for k := 1; k < n && ok; k++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+k))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
+
 // socketPlaypen: package hello 1.0 (1.1 unpacked beside it), one service
 // handed tcp:127.0.0.1:$HELLO_PORT, stopped before an upgrade and
 // started after it (stop-before: the single-instance case that refused
@@ -64,7 +87,7 @@ func socketPlaypenOf(t *testing.T, noStart, template bool) (root string, port in
 		"service_sockets='tcp:127.0.0.1:$HELLO_PORT'\n"
 	names := []string{"hello"}
 	if template {
-		port = freePort(t) - 1 // instance 1's port is free
+		port = freePorts(t, 2) - 1 // instances 1 and 2 get the two free ports
 		cfg = strings.Replace(cfg, "service_stop_on_upgrade=1", "service_template=1\nservice_stop_on_upgrade=0", 1)
 		cfg = strings.Replace(cfg, "HELLO_PORT_OFFSET=0", "HELLO_PORT_OFFSET=$SERVICE_INSTANCE", 1)
 		names = []string{"hello@1", "hello@2"}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -57,14 +56,14 @@ func newUpgrade(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := upgrade.MakePlan(context.Background(), pp, pf.opts(args).PlanOptions)
+			p, err := upgrade.MakePlan(c.Context(), pp, pf.opts(args).PlanOptions)
 			if err != nil {
 				return err
 			}
 			_, _, daemon, _ := dashboard.AskStatus(pp, nil)
 			upgrade.NoteRefusals(pp, p, daemon)
 			if withHooks {
-				return g.printDryRun(pp, p)
+				return g.printDryRun(c.Context(), pp, p)
 			}
 			return g.printPlan(p)
 		},
@@ -80,8 +79,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			p, err := upgrade.Pre(ctx, pp, pre.opts(args))
 			if p != nil && !g.quiet && !g.json {
 				g.printPlanTo(p, true)
@@ -99,8 +97,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			ctx := c.Context()
 			_, err = upgrade.Post(ctx, pp, post.opts(nil))
 			return err
 		},
@@ -122,7 +119,7 @@ func newWhy(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := upgrade.Why(context.Background(), pp, args[0])
+			p, err := upgrade.Why(c.Context(), pp, args[0])
 			if err != nil {
 				return err
 			}
@@ -153,9 +150,9 @@ func newWhy(g *globals) *cobra.Command {
 
 // printDryRun prints the plan with what each action's hooks would do
 // (`upgrade plan --hooks`); nothing on the machine changes.
-func (g *globals) printDryRun(pp *pkgsvc.Playpen, p *upgrade.Plan) error {
+func (g *globals) printDryRun(ctx context.Context, pp *pkgsvc.Playpen, p *upgrade.Plan) error {
 	g.printWarnings(p)
-	runs, err := upgrade.DryRunHooks(context.Background(), pp, p)
+	runs, err := upgrade.DryRunHooks(ctx, pp, p)
 	if err != nil {
 		return err
 	}
@@ -262,53 +259,20 @@ func newUpgradeRun(g *globals) *cobra.Command {
 			if dash < 0 || dash == len(args) {
 				return usageError{errors.New("upgrade run needs `-- COMMAND`")}
 			}
-			set, command := args[:dash], args[dash:]
-			// Found before anything is stopped: a typo must not leave
-			// services down until post.
-			path, lerr := exec.LookPath(command[0])
-			if lerr != nil {
-				return usageError{fmt.Errorf("upgrade run: %s: %w; nothing was stopped", command[0], lerr)}
-			}
-			command[0] = path
-			opts := run.opts(set)
-			if rollback != "" {
-				words, err := upgrade.SplitCommand(rollback)
-				if err != nil {
-					return usageError{fmt.Errorf("--rollback %w; nothing was stopped", err)}
-				}
-				rpath, err := exec.LookPath(words[0])
-				if err != nil {
-					return usageError{fmt.Errorf("--rollback: %s: %w; nothing was stopped", words[0], err)}
-				}
-				words[0] = rpath
-				opts.Rollback = words
-			}
 			pp, err := g.playpen()
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
-			p, err := upgrade.Pre(ctx, pp, opts)
-			if p != nil && !g.quiet {
-				g.printPlanTo(p, true)
-			}
-			if err != nil {
-				return err
-			}
-			// The command is run as given, never through a shell.
-			cmd := exec.Command(command[0], command[1:]...)
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, g.stderr, g.stderr
-			cmdErr := cmd.Run()
-			pkgsvc.FaultPoint("run.command")
-			_, postErr := upgrade.Post(ctx, pp, run.opts(nil))
-			if postErr != nil {
-				return postErr
-			}
-			if cmdErr != nil {
-				return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Err: fmt.Errorf("upgrade command %s: %w (post ran; services are up)", command[0], cmdErr)}
-			}
-			return nil
+			return upgrade.Run(c.Context(), pp, upgrade.Command{
+				Pre: run.opts(args[:dash]), Post: run.opts(nil),
+				Argv: args[dash:], Rollback: rollback,
+				Stdin: os.Stdin, Output: g.stderr,
+				Planned: func(p *upgrade.Plan) {
+					if !g.quiet {
+						g.printPlanTo(p, true)
+					}
+				},
+			})
 		},
 	}
 	run.add(runC, true)
