@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"servicectl/pkgsvc"
+)
+
+func newTest(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:               "test SERVICE...",
+		Short:             "Run services' self-tests",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: g.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			pp, names, err := g.selection(args)
+			if err != nil {
+				return err
+			}
+			var rs []pkgsvc.Result
+			for _, n := range names {
+				err := pp.Test(c.Context(), n)
+				if errors.Is(err, pkgsvc.ErrNoTest) {
+					if !g.quiet {
+						fmt.Fprintf(g.stderr, "servicectl: %s: %v\n", n, err)
+					}
+					err = nil
+				} else if err == nil && !g.quiet {
+					fmt.Fprintf(g.stderr, "servicectl: %s: test passed\n", n)
+				}
+				rs = append(rs, pkgsvc.Result{Service: n, Err: err})
+			}
+			if err := g.fold(rs); err != nil {
+				// The exit status is the first failed test's own (§4.9):
+				// a test that exits 5 makes `test` exit 5.
+				for _, r := range rs {
+					if r.Err != nil {
+						return &multiErr{code: exitCode(r.Err)}
+					}
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"servicectl/pkgsvc"
+)
+
+// manyFlags are the flags of start/stop/restart (SPEC §4.6).
+type manyFlags struct {
+	jobs   int
+	noDeps bool
+}
+
+func (m *manyFlags) add(c *cobra.Command, deps bool) {
+	c.Flags().IntVarP(&m.jobs, "jobs", "j", 8, "services acted on in parallel (1 or more)")
+	if deps {
+		c.Flags().BoolVar(&m.noDeps, "no-deps", false, "do not start dependencies")
+	}
+}
+
+func (m *manyFlags) opts() pkgsvc.ManyOptions {
+	return pkgsvc.ManyOptions{Jobs: m.jobs, NoDeps: m.noDeps}
+}
+
+// signalContext is every verb's context (c.Context()): cancelled on the
+// first SIGINT or SIGTERM, so a long operation stops taking new work and
+// what already runs finishes; a second signal ends the process as usual
+// (the handler is gone once the first has come).
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
+}
+
+// running is the selection of stop and restart (§7): with no names,
+// every service and instance that has run state; a bare template stands
+// for its running instances.
+func (g *globals) running(args []string, verb string) (*pkgsvc.Playpen, []string, error) {
+	if len(args) == 0 {
+		pp, err := g.playpen()
+		if err != nil {
+			return nil, nil, err
+		}
+		names, err := pp.StateNames() // every service and instance with run state
+		return pp, names, err
+	}
+	pp, names, err := g.selection(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pp, g.expand(pp, names, verb), nil
+}
+
+// expand applies pkgsvc.ExpandTemplates and prints its notes.
+func (g *globals) expand(pp *pkgsvc.Playpen, names []string, verb string) []string {
+	out, notes := pp.ExpandTemplates(names, verb)
+	for _, n := range notes {
+		g.stderrf("servicectl: %s\n", n)
+	}
+	return out
+}
