@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // TestMain lets the test binary be servicectl itself, so tests can start
@@ -31,7 +33,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SERVICECTL_TEST_WEB") == "1" {
 		webHelper()
 	}
-	os.Exit(m.Run())
+	// testscript runs the test binary as the `servicectl` of its scripts.
+	testscript.Main(m, map[string]func(){
+		"servicectl": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
 }
 
 func sctlProc(t *testing.T, root string, args ...string) (int, string) {

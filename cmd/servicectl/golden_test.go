@@ -2,14 +2,18 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
+var update = flag.Bool("update", false, "rewrite the expected outputs of testdata/script from the current ones")
 
 // examplePlaypen copies examples/playpen to a temporary directory and
 // registers its packages' services, as `make demo` does.
@@ -33,40 +37,58 @@ func examplePlaypen(t *testing.T) string {
 	return root
 }
 
-// TestGoldenOutputs keeps the JSON that scripts and the coming HTTP API
-// read stable over the example playpen (go test -run Golden -update
-// rewrites testdata/golden after a deliberate change).
-func TestGoldenOutputs(t *testing.T) {
-	root := examplePlaypen(t)
-	for name, args := range map[string][]string{
-		"list-all.json":           {"--json", "list", "--all"},
-		"env.json":                {"--json", "env"},
-		"plan-hello.json":         {"--json", "upgrade", "plan", "hello=1.1.0"},
-		"why-cache.json":          {"--json", "why", "cache"},
-		"why-hello.json":          {"--json", "why", "hello"},
-		"commands-echo.json":      {"--json", "show", "--commands", "echo"},
-		"status-stopped.txt":      {"status", "--all"},
-		"export-systemd.txt":      {"export", "systemd"},
-		"export-supervisord.conf": {"export", "supervisord"},
-		"export-nomad.json":       {"export", "nomad"},
-	} {
-		_, out, stderr := sctl(t, root, args...)
-		exe, _ := os.Executable()
-		got := strings.ReplaceAll(strings.ReplaceAll(out, exe, "$SERVICECTL"), root, "$ROOT")
-		path := filepath.Join("../../testdata/golden", name)
-		if *update {
-			os.MkdirAll(filepath.Dir(path), 0o755)
-			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
+// TestScripts runs testdata/script/*.txtar (rogpeppe/go-internal's
+// testscript): the CLI's outputs that scripts and the HTTP API read, kept
+// stable over the example playpen, each script in its own copy of it in
+// parallel. `go test ./cmd/servicectl -run Scripts -update` rewrites the
+// expected files in the archives after a deliberate change.
+func TestScripts(t *testing.T) {
+	exe, err := exec.LookPath("servicectl")
+	if err != nil {
+		t.Fatal(err) // testscript.Main puts the test binary there as servicectl
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:           "../../testdata/script",
+		UpdateScripts: *update,
+		Setup: func(env *testscript.Env) error {
+			return scriptPlaypen(env, exe)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// scrub FILE OUT: FILE (stdout, stderr or a file) with the
+			// playpen's path as $ROOT and the binary's as $SERVICECTL.
+			"scrub": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 2 {
+					ts.Fatalf("usage: scrub stdout|stderr|FILE OUT")
+				}
+				got := ts.ReadFile(args[0])
+				got = strings.ReplaceAll(got, ts.Getenv("WORK")+"/playpen", "$ROOT")
+				got = strings.ReplaceAll(got, exe, "$SERVICECTL")
+				if err := os.WriteFile(ts.MkAbs(args[1]), []byte(got), 0o644); err != nil {
+					ts.Fatalf("%v", err)
+				}
+			},
+		},
+	})
+}
+
+// scriptPlaypen is examplePlaypen for a script: the example playpen in
+// $WORK/playpen, its packages' services registered.
+func scriptPlaypen(env *testscript.Env, exe string) error {
+	root := filepath.Join(env.WorkDir, "playpen")
+	if out, err := exec.Command("cp", "-R", "../../examples/playpen", root).CombinedOutput(); err != nil {
+		return fmt.Errorf("cp: %v %s", err, out)
+	}
+	os.RemoveAll(filepath.Join(root, "var"))
+	os.Chmod(env.WorkDir, 0o755)
+	lists, _ := filepath.Glob(filepath.Join(root, "ext/packages/*/*.services"))
+	for _, l := range lists {
+		data, _ := os.ReadFile(l)
+		for _, s := range strings.Fields(string(data)) {
+			var stderr strings.Builder
+			if code := run([]string{"--root", root, "new-service", s}, io.Discard, &stderr); code != 0 {
+				return fmt.Errorf("new-service %s: %s", s, stderr.String())
 			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run go test ./cmd/servicectl -run Golden -update)", name, err)
-		}
-		if got != string(want) {
-			t.Errorf("servicectl %s differs from %s:\n%s\nstderr: %s", strings.Join(args, " "), path, got, stderr)
 		}
 	}
+	return nil
 }
