@@ -154,6 +154,7 @@ func examplePackage(t *testing.T, dir, src, hello string) string {
 // example hello packaged as .debs whose maintainer scripts are one line of
 // `servicectl package-hook` each (issue 17).
 func TestDpkgMaintainerScripts(t *testing.T) {
+	t.Parallel() // its own playpens, processes and environment: runs beside the other parallel tests
 	defer reportPass(t, "Debian's dpkg drives servicectl: install, upgrade while running, a refused upgrade unwound, a repeated script, 8 bad calls, remove, purge (one pass)", 1)()
 	d := newDpkgEnv(t)
 	work := t.TempDir()

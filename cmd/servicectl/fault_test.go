@@ -41,8 +41,15 @@ func TestMain(m *testing.M) {
 
 func sctlProc(t *testing.T, root string, args ...string) (int, string) {
 	t.Helper()
+	return sctlProcEnv(t, root, nil, args...)
+}
+
+// sctlProcEnv is sctlProc with variables added to the command's own
+// environment (never the test process's: tests run in parallel).
+func sctlProcEnv(t *testing.T, root string, env []string, args ...string) (int, string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--root", root}, args...)...)
-	cmd.Env = append(os.Environ(), "SERVICECTL_TEST_MAIN=1", "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(append(os.Environ(), "SERVICECTL_TEST_MAIN=1", "GORACE=atexit_sleep_ms=0"), env...)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)

@@ -76,6 +76,7 @@ func plantedPlaypen(t *testing.T, base string) string {
 // followed: the scratch file stays byte for byte the same. As root and
 // as a regular user (nobody), each over a playpen of its own.
 func TestReliabilityPlantedFiles(t *testing.T) {
+	t.Parallel() // its own playpens, processes and environment: runs beside the other parallel tests
 	began, n, failed := time.Now(), 0, 0
 	for _, user := range []string{"root", "nobody"} {
 		t.Run(user, func(t *testing.T) {

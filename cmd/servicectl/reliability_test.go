@@ -183,6 +183,7 @@ var killPoints = []struct {
 // process per service that should run, none for one that should not,
 // pidfiles naming them, no lock left held, no journal left.
 func TestReliabilityKillPoints(t *testing.T) {
+	t.Parallel() // its own playpens, processes and environment: runs beside the other parallel tests
 	n := trials(2, 20)
 	start := time.Now()
 	total, failures := 0, 0
@@ -263,9 +264,7 @@ func TestReliabilityKillPoints(t *testing.T) {
 // sctlKilled runs servicectl with SERVICECTL_TEST_KILL_AT=point.
 func sctlKilled(t *testing.T, root, point string, args ...string) (int, string) {
 	t.Helper()
-	os.Setenv("SERVICECTL_TEST_KILL_AT", point)
-	defer os.Unsetenv("SERVICECTL_TEST_KILL_AT")
-	return sctlProc(t, root, args...)
+	return sctlProcEnv(t, root, []string{"SERVICECTL_TEST_KILL_AT=" + point}, args...)
 }
 
 // sctlProcTimeout is sctlProc bounded: a command that hangs (a lock a
@@ -602,6 +601,7 @@ func tree(root string) string {
 // TestReliabilityHostileInput: each bad input gets a clear error, its
 // documented exit code, and changes nothing it should not.
 func TestReliabilityHostileInput(t *testing.T) {
+	t.Parallel() // its own playpens, processes and environment: runs beside the other parallel tests
 	victim := filepath.Join(t.TempDir(), "victim")
 	sleepCfg := "service_program=sleep\nservice_flags=600\nservice_start_secs=0\n"
 	long := strings.Repeat("a", 65)
