@@ -49,6 +49,16 @@ func (p *Playpen) Warm(names []string) { p.warm(names) }
 // ServiceOrder sorts names so that each comes after what it depends on
 // (service_depends); ties keep name order.
 func (p *Playpen) ServiceOrder(names []string) []string {
+	return OrderByDeps(names, func(n string) []string {
+		deps, _ := p.depsOf(n)
+		return deps
+	})
+}
+
+// OrderByDeps sorts names so that each comes after what it depends on
+// among them (deps says what that is), by name where nothing decides: a
+// pure order, for plans made without reading anything.
+func OrderByDeps(names []string, deps func(string) []string) []string {
 	in := map[string]bool{}
 	for _, n := range names {
 		in[n] = true
@@ -63,13 +73,11 @@ func (p *Playpen) ServiceOrder(names []string) []string {
 			return
 		}
 		state[n] = 1
-		if deps, err := p.depsOf(n); err == nil {
-			ds := append([]string{}, deps...)
-			sort.Strings(ds)
-			for _, d := range ds {
-				if in[d] {
-					visit(d)
-				}
+		ds := append([]string{}, deps(n)...)
+		sort.Strings(ds)
+		for _, d := range ds {
+			if in[d] {
+				visit(d)
 			}
 		}
 		state[n] = 2

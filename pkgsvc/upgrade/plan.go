@@ -421,7 +421,7 @@ func orderActions(plan *Plan, acts []affected, deps map[string][]string) {
 		names = append(names, a.name)
 	}
 	idx := map[string]int{}
-	for i, n := range orderByDeps(names, deps) {
+	for i, n := range pkgsvc.OrderByDeps(names, func(n string) []string { return deps[n] }) {
 		idx[n] = i
 	}
 	sort.SliceStable(acts, func(i, j int) bool { return idx[acts[i].name] < idx[acts[j].name] })
@@ -441,39 +441,6 @@ func orderActions(plan *Plan, acts []affected, deps map[string][]string) {
 			plan.Actions = append(plan.Actions, a)
 		}
 	}
-}
-
-// orderByDeps sorts names so that each comes after what it depends on
-// among them (by name where nothing decides).
-func orderByDeps(names []string, deps map[string][]string) []string {
-	in := map[string]bool{}
-	for _, n := range names {
-		in[n] = true
-	}
-	sorted := append([]string{}, names...)
-	sort.Strings(sorted)
-	var out []string
-	state := map[string]int{}
-	var visit func(n string)
-	visit = func(n string) {
-		if state[n] != 0 {
-			return
-		}
-		state[n] = 1
-		ds := append([]string{}, deps[n]...)
-		sort.Strings(ds)
-		for _, d := range ds {
-			if in[d] {
-				visit(d)
-			}
-		}
-		state[n] = 2
-		out = append(out, n)
-	}
-	for _, n := range sorted {
-		visit(n)
-	}
-	return out
 }
 
 // annotateGates gives each start-after and restart-after its health gate
