@@ -528,6 +528,9 @@ func FuzzConform(f *testing.F) {
 				}
 				return
 			}
+			if errors.As(err, &se) && (strings.Contains(se.Msg, "is bash's, and dash cannot read it") || strings.Contains(se.Msg, "CR LF")) {
+				return // refused on purpose (bashisms.go, parseBytes), naming the line
+			}
 			t.Fatalf("%q: %v", src, err)
 		}
 		if strings.Count(string(c.src), "\n") != strings.Count(src, "\n") {

@@ -427,13 +427,17 @@ func fdPatches(f *syntax.File, src []byte) []patch {
 		pre.WriteString("{ ")
 		for _, r := range fdRedirs {
 			pre.WriteString(fdCmd + " push " + tok + " " + fdRedirText(r, src) + " && { ")
-			ps = append(ps, patch{int(r.Pos().Offset()), redirEnd(r), ""})
 		}
 		if st.Cmd == nil {
 			pre.WriteString(":")
 		}
-		ps = append(ps, patch{start, start, pre.String()},
-			patch{end, end, strings.Repeat("; "+fdCmd+" pop "+tok+" $?; }", len(fdRedirs)) + "; }"})
+		// The insertion first: a redirection at the statement's start
+		// (`3>f cmd`) is removed at the same offset, after it.
+		ps = append(ps, patch{start, start, pre.String()})
+		for _, r := range fdRedirs {
+			ps = append(ps, patch{int(r.Pos().Offset()), redirEnd(r), ""})
+		}
+		ps = append(ps, patch{end, end, strings.Repeat("; "+fdCmd+" pop "+tok+" $?; }", len(fdRedirs)) + "; }"})
 		return true
 	})
 	return ps
