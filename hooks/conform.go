@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"bytes"
+	"errors"
 	"sort"
 	"strings"
 	"sync"
@@ -90,6 +91,17 @@ func conform(name string, src []byte) (*conformed, error) {
 		}
 		fixed := applyPatches(src, dp)
 		f2, err := parseBytes(name, fixed)
+		for k := 0; err != nil && k < 16; k++ {
+			// What the correction uncovered can be one more $'…' that
+			// bash cannot close ($'\'$'\' is $, '\', $, '\' to dash):
+			// its $ is quoted too, where the error names it.
+			at, ok := unclosedDollarQuote(err, fixed)
+			if !ok {
+				break
+			}
+			fixed = applyPatches(fixed, []patch{{at, at + 1, `'$'`}})
+			f2, err = parseBytes(name, fixed)
+		}
 		if err != nil {
 			return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
 		}
@@ -138,6 +150,20 @@ func conform(name string, src []byte) (*conformed, error) {
 		c.file, _ = c.guarded()
 	}
 	return c, nil
+}
+
+// unclosedDollarQuote finds the $ of a $'…' or $"…" that a parse error
+// says is never closed.
+func unclosedDollarQuote(err error, src []byte) (int, bool) {
+	var pe syntax.ParseError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Text, "without closing quote") {
+		return 0, false
+	}
+	at := int(pe.Pos.Offset()) // the $ (upstream names the expansion)
+	if at+1 >= len(src) || src[at] != '$' || src[at+1] != '\'' && src[at+1] != '"' {
+		return 0, false
+	}
+	return at, true
 }
 
 // dollarQuotePatches quote the `$` of bash's $'…' and $"…": dash reads
