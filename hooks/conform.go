@@ -152,18 +152,35 @@ func conform(name string, src []byte) (*conformed, error) {
 	return c, nil
 }
 
-// unclosedDollarQuote finds the $ of a $'…' or $"…" that a parse error
-// says is never closed.
+// unclosedDollarQuote finds the $ of the $'…' or $"…" that leaves a
+// quote unclosed when a parse error says so: the last one before the
+// error, scanning the text with dash's quoting (a $ inside '…' is no
+// expansion).
 func unclosedDollarQuote(err error, src []byte) (int, bool) {
 	var pe syntax.ParseError
 	if !errors.As(err, &pe) || !strings.Contains(pe.Text, "without closing quote") {
 		return 0, false
 	}
-	at := int(pe.Pos.Offset()) // the $ (upstream names the expansion)
-	if at+1 >= len(src) || src[at] != '$' || src[at+1] != '\'' && src[at+1] != '"' {
-		return 0, false
+	last := -1
+	inS, inD := false, false
+	for i := 0; i <= int(pe.Pos.Offset()) && i < len(src); i++ {
+		c := src[i]
+		switch {
+		case inS:
+			inS = c != '\''
+		case c == '\\':
+			i++
+		case inD:
+			inD = c != '"'
+		case c == '\'':
+			inS = true
+		case c == '"':
+			inD = true
+		case c == '$' && i+1 < len(src) && (src[i+1] == '\'' || src[i+1] == '"'):
+			last = i
+		}
 	}
-	return at, true
+	return last, last >= 0
 }
 
 // dollarQuotePatches quote the `$` of bash's $'…' and $"…": dash reads
