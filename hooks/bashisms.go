@@ -131,7 +131,7 @@ func notFoundPatch(ps []patch, n syntax.Node, src []byte) (_ []patch, descend bo
 	return append(ps, patch{off, end, failCmd + " 127 '" + msg + "'"}), false
 }
 
-// whileCondPatches: mvdan.cc/sh/v3 (v3.14.1, (*Runner).cmd's
+// whileCondPatch: mvdan.cc/sh/v3 (v3.14.1, (*Runner).cmd's
 // WhileClause) runs a loop's condition outside the loop (r.inLoop is
 // false), so `while break; do …; done` prints "break is only useful in a
 // loop" and loops on; bash and dash break. A loop whose condition holds

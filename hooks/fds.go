@@ -419,7 +419,13 @@ func fdPatches(f *syntax.File, src []byte) []patch {
 		}
 		taken = append(taken, [2]int{start, end})
 		if call, ok := st.Cmd.(*syntax.CallExpr); ok && len(call.Assigns) == 0 && len(call.Args) == 1 && call.Args[0].Lit() == "exec" {
-			ps = append(ps, patch{start, end, execFdText(st, src)})
+			text := execFdText(st, src)
+			// Line continuations between the redirections stay as
+			// lines: every error keeps naming the author's line.
+			if lost := strings.Count(string(src[start:end]), "\n") - strings.Count(text, "\n"); lost > 0 {
+				text = strings.TrimSuffix(text, "; }") + strings.Repeat(" \\\n", lost) + "; }"
+			}
+			ps = append(ps, patch{start, end, text})
 			return true
 		}
 		tok := "s" + strconv.Itoa(start)
@@ -435,12 +441,21 @@ func fdPatches(f *syntax.File, src []byte) []patch {
 		// (`3>f cmd`) is removed at the same offset, after it.
 		ps = append(ps, patch{start, start, pre.String()})
 		for _, r := range fdRedirs {
-			ps = append(ps, patch{int(r.Pos().Offset()), redirEnd(r), ""})
+			ps = append(ps, patch{int(r.Pos().Offset()), redirEnd(r), keptLines(src, r)})
 		}
 		ps = append(ps, patch{end, end, strings.Repeat("; "+fdCmd+" pop "+tok+" $?; }", len(fdRedirs)) + "; }"})
 		return true
 	})
 	return ps
+}
+
+// keptLines is what stays where a redirection moved from: a line
+// continuation for each newline its text had outside its word (the word
+// moved with it), so that the script keeps its line count.
+func keptLines(src []byte, r *syntax.Redirect) string {
+	span := string(src[r.Pos().Offset():redirEnd(r)])
+	word := string(src[r.Word.Pos().Offset():r.Word.End().Offset()])
+	return strings.Repeat("\\\n", strings.Count(span, "\n")-strings.Count(word, "\n"))
 }
 
 // highFd says whether a redirection's descriptor number is one the

@@ -121,7 +121,7 @@ func TestUpstreamStillNeedsHookFixes(t *testing.T) {
 		{"trap 'echo bye' EXIT; trap", "trap -- 'echo bye' EXIT\nbye\n", "trap's listing (trap.go)"},
 		{"getopts ab o -ab; echo $OPTIND", "2\n", "getopts (getopts.go)"},
 		{"IFS=: read x y <<EOF\na:b:c:\nEOF\necho \"$y\"", "b:c:\n", "read's field splitting (read.go)"},
-		{"while break; do echo in; break; done; echo out", "out\n", "break in a loop's condition (whileCondPatches)"},
+		{"while break; do echo in; break; done; echo out", "out\n", "break in a loop's condition (whileCondPatch)"},
 		{"cd /; env | grep -c '^OLDPWD='", "1\n", "cd's exports (cdPatches)"},
 		{"[ a == a ]; echo $?", "2\n", "test's == (testCheck)"},
 		{"echo $((1/0)); echo still", "", "division by zero (structural.go)"},
