@@ -550,11 +550,19 @@ func litPatches(ps []patch, l *syntax.Lit, src []byte, r role, prevDollar bool) 
 		}
 		switch r {
 		case roleWord:
-			q := cont + "'" + dollar + x + "'"
-			if c == '\'' {
-				q = cont + `"` + dollar + `'"`
+			// A `#` right after goes inside the quotes too: upstream's
+			// lexer would start a comment at a `#` after a closing quote
+			// (`\0#x` read as `'0'` and a comment; FuzzConform found it).
+			hash := ""
+			if i+1+size < len(s) && s[i+1+size] == '#' {
+				hash = "#"
 			}
-			ps = append(ps, patch{off + from, off + i + 1 + size, q})
+			q := cont + "'" + dollar + x + hash + "'"
+			if c == '\'' {
+				q = cont + `"` + dollar + `'` + hash + `"`
+			}
+			ps = append(ps, patch{off + from, off + i + 1 + size + len(hash), q})
+			i += len(hash)
 		case roleParamDQ:
 			if strings.IndexByte("$`\"\\}", c) >= 0 {
 				q := cont + `"` + dollar + `\` + x + `"`

@@ -5,14 +5,14 @@
 # Exit 1 when any trial failed. Sizes: SERVICECTL_RELIABILITY=full (the
 # default here; a number scales the soaks), FUZZ_N executions per target.
 set -u
-: "${GO:=go}" "${FUZZ_N:=1000000}" "${SERVICECTL_RELIABILITY:=full}" "${SHDIFF_N:=100000}"
+: "${GO:=go}" "${FUZZ_N:=1000000}" "${SERVICECTL_RELIABILITY:=full}" "${SHDIFF_N:=100000}" "${HOOKDIFF_N:=20000}"
 export SERVICECTL_RELIABILITY
 out=_reliability
 mkdir -p "$out"
 : >"$out/rows"
 began=$(date +%s)
-SERVICECTL_SHDIFF_N=$SHDIFF_N $GO test -count=1 -v -timeout 60m \
-	-run 'Reliability|RandomAssignmentsMatchDash|RollingUpgradeServesThroughout|HealthGateRollsBack|RollingUpgradeSurvivesKill9|DpkgMaintainerScripts' ./cmd/servicectl ./hooks ./pkgsvc/supervise >"$out/test.log" 2>&1
+SERVICECTL_SHDIFF_N=$SHDIFF_N SERVICECTL_HOOKDIFF_N=$HOOKDIFF_N $GO test -count=1 -v -timeout 60m \
+	-run 'Reliability|RandomAssignmentsMatchDash|RandomHooksMatchDash|RollingUpgradeServesThroughout|HealthGateRollsBack|RollingUpgradeSurvivesKill9|DpkgMaintainerScripts' ./cmd/servicectl ./hooks ./pkgsvc/supervise >"$out/test.log" 2>&1
 status=$?
 grep -o 'RELIABILITY|.*' "$out/test.log" | cut -d'|' -f2- >>"$out/rows"
 for t in pkgsvc:FuzzVersion pkgsvc:FuzzPackageLists pkgsvc:FuzzDeps pkgsvc/upgrade:FuzzJournal envtypes:FuzzConstraints hooks:FuzzSub hooks:FuzzConform; do
@@ -29,7 +29,7 @@ if grep -q -- '--- FAIL' "$out/test.log"; then status=1; fi
 {
 	echo "# Reliability report"
 	echo
-	echo "Produced by \`make reliability\` ($(basename "$0"): SERVICECTL_RELIABILITY=$SERVICECTL_RELIABILITY, FUZZ_N=$FUZZ_N, SHDIFF_N=$SHDIFF_N) at commit $(git rev-parse --short HEAD 2>/dev/null) on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -sr), in $(($(date +%s) - began)) s. \`make test\` runs a short version of each scenario. What each scenario does and the kill points are listed below the table."
+	echo "Produced by \`make reliability\` ($(basename "$0"): SERVICECTL_RELIABILITY=$SERVICECTL_RELIABILITY, FUZZ_N=$FUZZ_N, SHDIFF_N=$SHDIFF_N, HOOKDIFF_N=$HOOKDIFF_N) at commit $(git rev-parse --short HEAD 2>/dev/null) on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -sr), in $(($(date +%s) - began)) s. \`make test\` runs a short version of each scenario. What each scenario does and the kill points are listed below the table."
 	echo
 	echo "| scenario | trials | failures | seconds |"
 	echo "|---|---:|---:|---:|"
