@@ -264,7 +264,7 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool, bash s
 			if b, ok := stack[len(stack)-1].(*syntax.BinaryCmd); ok {
 				// After what is inside: a loop's closing brace at the
 				// same offset must come before this parenthesis.
-				ps = pipeClose(ps, b)
+				ps = pipeClose(ps, b, src)
 			}
 			stack = stack[:len(stack)-1]
 			return true
@@ -405,7 +405,7 @@ func nodePatches(ps []patch, n syntax.Node, src []byte) (_ []patch, descend bool
 	case *syntax.BinaryArithm:
 		return divisorPatch(ps, n, src), true
 	case *syntax.BinaryCmd:
-		return pipePatches(ps, n), true
+		return pipePatches(ps, n, src), true
 	}
 	return ps, true
 }

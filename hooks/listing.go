@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 
@@ -68,8 +69,8 @@ func listingPatches(ps []patch, d *syntax.DeclClause) []patch {
 // runs every one: mvdan.cc/sh/v3 (v3.14.1, (*Runner).cmd, syntax.Pipe)
 // runs it in the shell itself (bash's lastpipe), so `… | while read l;
 // do n=$((n+1)); done` changed n, and an `exit` there ended the script.
-func pipePatches(ps []patch, b *syntax.BinaryCmd) []patch {
-	if !wrapPipe(b) {
+func pipePatches(ps []patch, b *syntax.BinaryCmd, src []byte) []patch {
+	if !wrapPipe(b) || !closable(b.Y, src) {
 		return ps
 	}
 	off := int(b.Y.Pos().Offset())
@@ -79,8 +80,8 @@ func pipePatches(ps []patch, b *syntax.BinaryCmd) []patch {
 // pipeClose closes what pipePatches opened; findPatches adds it once the
 // pipeline's insides are done, so that their insertions at the same
 // offset come first.
-func pipeClose(ps []patch, b *syntax.BinaryCmd) []patch {
-	if !wrapPipe(b) {
+func pipeClose(ps []patch, b *syntax.BinaryCmd, src []byte) []patch {
+	if !wrapPipe(b) || !closable(b.Y, src) {
 		return ps
 	}
 	end := stmtEnd(b.Y)
@@ -96,4 +97,18 @@ func wrapPipe(b *syntax.BinaryCmd) bool {
 		return false // already one, or a pipeline whose own last part is
 	}
 	return true
+}
+
+// closable says whether a parenthesis can follow st's text: not after a
+// simple command with a # in its words, where upstream's lexer may read
+// the # as a comment once the text around it changed (`0$0#`: found by
+// FuzzConform). Such a command stays in the shell, as upstream runs it; a
+// program there runs in a process of its own either way.
+func closable(st *syntax.Stmt, src []byte) bool {
+	switch st.Cmd.(type) {
+	case *syntax.Block, *syntax.Subshell, *syntax.IfClause, *syntax.WhileClause, *syntax.ForClause, *syntax.CaseClause:
+		return true
+	}
+	off, end := int(st.Pos().Offset()), stmtEnd(st)
+	return end <= len(src) && bytes.IndexByte(src[off:end], '#') < 0
 }
