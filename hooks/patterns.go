@@ -56,11 +56,17 @@ func dqPatternPatches(ps []patch, n *syntax.DblQuoted, src []byte) []patch {
 	if n.Dollar {
 		off++
 	}
+	// Line continuations inside the quotes stay, as continuations, so
+	// the script keeps its lines (FuzzConform: "${0#"\<newline>"}").
+	cont := ""
+	if end <= len(src) {
+		cont = strings.Repeat("\\\n", strings.Count(string(src[off:end]), "\\\n"))
+	}
 	if len(n.Parts) == 0 {
-		return append(ps, patch{off, end, ""})
+		return append(ps, patch{off, end, cont})
 	}
 	if s := allLits(n.Parts); s != "" {
-		return append(ps, patch{off, end, patternEscape(s)})
+		return append(ps, patch{off, end, patternEscape(s) + cont})
 	}
 	return append(ps, patch{off, off, "$(" + quotePatternCmd + " "}, patch{end, end, ")"})
 }
