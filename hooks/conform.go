@@ -350,7 +350,10 @@ func sglPatches(ps []patch, n *syntax.SglQuoted, role role) (_ []patch, whole bo
 	case rolePattern:
 		return append(ps, patch{int(n.Pos().Offset()), int(n.End().Offset()), patternEscape(n.Value)}), true
 	case roleParamDQ:
-		if n.Dollar || strings.ContainsAny(n.Value, `"`) {
+		// An expansion opened inside the quotes ('${', '$(', '`') would be
+		// cut in two by the rewrite: left to upstream's reading
+		// (FuzzConform: "${0+'${'}}").
+		if n.Dollar || strings.ContainsAny(n.Value, "\"`") || strings.Contains(n.Value, "${") || strings.Contains(n.Value, "$(") {
 			return ps, false
 		}
 		off, end := int(n.Pos().Offset()), int(n.End().Offset())
