@@ -324,6 +324,11 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool, bash s
 			}
 		case *syntax.Stmt:
 			ps = redirectPatches(ps, n, parent)
+			if n.Cmd != nil { // `&>f` alone is no background command (FuzzConform: \r&>0)
+				for _, r := range n.Redirs {
+					ps = ampPatch(ps, r)
+				}
+			}
 		case *syntax.Assign:
 			if n.Value != nil && !n.Append {
 				ps = tildePatches(ps, n.Value, src)
@@ -403,8 +408,6 @@ func nodePatches(ps []patch, n syntax.Node, src []byte) (_ []patch, descend bool
 		return notFoundPatch(listingPatches(ps, n), n, src)
 	case *syntax.WhileClause:
 		return whileCondPatch(loopStatusPatches(ps, n), n), true
-	case *syntax.Redirect:
-		return ampPatch(ps, n), true
 	case *syntax.BinaryArithm:
 		return divisorPatch(ps, n, src), true
 	case *syntax.BinaryCmd:
