@@ -59,8 +59,10 @@ func dqPatternPatches(ps []patch, n *syntax.DblQuoted, src []byte) []patch {
 	// Line continuations inside the quotes stay, as continuations, so
 	// the script keeps its lines (FuzzConform: "${0#"\<newline>"}").
 	cont := ""
-	if end <= len(src) {
-		cont = strings.Repeat("\\\n", strings.Count(string(src[off:end]), "\\\n"))
+	for i := off; i+1 < end && end <= len(src); i++ {
+		if src[i] == '\\' && src[i+1] == '\n' && evenBackslashes(src[off:i]) {
+			cont += "\\\n" // not an escaped backslash before a newline
+		}
 	}
 	if len(n.Parts) == 0 {
 		return append(ps, patch{off, end, cont})
