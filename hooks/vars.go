@@ -115,14 +115,20 @@ func SourceVars(opts Options, files []string, allExport bool, fn func(v Vars) er
 	defer cancel()
 	s.config = true
 	s.adoptContext(ctx, cancel)
-	defer s.adoptContext(nil, nil)
-	defer s.closeFds()
+	// Done before the session goes back to the pool: another command
+	// may take it at once (deferred, this raced with its reset).
+	cleanup := func() {
+		s.closeFds()
+		s.adoptContext(nil, nil)
+	}
 	for _, f := range files {
 		if err := IgnoreStatus(s.source(ctx, f, allExport, false)); err != nil {
+			cleanup()
 			return err
 		}
 	}
 	err := fn(Vars{m: s.rawVars()})
+	cleanup()
 	if pooled {
 		// Only a session that finished cleanly goes back for reuse.
 		opts.Cache.pool(key).Put(s)
