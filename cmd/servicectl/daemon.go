@@ -51,7 +51,7 @@ One daemon per playpen. Logs go to stderr.`,
 				}
 				return err
 			}
-			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events, sup.Holder(),
+			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events, sup.Keeper(),
 				dashboard.WithRotations(sup.Rotations), dashboard.WithObserver(sup.Observed), dashboard.WithLogger(log.With("part", "api")), dashboard.WithKnown(sup.Known))
 			if err != nil {
 				sup.Unlock()

@@ -378,17 +378,18 @@ func (s *Supervisor) claim(ctx context.Context, o *owner, st *pkgsvc.State, adop
 	case adopted:
 		state = Adopted
 	}
-	s.setState(o, state, h)
-	s.log.Info("watching", "service", o.name, "pid", st.Pid)
 	if len(st.Sockets) > 0 && !s.holder.Holds(o.name) {
 		// Started while no daemon ran (or by a command that could not
-		// hand them over): take its sockets from the process.
+		// hand them over): take its sockets from the process, before the
+		// owner shows the process as watched (Holder.settle waits for that).
 		if err := s.holder.TakeFrom(o.name, h, st.Sockets); err != nil {
 			s.log.Warn("cannot hold its sockets: a restart will close them", "service", o.name, "err", err)
 		} else {
 			s.log.Info("holding its sockets", "service", o.name, "sockets", len(st.Sockets))
 		}
 	}
+	s.setState(o, state, h)
+	s.log.Info("watching", "service", o.name, "pid", st.Pid)
 	s.startPinger(ctx, o)
 	return h, nil
 }

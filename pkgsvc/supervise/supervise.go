@@ -155,6 +155,57 @@ func (s *Supervisor) Known() []string {
 }
 
 // Holder is where the supervisor keeps the services' sockets.
+// Keeper is the holder as commands reach it through daemon.sock: a take
+// for a service the holder has nothing of first waits, briefly, until
+// the daemon has looked at the service's running process (and taken its
+// sockets from it): a restart asked for right after the daemon started
+// must not find the holder empty and close them. The supervisor's own
+// revivals use the Holder directly and never wait.
+func (s *Supervisor) Keeper() *Keeper { return &Keeper{Holder: s.holder, sup: s} }
+
+// Keeper: see Supervisor.Keeper.
+type Keeper struct {
+	*Holder
+	sup *Supervisor
+}
+
+// Take is Holder.Take after the wait described at Supervisor.Keeper.
+func (k *Keeper) Take(sv *pkgsvc.Service) []*os.File {
+	if !k.Holds(sv.Name) {
+		// Only a process that runs with sockets can be waited for: a
+		// stopped service's start does not wait.
+		if st, err := k.sup.p.ServiceState(sv.Name); err == nil && st != nil && st.Pid > 0 && len(st.Sockets) > 0 && st.Want != pkgsvc.WantDown {
+			k.sup.watched(sv.Name)
+		}
+	}
+	return k.Holder.Take(sv)
+}
+
+// watched waits, at most settleFor, until name's owner watches a process
+// (o.h set). A name with no running process returns at the bound.
+func (s *Supervisor) watched(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), settleFor)
+	defer cancel()
+	for {
+		s.mu.Lock()
+		o, ch := s.owners[name], s.changed
+		ok := o != nil && o.h != nil
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// settleFor bounds Keeper's wait: a daemon adopts its running services
+// within milliseconds of starting.
+const settleFor = 300 * time.Millisecond
+
 func (s *Supervisor) Holder() *Holder { return s.holder }
 
 // resolve reads a service's definition on the supervisor's one resolver
