@@ -13,13 +13,9 @@ func newPing(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, err := g.selection(args)
+			rs, err := g.eachNamed(c, args, (*pkgsvc.Playpen).Ping)
 			if err != nil {
 				return err
-			}
-			var rs []pkgsvc.Result
-			for _, n := range names {
-				rs = append(rs, pkgsvc.Result{Service: n, Err: pp.Ping(c.Context(), n)})
 			}
 			return g.fold(rs)
 		},

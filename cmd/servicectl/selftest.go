@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -16,22 +17,20 @@ func newTest(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, err := g.selection(args)
-			if err != nil {
-				return err
-			}
-			var rs []pkgsvc.Result
-			for _, n := range names {
-				err := pp.Test(c.Context(), n)
+			rs, err := g.eachNamed(c, args, func(pp *pkgsvc.Playpen, ctx context.Context, n string) error {
+				err := pp.Test(ctx, n)
 				if errors.Is(err, pkgsvc.ErrNoTest) {
 					if !g.quiet {
 						fmt.Fprintf(g.stderr, "servicectl: %s: %v\n", n, err)
 					}
-					err = nil
+					return nil
 				} else if err == nil && !g.quiet {
 					fmt.Fprintf(g.stderr, "servicectl: %s: test passed\n", n)
 				}
-				rs = append(rs, pkgsvc.Result{Service: n, Err: err})
+				return err
+			})
+			if err != nil {
+				return err
 			}
 			if err := g.fold(rs); err != nil {
 				// The exit status is the first failed test's own (§4.9):

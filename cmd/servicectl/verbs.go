@@ -68,3 +68,17 @@ func (g *globals) expand(pp *pkgsvc.Playpen, names []string, verb string) []stri
 	}
 	return out
 }
+
+// eachNamed is the body of the verbs that act on each named service in
+// turn (ping, reload, test): the selection, then one result per name.
+func (g *globals) eachNamed(c *cobra.Command, args []string, act func(pp *pkgsvc.Playpen, ctx context.Context, name string) error) ([]pkgsvc.Result, error) {
+	pp, names, err := g.selection(args)
+	if err != nil {
+		return nil, err
+	}
+	var rs []pkgsvc.Result
+	for _, n := range names {
+		rs = append(rs, pkgsvc.Result{Service: n, Err: act(pp, c.Context(), n)})
+	}
+	return rs, nil
+}
