@@ -71,26 +71,8 @@ func webPlaypen(t *testing.T, n int, more string) (root string, base int) {
 	root = t.TempDir()
 	os.Chmod(root, 0o755)
 	bin, _ := filepath.Abs(os.Args[0])
-	// n consecutive free ports from a kernel-chosen one.
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		ok := true
-		for i := 1; i <= n && ok; i++ {
-			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i)); err == nil {
-				l.Close()
-			} else {
-				ok = false
-			}
-		}
-		if ok {
-			break
-		}
-	}
+	// n+1 consecutive free ports (instance i listens on base+i).
+	base = freePorts(t, n+1)
 	cfg := `service_template=1
 service_program=` + bin + `
 service_start_secs=0.05
