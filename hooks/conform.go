@@ -324,8 +324,11 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool, bash s
 			}
 		case *syntax.Stmt:
 			ps = redirectPatches(ps, n, parent)
-			if n.Cmd != nil { // `&>f` alone is no background command (FuzzConform: \r&>0)
-				for _, r := range n.Redirs {
+			// `&>f` is `&` then `>f` only after a command's words: alone or
+			// first (`&>f cmd`) it would leave `&` with nothing before it
+			// (FuzzConform: CR&>0, CR&>0 0).
+			for _, r := range n.Redirs {
+				if n.Cmd != nil && n.Cmd.Pos().Offset() < r.OpPos.Offset() {
 					ps = ampPatch(ps, r)
 				}
 			}
