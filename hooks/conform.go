@@ -328,7 +328,10 @@ func findPatches(f *syntax.File, src []byte) (ps []patch, topReturn bool, bash s
 			// first (`&>f cmd`) it would leave `&` with nothing before it
 			// (FuzzConform: CR&>0, CR&>0 0).
 			for _, r := range n.Redirs {
-				if n.Cmd != nil && n.Cmd.Pos().Offset() < r.OpPos.Offset() {
+				// ... and when nothing follows it: `cmd &>f arg` would make
+				// `>f arg` a statement upstream may not read as dash does
+				// (FuzzConform: 0&>0 !); it keeps bash's reading.
+				if n.Cmd != nil && n.Cmd.Pos().Offset() < r.OpPos.Offset() && n.Cmd.End().Offset() <= r.OpPos.Offset() {
 					ps = ampPatch(ps, r)
 				}
 			}
