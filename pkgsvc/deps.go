@@ -31,13 +31,13 @@ func ParseDeps(path string, data []byte) ([]Dep, error) {
 	for _, l := range lines {
 		d := Dep{Name: l.Fields[0], Line: l.Line}
 		if err := ValidName("package", d.Name); err != nil {
-			return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
+			return nil, Errorf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 		}
 		if len(l.Fields) > 1 {
 			d.Raw = strings.Join(l.Fields[1:], " ")
 			c, err := semver.NewConstraint(d.Raw)
 			if err != nil {
-				return nil, errf(KindConfig, "", "%s:%d: constraint %q: %v", path, l.Line, d.Raw, err)
+				return nil, Errorf(KindConfig, "", "%s:%d: constraint %q: %v", path, l.Line, d.Raw, err)
 			}
 			d.Constraint = c
 		}
@@ -46,8 +46,8 @@ func ParseDeps(path string, data []byte) ([]Dep, error) {
 	return out, nil
 }
 
-// packageDir is where an installed package's files live.
-func (p *Playpen) packageDir(name, version string) string {
+// PackageDir is where an installed package's files live.
+func (p *Playpen) PackageDir(name, version string) string {
 	return p.Path("ext", "packages", name+"-"+version)
 }
 
@@ -60,14 +60,14 @@ func (p *Playpen) PackageDeps(name, version string) ([]Dep, error) {
 		if os.IsNotExist(err) {
 			return nil, nil
 		}
-		return nil, errf(KindConfig, "", "%v", err)
+		return nil, Errorf(KindConfig, "", "%v", err)
 	}
 	return ParseDeps(path, data)
 }
 
-// depVersions records, at start, the version of the service's package and
+// DepVersions records, at start, the version of the service's package and
 // of every package it depends on transitively, for §8.5.
-func (p *Playpen) depVersions(s *Service) map[string]string {
+func (p *Playpen) DepVersions(s *Service) map[string]string {
 	if s.Project || s.Package == "" {
 		return nil
 	}
@@ -91,21 +91,21 @@ func (p *Playpen) depVersions(s *Service) map[string]string {
 	return out
 }
 
-// stale reports whether a running service runs older code than what is
+// Stale reports whether a running service runs older code than what is
 // installed now: its own package or a dependency changed (§8.5).
-func (p *Playpen) stale(s *Service, st *State) bool {
+func (p *Playpen) Stale(s *Service, st *State) bool {
 	if s.Project {
 		return false
 	}
 	if st.Version != "" && st.Version != s.Version {
 		return true
 	}
-	return p.staleDeps(st)
+	return p.StaleDeps(st)
 }
 
-// staleDeps compares the package versions a service started with to
+// StaleDeps compares the package versions a service started with to
 // those installed now.
-func (p *Playpen) staleDeps(st *State) bool {
+func (p *Playpen) StaleDeps(st *State) bool {
 	if len(st.Deps) == 0 {
 		return false
 	}
@@ -121,13 +121,13 @@ func (p *Playpen) staleDeps(st *State) bool {
 	return false
 }
 
-// checkRunName refuses to start s when another service would share its
+// CheckRunName refuses to start s when another service would share its
 // RUNNAME (§4.2), as far as servicectl has recorded them: a service
 // that passed the check holds its run name in
 // $LOCAL_RUNVAR/runnames/RUNNAME, and its later starts and restarts skip
 // the check; any other service that would take the name is refused, so
 // two services never run under one name. No other config is evaluated.
-func (p *Playpen) checkRunName(s *Service) error {
+func (p *Playpen) CheckRunName(s *Service) error {
 	holder := ""
 	if s.RunName != "" && !strings.ContainsRune(s.RunName, '/') && s.RunName != "." && s.RunName != ".." {
 		holder = filepath.Join(p.RunVar, "runnames", s.RunName)
@@ -149,7 +149,7 @@ func (p *Playpen) checkRunName(s *Service) error {
 }
 
 // checkRunNameAll checks s's run name against the run names already
-// recorded — the holders under $LOCAL_RUNVAR/runnames/ that earlier
+// Recorded — the holders under $LOCAL_RUNVAR/runnames/ that earlier
 // starts wrote, and the run names of services with run state — without
 // evaluating any other service's config (issue 28: one looping config
 // must not make every start wait). Two services can then never run
@@ -166,7 +166,7 @@ func (p *Playpen) checkRunNameAll(s *Service) error {
 		}
 	}
 	if err := linkfarm.Collisions(mine); err != nil {
-		return errf(KindConfig, "", "%v (the other service holds the name; if it no longer does, delete %s)", err, filepath.Join(dir, s.RunName))
+		return Errorf(KindConfig, "", "%v (the other service holds the name; if it no longer does, delete %s)", err, filepath.Join(dir, s.RunName))
 	}
 	return nil
 }
@@ -213,4 +213,20 @@ func (p *Playpen) installedMap() map[string]string {
 func (p *Playpen) known(name string) bool {
 	_, _, _, _, err := p.Lookup(name)
 	return err == nil
+}
+
+// PackageFiles reads NAME-VERSION.files (SPEC §1.4); none when missing.
+func (p *Playpen) PackageFiles(name, ver string) []string {
+	if ver == "" {
+		return nil
+	}
+	lines, err := readList(filepath.Join(p.PackageDir(name, ver), name+"-"+ver+".files"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range lines {
+		out = append(out, filepath.Clean(l.Fields[0]))
+	}
+	return out
 }

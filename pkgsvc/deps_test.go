@@ -9,10 +9,11 @@ import (
 
 // TestImportRules fences the layering: dependencies point one way,
 //
-//	cmd → {pkgsvc/supervise, dashboard, pkghook, export} → pkgsvc/upgrade → pkgsvc → {pkgsvc/proc, hooks, linkfarm, envtypes} → internal/fsio
+//	cmd → {pkgsvc/supervise, dashboard, pkghook, export} → pkgsvc/upgrade → {pkgsvc/lifecycle, pkgsvc/install} → pkgsvc → {hooks, linkfarm, envtypes} → internal/fsio
 //
-// with pkgsvc/watch a leaf (fsnotify's one importer) under the
-// supervisor and the upgrade engine
+// with pkgsvc/proc (process identity) under the lifecycle and the
+// supervisor, never under the model; pkgsvc/watch a leaf (fsnotify's one
+// importer) under the supervisor and the upgrade engine
 //
 // and each third-party module has one home (golang.org/x/sys, the system
 // calls the standard library leaves out, counts as standard library). A
@@ -27,18 +28,21 @@ func TestImportRules(t *testing.T) {
 		"servicectl/envtypes":                {},
 		"servicectl/linkfarm":                {},
 		"servicectl/internal/fsio":           {},
+		"servicectl/internal/par":            {},
 		"servicectl/pkgsvc/internal/testkit": {},
 		"servicectl/pkgsvc/internal/fault":   {},
 		"servicectl/pkgsvc/proc":             {"servicectl/internal/fsio"},
 		"servicectl/hooks":                   {"mvdan.cc/sh/", "servicectl/internal/fsio"},
-		"servicectl/pkgsvc":                  {"servicectl/pkgsvc/proc", "servicectl/internal/fsio", "servicectl/pkgsvc/internal/fault", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
-		"servicectl/pkgsvc/supervise":        {"servicectl/pkgsvc", "servicectl/pkgsvc/proc", "servicectl/internal/fsio", "servicectl/pkgsvc/watch"},
-		"servicectl/pkgsvc/upgrade":          {"servicectl/pkgsvc", "servicectl/pkgsvc/internal/fault", "servicectl/internal/fsio", "servicectl/hooks", "servicectl/pkgsvc/watch"},
-		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade", "servicectl/pkgsvc/proc", "servicectl/internal/fsio"},
+		"servicectl/pkgsvc":                  {"servicectl/internal/fsio", "servicectl/internal/par", "servicectl/pkgsvc/internal/fault", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes", "github.com/Masterminds/semver/"},
+		"servicectl/pkgsvc/lifecycle":        {"servicectl/pkgsvc", "servicectl/pkgsvc/proc", "servicectl/internal/fsio", "servicectl/internal/par", "servicectl/pkgsvc/internal/fault", "servicectl/hooks", "servicectl/linkfarm", "servicectl/envtypes"},
+		"servicectl/pkgsvc/install":          {"servicectl/pkgsvc", "servicectl/internal/fsio"},
+		"servicectl/pkgsvc/supervise":        {"servicectl/pkgsvc", "servicectl/pkgsvc/lifecycle", "servicectl/pkgsvc/proc", "servicectl/internal/fsio", "servicectl/pkgsvc/watch"},
+		"servicectl/pkgsvc/upgrade":          {"servicectl/pkgsvc", "servicectl/pkgsvc/lifecycle", "servicectl/pkgsvc/install", "servicectl/pkgsvc/internal/fault", "servicectl/internal/fsio", "servicectl/hooks", "servicectl/pkgsvc/watch"},
+		"servicectl/pkgsvc/dashboard":        {"servicectl/pkgsvc", "servicectl/pkgsvc/lifecycle", "servicectl/pkgsvc/upgrade", "servicectl/pkgsvc/proc", "servicectl/internal/fsio"},
 		"servicectl/pkgsvc/export":           {"servicectl/pkgsvc", "github.com/hashicorp/nomad/api"},
 		"servicectl/pkgsvc/watch":            {"github.com/fsnotify/fsnotify"},
-		"servicectl/pkgsvc/pkghook":          {"servicectl/pkgsvc", "servicectl/pkgsvc/upgrade"},
-		"servicectl/cmd/servicectl":          {"servicectl/pkgsvc", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/pkghook", "servicectl/pkgsvc/upgrade", "github.com/spf13/cobra"},
+		"servicectl/pkgsvc/pkghook":          {"servicectl/pkgsvc", "servicectl/pkgsvc/lifecycle", "servicectl/pkgsvc/install", "servicectl/pkgsvc/upgrade"},
+		"servicectl/cmd/servicectl":          {"servicectl/pkgsvc", "servicectl/pkgsvc/lifecycle", "servicectl/pkgsvc/install", "servicectl/pkgsvc/supervise", "servicectl/pkgsvc/dashboard", "servicectl/pkgsvc/export", "servicectl/pkgsvc/pkghook", "servicectl/pkgsvc/upgrade", "github.com/spf13/cobra"},
 		"servicectl/examples/hello":          {},
 	}
 	seen := 0

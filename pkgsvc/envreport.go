@@ -46,7 +46,7 @@ type EnvValue struct {
 // port clashes of the whole playpen (§6.4).
 func (p *Playpen) EnvReport(names []string) ([]EnvEntry, error) {
 	out := make([]EnvEntry, 0, len(names))
-	p.warm(names)
+	p.ResolveAll(names)
 	for _, n := range names {
 		e := EnvEntry{Service: n, Missing: []EnvMissing{}, Errors: []EnvProblem{}}
 		s, err := p.Resolve(n)
@@ -95,12 +95,12 @@ func (p *Playpen) EnvReport(names []string) ([]EnvEntry, error) {
 			continue
 		}
 		if s, err := p.Resolve(e.Service); err == nil {
-			for k, v := range s.ports() {
+			for k, v := range s.Ports() {
 				uses = append(uses, envtypes.PortUse{Service: e.Service, Name: k, Value: v})
 			}
 		}
 	}
-	uses = append(uses, p.runningPorts(in)...)
+	uses = append(uses, p.RunningPorts(in)...)
 	clashes := envtypes.Clashes(uses)
 	for i := range out {
 		for _, c := range clashes {

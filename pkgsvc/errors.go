@@ -49,11 +49,13 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func errf(kind Kind, service, format string, args ...any) *Error {
+// Errorf makes an error of a kind: the kind is what the command line
+// maps to an exit code (SPEC §7), for pkgsvc and the packages built on it.
+func Errorf(kind Kind, service, format string, args ...any) *Error {
 	return &Error{Kind: kind, Service: service, Err: fmt.Errorf(format, args...)}
 }
 
-func wrap(kind Kind, service string, err error) error {
+func Wrap(kind Kind, service string, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -2,15 +2,10 @@ package pkgsvc
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"servicectl/pkgsvc/internal/testkit"
-	"servicectl/pkgsvc/proc"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // The test binary doubles as the services under test: a playpen's
@@ -51,7 +46,6 @@ func newTP(t *testing.T, files map[string]string) *tp {
 	root := testkit.Tree(t, testBin, all)
 	x := &tp{t: t, root: root}
 	x.reopen()
-	t.Cleanup(x.cleanup)
 	return x
 }
 
@@ -67,63 +61,11 @@ func (x *tp) reopen() *Playpen {
 	return p
 }
 
-// cleanup stops every service this playpen started and kills anything
-// still named by a pidfile whose identity checks out.
-func (x *tp) cleanup() {
-	p := x.reopen()
-	names, _ := p.AllServices()
-	p.StopMany(context.Background(), names, ManyOptions{})
-	files, _ := filepath.Glob(filepath.Join(p.RunVar, "*.state"))
-	for _, f := range files {
-		st, err := readState(f)
-		if err != nil || st.Pid == 0 {
-			continue
-		}
-		if o, err := proc.Claim(st.Pid, st.Identity()); err == nil {
-			o.Signal(syscall.SIGKILL, true)
-			o.Close()
-		}
-	}
-}
+// bg is the context of calls no test cancels.
+var bg = context.Background()
 
 // project and merge write playpen files (testkit).
 var project, merge = testkit.Project, testkit.Merge
 
 // waitFor polls cond until it holds or the deadline passes (testkit).
 var waitFor = testkit.Until
-
-func (x *tp) pid(name string) int {
-	x.t.Helper()
-	pid, err := readPidfile(filepath.Join(x.p.RunVar, name+".pid"))
-	if err != nil {
-		x.t.Fatal(err)
-	}
-	return pid
-}
-
-func alive(pid int) bool {
-	info, err := proc.ReadStat(pid)
-	return err == nil && !info.Zombie
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	waitFor(t, 10*time.Second, func() error {
-		if alive(pid) {
-			return fmt.Errorf("pid %d still alive", pid)
-		}
-		return nil
-	})
-}
-
-// foreign starts a process that is not the playpen's, to stand behind a
-// lying pidfile. It is killed at cleanup.
-func foreign(t *testing.T) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd
-}

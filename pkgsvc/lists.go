@@ -19,7 +19,7 @@ func ValidName(kind, name string) error {
 		ok = alnum || i > 0 && (c == '.' || c == '_' || c == '-')
 	}
 	if !ok {
-		return errf(KindUsage, "", "%s name %q is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.', '_' or '-')", kind, name)
+		return Errorf(KindUsage, "", "%s name %q is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.', '_' or '-')", kind, name)
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ func readList(path string) ([]listLine, error) {
 
 func parseList(path string, data []byte) ([]listLine, error) {
 	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return nil, errf(KindConfig, "", "%s:%d: binary data in a list file", path, 1+bytes.Count(data[:i], []byte{'\n'}))
+		return nil, Errorf(KindConfig, "", "%s:%d: binary data in a list file", path, 1+bytes.Count(data[:i], []byte{'\n'}))
 	}
 	// The file is in memory already: split it in place (one string for
 	// the whole file, fields slicing it) rather than through a Scanner
@@ -98,16 +98,16 @@ func ParsePackages(path string, data []byte) ([]Package, error) {
 	out := make([]Package, 0, len(lines))
 	for _, l := range lines {
 		if len(l.Fields) != 2 {
-			return nil, errf(KindConfig, "", "%s:%d: expected `NAME VERSION`, got %d fields", path, l.Line, len(l.Fields))
+			return nil, Errorf(KindConfig, "", "%s:%d: expected `NAME VERSION`, got %d fields", path, l.Line, len(l.Fields))
 		}
 		if err := ValidName("package", l.Fields[0]); err != nil {
-			return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
+			return nil, Errorf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 		}
 		if _, err := ParseVersion(l.Fields[1]); err != nil {
-			return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
+			return nil, Errorf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 		}
 		if prev, dup := seen[l.Fields[0]]; dup {
-			return nil, errf(KindConfig, "", "%s:%d: package %s is already listed on line %d", path, l.Line, l.Fields[0], prev)
+			return nil, Errorf(KindConfig, "", "%s:%d: package %s is already listed on line %d", path, l.Line, l.Fields[0], prev)
 		}
 		seen[l.Fields[0]] = l.Line
 		out = append(out, Package{Name: l.Fields[0], Version: l.Fields[1]})
@@ -132,22 +132,22 @@ func ParseRegistered(path string, data []byte) ([]Registered, error) {
 	out := make([]Registered, 0, len(lines))
 	for _, l := range lines {
 		if len(l.Fields) != 3 {
-			return nil, errf(KindConfig, "", "%s:%d: expected `SERVICE PACKAGE VERSION`, got %d fields", path, l.Line, len(l.Fields))
+			return nil, Errorf(KindConfig, "", "%s:%d: expected `SERVICE PACKAGE VERSION`, got %d fields", path, l.Line, len(l.Fields))
 		}
 		for i, kind := range []string{"service", "package"} {
 			if err := ValidName(kind, l.Fields[i]); err != nil {
-				return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
+				return nil, Errorf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 			}
 		}
 		// The services of a package share its version: check each once.
 		if !okVersions[l.Fields[2]] {
 			if _, err := ParseVersion(l.Fields[2]); err != nil {
-				return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
+				return nil, Errorf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 			}
 			okVersions[l.Fields[2]] = true
 		}
 		if prev, dup := seen[l.Fields[0]]; dup {
-			return nil, errf(KindConfig, "", "%s:%d: service %s is already registered on line %d", path, l.Line, l.Fields[0], prev)
+			return nil, Errorf(KindConfig, "", "%s:%d: service %s is already registered on line %d", path, l.Line, l.Fields[0], prev)
 		}
 		seen[l.Fields[0]] = l.Line
 		out = append(out, Registered{Service: l.Fields[0], Package: l.Fields[1], Version: l.Fields[2]})
@@ -164,9 +164,9 @@ func FormatRegistered(rs []Registered) []byte {
 	return b.Bytes()
 }
 
-// readNames reads a list of names, one a line (project-services,
+// ReadNames reads a list of names, one a line (project-services,
 // .services files), validating each.
-func readNames(path, kind string) ([]string, error) {
+func ReadNames(path, kind string) ([]string, error) {
 	lines, err := readList(path)
 	if err != nil {
 		return nil, err
@@ -174,12 +174,89 @@ func readNames(path, kind string) ([]string, error) {
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
 		if len(l.Fields) != 1 {
-			return nil, errf(KindConfig, "", "%s:%d: expected one %s name, got %d fields", path, l.Line, kind, len(l.Fields))
+			return nil, Errorf(KindConfig, "", "%s:%d: expected one %s name, got %d fields", path, l.Line, kind, len(l.Fields))
 		}
 		if err := ValidName(kind, l.Fields[0]); err != nil {
-			return nil, errf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
+			return nil, Errorf(KindConfig, "", "%s:%d: %v", path, l.Line, err)
 		}
 		out = append(out, l.Fields[0])
+	}
+	return out, nil
+}
+
+// Entry is one line of `list`.
+type Entry struct {
+	Service  string `json:"service"`
+	Package  string `json:"package"`
+	Version  string `json:"version"`
+	Kind     string `json:"kind"` // project or package
+	Template bool   `json:"template"`
+	Error    string `json:"error,omitempty"`
+}
+
+// List describes services: the role's default set, or all with all.
+func (p *Playpen) List(all bool) ([]Entry, error) {
+	var names []string
+	var err error
+	if all {
+		names, err = p.AllServices()
+	} else {
+		names, err = p.DefaultSet()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(names))
+	p.ResolveAll(names)
+	for _, n := range names {
+		base, _, reg, project, err := p.Lookup(n)
+		e := Entry{Service: n, Package: reg.Package, Version: reg.Version, Kind: "package"}
+		if project {
+			e.Kind = "project"
+		}
+		if err != nil {
+			e.Error = err.Error()
+			out = append(out, e)
+			continue
+		}
+		if s, err := p.Resolve(base); err == nil {
+			e.Template = s.Template
+		} else {
+			e.Error = err.Error()
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Unregistered lists the services that installed packages provide but
+// that are not registered (§1.6): installed by hand or by a package
+// manager that did not run `servicectl new-service`. They cannot start
+// until registered.
+func (p *Playpen) Unregistered() ([]Registered, error) {
+	pkgs, err := p.InstalledPackages()
+	if err != nil {
+		return nil, err
+	}
+	regs, err := p.Registered()
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, r := range regs {
+		known[r.Service] = true
+	}
+	var out []Registered
+	for _, pk := range pkgs {
+		svcs, err := p.packageServices(pk.Name, pk.Version)
+		if err != nil {
+			continue // a package without services, or unpacked elsewhere
+		}
+		for _, s := range svcs {
+			if !known[s] {
+				out = append(out, Registered{Service: s, Package: pk.Name, Version: pk.Version})
+			}
+		}
 	}
 	return out, nil
 }

@@ -1,7 +1,6 @@
 package pkgsvc
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,8 +24,9 @@ func (p *Playpen) LocalOverride() string { return p.Path("etc", "project.conf.lo
 // atomically, an earlier assignment of name there replaced. The value is
 // written quoted so that sh reads it back as it is (hooks.Quote): data,
 // never code.
-// It returns the running services among those declaring it.
-func (p *Playpen) SetLocalVar(ctx context.Context, names []string, name, value string) ([]string, error) {
+// It returns the services declaring it: which of them run, and so need
+// a restart to see the value, is the lifecycle's to say.
+func (p *Playpen) SetLocalVar(names []string, name, value string) ([]string, error) {
 	var declaring []*Service
 	var spec envtypes.Spec
 	for _, n := range names {
@@ -38,13 +38,13 @@ func (p *Playpen) SetLocalVar(ctx context.Context, names []string, name, value s
 			if sp.Name == name {
 				declaring, spec = append(declaring, s), sp
 				if rule := envtypes.Check(sp, value); rule != "" {
-					return nil, errf(KindConfig, "", "%s=%q: %s (declared by %s)", name, sp.Shown(value), rule, s.Name)
+					return nil, Errorf(KindConfig, "", "%s=%q: %s (declared by %s)", name, sp.Shown(value), rule, s.Name)
 				}
 			}
 		}
 	}
 	if len(declaring) == 0 {
-		return nil, errf(KindConfig, "", "%s: no service declares it (service_required_envars or service_optional_envars)", name)
+		return nil, Errorf(KindConfig, "", "%s: no service declares it (service_required_envars or service_optional_envars)", name)
 	}
 	if spec.Type == envtypes.Port {
 		if err := p.clashWith(declaring, name, value); err != nil {
@@ -53,7 +53,7 @@ func (p *Playpen) SetLocalVar(ctx context.Context, names []string, name, value s
 	}
 	quoted, err := hooks.Quote(value)
 	if err != nil {
-		return nil, errf(KindConfig, "", "%s: the value cannot be written to a sh file: %v", name, err)
+		return nil, Errorf(KindConfig, "", "%s: the value cannot be written to a sh file: %v", name, err)
 	}
 	old, err := fsio.ReadRegular(p.LocalOverride())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -63,13 +63,11 @@ func (p *Playpen) SetLocalVar(ctx context.Context, names []string, name, value s
 		return nil, err
 	}
 	p.Invalidate()
-	var running []string
-	for _, s := range declaring {
-		if st, _ := p.Status(ctx, s.Name); st.State == StateRunning {
-			running = append(running, s.Name)
-		}
+	out := make([]string, len(declaring))
+	for i, s := range declaring {
+		out[i] = s.Name
 	}
-	return running, nil
+	return out, nil
 }
 
 // withAssignment is text with every line assigning name (`NAME=…`,
@@ -108,12 +106,12 @@ func (p *Playpen) clashWith(declaring []*Service, name, value string) error {
 			continue
 		}
 		if s, err := p.Resolve(n); err == nil {
-			for k, v := range s.ports() {
+			for k, v := range s.Ports() {
 				uses = append(uses, envtypes.PortUse{Service: n, Name: k, Value: v})
 			}
 		}
 	}
-	uses = append(uses, p.runningPorts(mine)...)
+	uses = append(uses, p.RunningPorts(mine)...)
 	for _, c := range envtypes.Clashes(uses) {
 		if c.A.Name == name && mine[c.A.Service] || c.B.Name == name && mine[c.B.Service] {
 			other := c.B
@@ -121,7 +119,7 @@ func (p *Playpen) clashWith(declaring []*Service, name, value string) error {
 				other = c.A
 			}
 			if !slices.ContainsFunc(declaring, func(s *Service) bool { return s.Name == other.Service }) {
-				return errf(KindConfig, "", "%s=%s: port clash: %s of %s is also %s", name, value, other.Name, other.Service, c.Port)
+				return Errorf(KindConfig, "", "%s=%s: port clash: %s of %s is also %s", name, value, other.Name, other.Service, c.Port)
 			}
 		}
 	}

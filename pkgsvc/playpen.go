@@ -32,23 +32,6 @@ type Playpen struct {
 	// Warn receives warnings (unknown service_* variables, guessed
 	// types); nil drops them.
 	Warn func(service, msg string)
-	// Log receives progress lines (one per finished service); nil drops them.
-	Log func(service, msg string)
-	// Liveness, when set, answers whether pid (started at start, in
-	// clock ticks) still runs as service name, from what the caller
-	// already watches — the supervisor holds a pidfd on each service, so
-	// its dashboard answers status without reading /proc. known false:
-	// it does not know, and status reads /proc as usual.
-	Liveness func(name string, pid int, start uint64) (alive, known bool)
-	// Sockets, when set, holds services' bound sockets between their
-	// processes (§4.11): the daemon's holder, or a command's client of
-	// it. Nil: every launch binds its sockets afresh.
-	Sockets SocketSource
-	// Held, when set, keeps the state files and pidfiles status reads
-	// open and parsed, re-reading one only when it was replaced: a
-	// long-running caller (the daemon) answers the status of hundreds of
-	// services with one fstatat each.
-	Held *fsio.Held
 	// Stderr receives what configs and load-config files write to their
 	// stderr while they are evaluated; nil: the process's stderr. (A
 	// config session is reused between services only on the process's
@@ -92,8 +75,8 @@ type snapshot struct {
 	runState   map[string]*State // recordedState: every state file, read once per command
 }
 
-// configStderr is where evaluated configs write their stderr.
-func (p *Playpen) configStderr() io.Writer {
+// ErrOut is where configs, and the commands servicectl runs for a service (a rollback), write their stderr: Stderr, or the process's.
+func (p *Playpen) ErrOut() io.Writer {
 	if p.Stderr != nil {
 		return p.Stderr
 	}
@@ -142,14 +125,14 @@ func Open(opts OpenOptions) (*Playpen, error) {
 			}
 			parent := filepath.Dir(dir)
 			if parent == dir {
-				return nil, errf(KindUsage, "", "no playpen here: no etc/project-name in %s or above it; make one with `servicectl init DIR`, or pass --root DIR", opts.Cwd)
+				return nil, Errorf(KindUsage, "", "no playpen here: no etc/project-name in %s or above it; make one with `servicectl init DIR`, or pass --root DIR", opts.Cwd)
 			}
 			dir = parent
 		}
 	}
 	root, err := filepath.Abs(root)
 	if err != nil {
-		return nil, errf(KindUsage, "", "playpen root %s: %v", root, err)
+		return nil, Errorf(KindUsage, "", "playpen root %s: %v", root, err)
 	}
 	nameFile := filepath.Join(root, "etc", "project-name")
 	name, err := firstLine(nameFile)
@@ -157,9 +140,9 @@ func Open(opts OpenOptions) (*Playpen, error) {
 		if ents, rerr := os.ReadDir(root); rerr == nil && len(ents) > 0 {
 			// A directory with other things in it (--root /etc): making a
 			// playpen there is not what anyone means.
-			return nil, errf(KindUsage, "", "%s is not a playpen (no etc/project-name in it); pass --root with a playpen's directory, or make a new playpen in an empty directory with `servicectl init DIR`", root)
+			return nil, Errorf(KindUsage, "", "%s is not a playpen (no etc/project-name in it); pass --root with a playpen's directory, or make a new playpen in an empty directory with `servicectl init DIR`", root)
 		}
-		return nil, errf(KindUsage, "", "%s is not a playpen: %v; make one with `servicectl init %s`", root, err, root)
+		return nil, Errorf(KindUsage, "", "%s is not a playpen: %v; make one with `servicectl init %s`", root, err, root)
 	}
 	p := &Playpen{Root: root, Name: name, caller: env}
 	p.LocalVar = env["LOCAL_VAR"]
@@ -198,7 +181,9 @@ func (p *Playpen) Path(rel ...string) string {
 	return filepath.Join(append([]string{p.Root}, rel...)...)
 }
 
-func (p *Playpen) warn(service, format string, args ...any) {
+// Warnf reports a warning about service to the Warn callback: a
+// config's oddity the user should see, which stops nothing.
+func (p *Playpen) Warnf(service, format string, args ...any) {
 	if p.Warn != nil {
 		p.Warn(service, fmt.Sprintf(format, args...))
 	}
@@ -242,25 +227,25 @@ func ensureSafeDir(d string) error {
 	fi, err := os.Lstat(d)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return errf(KindFailed, "", "cannot create %s: %v; check LOCAL_VAR/LOCAL_RUNVAR and permissions", d, err)
+			return Errorf(KindFailed, "", "cannot create %s: %v; check LOCAL_VAR/LOCAL_RUNVAR and permissions", d, err)
 		}
 		fi, err = os.Lstat(d)
 	}
 	if err != nil {
-		return errf(KindFailed, "", "%s: %v", d, err)
+		return Errorf(KindFailed, "", "%s: %v", d, err)
 	}
 	if fi.Mode()&os.ModeSymlink != 0 {
-		return errf(KindFailed, "", "%s is a symlink; servicectl keeps pidfiles only in a real directory (replace it with one)", d)
+		return Errorf(KindFailed, "", "%s is a symlink; servicectl keeps pidfiles only in a real directory (replace it with one)", d)
 	}
 	if !fi.IsDir() {
-		return errf(KindFailed, "", "%s is not a directory", d)
+		return Errorf(KindFailed, "", "%s is not a directory", d)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	if fi.Mode().Perm()&0o022 != 0 {
-		return errf(KindFailed, "", "%s is writable by other users (mode %v); run `chmod go-w %s`", d, fi.Mode().Perm(), d)
+		return Errorf(KindFailed, "", "%s is writable by other users (mode %v); run `chmod go-w %s`", d, fi.Mode().Perm(), d)
 	}
 	if int(st.Uid) != os.Geteuid() && st.Uid != 0 {
-		return errf(KindFailed, "", "%s belongs to another user (uid %d); servicectl keeps its state only in its own directories", d, st.Uid)
+		return Errorf(KindFailed, "", "%s belongs to another user (uid %d); servicectl keeps its state only in its own directories", d, st.Uid)
 	}
 	return nil
 }
@@ -270,7 +255,7 @@ func (p *Playpen) inherited() (map[string]string, error) {
 	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "LANG": true, "TZ": true, "TERM": true}
 	names, err := readList(p.Path("etc", "unsanitized"))
 	if err != nil {
-		return nil, errf(KindConfig, "", "%v", err)
+		return nil, Errorf(KindConfig, "", "%v", err)
 	}
 	for _, l := range names {
 		for _, f := range l.Fields {
@@ -371,9 +356,9 @@ func (p *Playpen) baseEnvOf(sn *snapshot) ([]string, error) {
 	}
 	// Under the playpen's parse cache: the interpreter session goes back
 	// to its pool for the first service's config.
-	vars, err := hooks.SourceOpts(hooks.Options{Env: mapEnv(inh), Dir: p.Root, Stderr: p.configStderr(), Cache: &sn.parsed}, p.LoadConfigFiles(), true)
+	vars, err := hooks.SourceOpts(hooks.Options{Env: mapEnv(inh), Dir: p.Root, Stderr: p.ErrOut(), Cache: &sn.parsed}, p.LoadConfigFiles(), true)
 	if err != nil {
-		sn.baseErr = errf(KindConfig, "", "load-config: %v", err)
+		sn.baseErr = Errorf(KindConfig, "", "load-config: %v", err)
 		return nil, sn.baseErr
 	}
 	sn.baseVars = vars
@@ -407,7 +392,7 @@ func (p *Playpen) DefaultSet() ([]string, error) {
 		return nil, err
 	}
 	if p.Role != "" && !isDir(p.Path("etc", "roles", p.Role)) {
-		p.warn("role "+p.Role, "no etc/roles/%s/ in this playpen, so the role selects every service (a typo in PLAYPEN_ROLE or etc/role?)", p.Role)
+		p.Warnf("role "+p.Role, "no etc/roles/%s/ in this playpen, so the role selects every service (a typo in PLAYPEN_ROLE or etc/role?)", p.Role)
 	}
 	if p.Role != "" {
 		if v, ok := sn.baseVars["playpen_services"]; ok {
@@ -417,7 +402,7 @@ func (p *Playpen) DefaultSet() ([]string, error) {
 			}
 			for _, n := range names {
 				if _, _, err := SplitInstance(n); err != nil {
-					return nil, errf(KindConfig, "", "%s: playpen_services: %v", p.Path("etc", "roles", p.Role, "config"), err)
+					return nil, Errorf(KindConfig, "", "%s: playpen_services: %v", p.Path("etc", "roles", p.Role, "config"), err)
 				}
 			}
 			return names, nil
@@ -460,7 +445,7 @@ func (p *Playpen) loadIndexOf(sn *snapshot) error {
 		path := p.Path("ext", "etc", "installed-services")
 		data, err := fsio.ReadFile(path)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return errf(KindConfig, "", "%v", err)
+			return Errorf(KindConfig, "", "%v", err)
 		}
 		sn.registered, err = ParseRegistered(path, data)
 		if err != nil {
@@ -470,7 +455,7 @@ func (p *Playpen) loadIndexOf(sn *snapshot) error {
 		for _, r := range sn.registered {
 			sn.regIndex[r.Service] = r
 		}
-		sn.project, err = readNames(p.Path("etc", "project-services"), "service")
+		sn.project, err = ReadNames(p.Path("etc", "project-services"), "service")
 		if err != nil {
 			return err
 		}
@@ -488,7 +473,7 @@ func (p *Playpen) InstalledPackages() ([]Package, error) {
 	path := p.Path("ext", "etc", "installed-packages")
 	data, err := fsio.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, errf(KindConfig, "", "%v", err)
+		return nil, Errorf(KindConfig, "", "%v", err)
 	}
 	return ParsePackages(path, data)
 }
@@ -502,26 +487,6 @@ func (p *Playpen) Registered() ([]Registered, error) {
 	return sn.registered, nil
 }
 
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
-}
-
-// KeepFiles makes status answer from held state files and pidfiles (see
-// Held): for a long-running caller, never a one-shot command.
-func (p *Playpen) KeepFiles() {
-	if p.Held == nil {
-		p.Held = &fsio.Held{}
-	}
-}
-
 // Invalidate drops everything read from the playpen, so the next call
 // reads it afresh: after a package manager changed ext/, or in a
 // long-running process.
@@ -529,15 +494,15 @@ func (p *Playpen) Invalidate() {
 	p.snap.Store(newSnapshot())
 }
 
-// checkPackageDir refuses to start a service of a package that
+// CheckPackageDir refuses to start a service of a package that
 // installed-packages names but whose directory is gone (§1.5): its
 // program and files are missing.
-func (p *Playpen) checkPackageDir(s *Service) error {
+func (p *Playpen) CheckPackageDir(s *Service) error {
 	if s.Project || s.Package == "" {
 		return nil
 	}
 	if dir := p.PackageDir(s.Package, s.Version); !isDir(dir) {
-		return errf(KindConfig, "", "package %s %s is installed (ext/etc/installed-packages) but %s is missing: reinstall it, or remove its line", s.Package, s.Version, dir)
+		return Errorf(KindConfig, "", "package %s %s is installed (ext/etc/installed-packages) but %s is missing: reinstall it, or remove its line", s.Package, s.Version, dir)
 	}
 	return nil
 }
@@ -558,7 +523,7 @@ func (p *Playpen) MissingPackages() []error {
 	var out []error
 	for _, pk := range pkgs {
 		if dir := p.PackageDir(pk.Name, pk.Version); !isDir(dir) {
-			out = append(out, errf(KindConfig, "", "package %s %s is installed (ext/etc/installed-packages) but %s is missing: its services cannot start", pk.Name, pk.Version, dir))
+			out = append(out, Errorf(KindConfig, "", "package %s %s is installed (ext/etc/installed-packages) but %s is missing: its services cannot start", pk.Name, pk.Version, dir))
 		}
 	}
 	return out

@@ -29,7 +29,7 @@ func (p *Playpen) fromVars(s *Service, dirs []string, svcEnv [][2]string, vars h
 		return &Error{Kind: KindConfig, Service: s.Name, Err: err}
 	}
 	if !s.Template && s.Instance != "" {
-		return errf(KindUsage, s.Name, "%s is not a template (service_template=1), so it has no instances; use %s", s.Base, s.Base)
+		return Errorf(KindUsage, s.Name, "%s is not a template (service_template=1), so it has no instances; use %s", s.Base, s.Base)
 	}
 	for _, kv := range svcEnv {
 		vars.Set(kv[0], kv[1])
@@ -60,7 +60,7 @@ func (p *Playpen) fromVars(s *Service, dirs []string, svcEnv [][2]string, vars h
 				// A typed variable not set yet: the environment check
 				// says so, with how to set it (§6); the definition still
 				// resolves, and a launch refuses with this.
-				s.socketsPending = r.errs[0]
+				s.SocketsPending = r.errs[0]
 				return nil
 			}
 			return &Error{Kind: KindConfig, Service: s.Name, Err: errors.New(r.errs[0])}

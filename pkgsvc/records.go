@@ -1,10 +1,11 @@
 package pkgsvc
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
+	"servicectl/envtypes"
 	"servicectl/internal/fsio"
 	"sort"
 	"strings"
@@ -16,7 +17,7 @@ import (
 // ServiceState is the state file of a service, as the supervisor reads
 // it: nil and no error when there is none (never started, or stopped).
 func (p *Playpen) ServiceState(name string) (*State, error) {
-	st, err := p.currentState(filepath.Join(p.RunVar, name+".state"), filepath.Join(p.RunVar, name+".lock"))
+	st, err := CurrentState(filepath.Join(p.RunVar, name+".state"), filepath.Join(p.RunVar, name+".lock"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -43,41 +44,20 @@ func (p *Playpen) StateNames() ([]string, error) {
 	return out, nil
 }
 
-// MarkFailed records the supervisor's verdict (§9.2) under the service's
-// lock, if the state file still names the dead pid: status then shows
-// `failed` until a start.
-func (p *Playpen) MarkFailed(ctx context.Context, name string, pid, crashes int) error {
-	s, err := p.recorded(name)
-	if err != nil {
-		return err
-	}
-	unlock, err := p.lockCtx(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := p.currentState(s.StateFile(p), s.LockFile(p))
-	if err != nil || st.Pid != pid || st.Want == WantDown {
-		return ErrNotWanted
-	}
-	st.Failed, st.Crashes = true, crashes
-	return writeState(s.StateFile(p), st)
-}
-
-// recorded is what servicectl knows of a service without reading its
+// Recorded is what servicectl knows of a service without reading its
 // config: its registration and the state file written when it started.
 // That is enough to show, ping and stop a service whose config no longer
 // evaluates (SPEC §4.4): identity comes from the recorded start time and
 // argv[0], the stop from the recorded signal and time-out (TERM and 10 s
 // when none was recorded); it has no hooks.
-func (p *Playpen) recorded(name string) (*Service, error) {
+func (p *Playpen) Recorded(name string) (*Service, error) {
 	base, instance, reg, project, err := p.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{Name: name, Base: base, Instance: instance, Package: reg.Package, Version: reg.Version, Project: project,
 		StopSignal: syscall.SIGTERM, StopSigName: "TERM", StopTimeout: 10, Hooks: map[string]Hook{}}
-	state, _ := readState(s.StateFile(p))
+	state, _ := ReadState(s.StateFile(p))
 	if state == nil {
 		return s, nil
 	}
@@ -99,8 +79,8 @@ func ConfigError(err error) bool {
 	return errors.As(err, &e) && e.Kind == KindConfig
 }
 
-// configErrText is a config error without the layers that say "config".
-func configErrText(err error) string {
+// ConfigErrText is a config error without the layers that say "config".
+func ConfigErrText(err error) string {
 	var se *hooks.ScriptError
 	if errors.As(err, &se) {
 		return se.Error()
@@ -112,16 +92,80 @@ func configErrText(err error) string {
 	return err.Error()
 }
 
-// resolveOrRecorded is Resolve, or, when the config does not evaluate,
+// ResolveOrRecorded is Resolve, or, when the config does not evaluate,
 // the recorded service and the config's error.
-func (p *Playpen) resolveOrRecorded(name string) (*Service, error, error) {
+func (p *Playpen) ResolveOrRecorded(name string) (*Service, error, error) {
 	s, err := p.Resolve(name)
 	if err == nil || !ConfigError(err) {
 		return s, nil, err
 	}
-	rs, rerr := p.recorded(name)
+	rs, rerr := p.Recorded(name)
 	if rerr != nil {
 		return nil, nil, err
 	}
 	return rs, err, nil
+}
+
+// runningPorts are the port variables recorded by the services with run
+// state (not stopping), but those in skip: read from state files, no
+// config evaluated.
+func (p *Playpen) RunningPorts(skip map[string]bool) []envtypes.PortUse {
+	var uses []envtypes.PortUse
+	for n, st := range p.recordedState() {
+		if skip[n] {
+			continue
+		}
+		for k, v := range st.Ports {
+			uses = append(uses, envtypes.PortUse{Service: n, Name: k, Value: v})
+		}
+	}
+	return uses
+}
+
+// RunningInstances lists instances of a template that have a pidfile.
+func (p *Playpen) RunningInstances(base string) ([]string, error) {
+	entries, err := fsio.ReadDirNames(p.RunVar)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e, base+"@") && strings.HasSuffix(e, ".pid") {
+			out = append(out, strings.TrimSuffix(e, ".pid"))
+		}
+	}
+	return out, nil
+}
+
+// IsTemplate says whether name is a bare template (service_template=1,
+// no instance): what stop, restart and status expand to its instances.
+func (p *Playpen) IsTemplate(name string) bool {
+	if strings.Contains(name, "@") {
+		return false
+	}
+	s, err := p.Resolve(name)
+	return err == nil && s.Template
+}
+
+// ExpandTemplates replaces each bare template among names as verb needs
+// (§7): stop and restart act on its running instances (as `systemctl
+// stop 'web@*'`); start skips it, since a template itself never runs.
+// notes say what was done instead, for the user.
+func (p *Playpen) ExpandTemplates(names []string, verb string) (out []string, notes []string) {
+	for _, n := range names {
+		if !p.IsTemplate(n) {
+			out = append(out, n)
+			continue
+		}
+		insts, _ := p.RunningInstances(n)
+		switch {
+		case verb == "start":
+			notes = append(notes, fmt.Sprintf("%s is a template: skipped (start an instance: `servicectl start %s@NAME`)", n, n))
+		case len(insts) == 0:
+			notes = append(notes, fmt.Sprintf("%s is a template and no instance of it runs: nothing to %s", n, verb))
+		default:
+			out = append(out, insts...)
+		}
+	}
+	return out, notes
 }

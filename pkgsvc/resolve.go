@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"servicectl/internal/fsio"
+	"servicectl/internal/par"
 	"strings"
 
 	"servicectl/hooks"
@@ -35,7 +36,7 @@ func (p *Playpen) Lookup(full string) (base, instance string, reg Registered, pr
 	if sn.projIndex[base] {
 		return base, instance, Registered{Service: base}, true, nil
 	}
-	err = errf(KindUnknown, full, "unknown service: not in ext/etc/installed-services or etc/project-services (see `servicectl list --all`)")
+	err = Errorf(KindUnknown, full, "unknown service: not in ext/etc/installed-services or etc/project-services (see `servicectl list --all`)")
 	return
 }
 
@@ -192,7 +193,7 @@ func (p *Playpen) resolveCached(ctx context.Context, full string) (*Service, boo
 
 func (p *Playpen) warnAll(s *Service) {
 	for _, w := range s.Warnings {
-		p.warn(s.Name, "%s", w)
+		p.Warnf(s.Name, "%s", w)
 	}
 }
 
@@ -203,7 +204,7 @@ func (p *Playpen) resolve(ctx context.Context, full string) (*Service, error) {
 	}
 	env, err := p.BaseEnv()
 	if err != nil {
-		return nil, wrap(KindConfig, full, err)
+		return nil, Wrap(KindConfig, full, err)
 	}
 	s := &Service{Name: full, Base: base, Instance: instance, Package: reg.Package, Version: reg.Version, Project: project}
 	dirs := p.configDirs(base, reg.Version, project)
@@ -224,7 +225,7 @@ func (p *Playpen) resolve(ctx context.Context, full string) (*Service, error) {
 		over = append(over, kv[0]+"="+kv[1])
 	}
 	var readErr error
-	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: p.configStderr(), Cache: &p.c().parsed, Ctx: ctx}, s.ConfigFiles, false, func(vars hooks.Vars) error {
+	err = hooks.SourceVars(hooks.Options{Base: p.baseEnviron(env), Env: over, Dir: p.Root, Stderr: p.ErrOut(), Cache: &p.c().parsed, Ctx: ctx}, s.ConfigFiles, false, func(vars hooks.Vars) error {
 		readErr = p.fromVars(s, dirs, svcEnv[:], vars)
 		return nil
 	})
@@ -246,7 +247,7 @@ func (p *Playpen) configFiles(full, base string, dirs []string) ([]string, error
 		}
 	}
 	if len(files) == 0 {
-		return nil, errf(KindConfig, full, "no config found (looked for %s); for a package service run `servicectl new-service %s`", filepath.Join(dirs[len(dirs)-1], "config"), base)
+		return nil, Errorf(KindConfig, full, "no config found (looked for %s); for a package service run `servicectl new-service %s`", filepath.Join(dirs[len(dirs)-1], "config"), base)
 	}
 	return files, nil
 }
@@ -303,7 +304,7 @@ func (p *Playpen) packageServices(pkg, version string) ([]string, error) {
 		return l, nil
 	}
 	p.mu.Unlock()
-	l, err := readNames(p.Path("ext", "packages", key, key+".services"), "service")
+	l, err := ReadNames(p.Path("ext", "packages", key, key+".services"), "service")
 	if err != nil {
 		return nil, err
 	}
@@ -327,10 +328,6 @@ func (p *Playpen) baseEnviron(env []string) *hooks.Environ {
 	return sn.baseEnv
 }
 
-// warm resolves names in parallel into the cache, so that a loop calling
-// Resolve one name at a time afterwards finds each definition ready.
-func (p *Playpen) warm(names []string) { p.ResolveAll(names) }
-
 // ResolveAll resolves names on every core; errors come back per name.
 func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
 	defs := make([]*Service, len(names))
@@ -348,7 +345,7 @@ func (p *Playpen) ResolveAll(names []string) ([]*Service, []error) {
 	fresh := make([]bool, len(names))
 	// Twice the cores: a cold resolve waits on reading its directory and
 	// files about as long as it computes.
-	parallelFor(len(names), 2*runtime.GOMAXPROCS(0), func(i int) { defs[i], fresh[i], errs[i] = p.resolveCached(context.Background(), names[i]) })
+	par.For(len(names), 2*runtime.GOMAXPROCS(0), func(i int) { defs[i], fresh[i], errs[i] = p.resolveCached(context.Background(), names[i]) })
 	for i, s := range defs {
 		if fresh[i] {
 			p.warnAll(s)
@@ -370,5 +367,5 @@ func (p *Playpen) extServicesDir() string {
 // caches, for evaluating a variant (a new package version) in isolation.
 func (p *Playpen) shallow() *Playpen {
 	return &Playpen{Root: p.Root, Name: p.Name, LocalVar: p.LocalVar, RunVar: p.RunVar, LinkDir: p.LinkDir,
-		Role: p.Role, caller: p.caller, Warn: p.Warn, Log: p.Log, Stderr: p.Stderr}
+		Role: p.Role, caller: p.caller, Warn: p.Warn, Stderr: p.Stderr}
 }

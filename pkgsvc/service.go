@@ -53,9 +53,9 @@ type Service struct {
 	// Sockets are the listening sockets it is handed (service_sockets,
 	// §4.11), resolved against its environment.
 	Sockets []Socket `json:"sockets,omitempty"`
-	// socketsPending is why Sockets could not be resolved: a port
+	// SocketsPending is why Sockets could not be resolved: a port
 	// variable it declares has no value yet (a launch refuses).
-	socketsPending string
+	SocketsPending string `json:"-"`
 
 	Hooks map[string]Hook `json:"hooks"`
 
@@ -129,4 +129,45 @@ func (s *Service) MarshalJSON() ([]byte, error) {
 	c := plain(*s)
 	c.Env = s.ShownEnv()
 	return json.Marshal(c)
+}
+
+// ports are s's port variables and their values, and the ports of its
+// sockets (by entry) that no port variable gives: the clash check of
+// §6.4 covers both.
+func (s *Service) Ports() map[string]string {
+	var m map[string]string
+	have := map[string]bool{}
+	for _, v := range s.Typed.Values {
+		if v.Spec.Type == envtypes.Port {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[v.Spec.Name] = v.Value
+			have[v.Value] = true
+		}
+	}
+	for _, sk := range s.Sockets {
+		if port := sk.Port(); port != "" && !have[port] {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m["service_sockets "+sk.Entry] = port
+			have[port] = true
+		}
+	}
+	return m
+}
+
+// The health gates of an upgrade (upgrade.Action.Gate).
+const (
+	GatePing = "service_ping" // the service's own check (§5.3)
+	GatePid  = "pid"          // the process runs (§4.7)
+)
+
+// HealthGate names the check that gates s in an upgrade.
+func (s *Service) HealthGate() string {
+	if !s.Hooks["ping"].Empty() {
+		return GatePing
+	}
+	return GatePid
 }

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"path/filepath"
 	"servicectl/internal/fsio"
-	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
 	"time"
@@ -63,27 +61,21 @@ type State struct {
 	Sockets []Socket `json:"sockets,omitempty"`
 }
 
-// Identity is what a claim of the state's pid checks (§4.7): the
-// recorded start time and session.
-func (st *State) Identity() proc.Want {
-	return proc.Want{StartTime: st.StartTime, Sid: st.Sid}
-}
-
 // Intents of State.Want.
 const (
 	WantUp   = "up"
 	WantDown = "down"
 )
 
-func readState(path string) (*State, error) {
+func ReadState(path string) (*State, error) {
 	data, err := fsio.ReadSnapshot(path)
 	if err != nil {
 		return nil, err
 	}
-	return parseState(path, data)
+	return ParseState(path, data)
 }
 
-func parseState(path string, data []byte) (*State, error) {
+func ParseState(path string, data []byte) (*State, error) {
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("%s: corrupt state file: %v", path, err)
@@ -91,37 +83,7 @@ func parseState(path string, data []byte) (*State, error) {
 	return &st, nil
 }
 
-// heldState is readState through p.Held when the caller keeps one. The
-// copy it returns is the caller's: its maps are its own.
-func (p *Playpen) heldState(path string) (*State, error) {
-	if p.Held == nil {
-		return readState(path)
-	}
-	v, err := p.Held.Load(path, func(data []byte) (any, error) { return parseState(path, data) })
-	if err != nil {
-		return nil, err
-	}
-	st := *v.(*State)
-	st.Deps, st.Ports = maps.Clone(st.Deps), maps.Clone(st.Ports)
-	return &st, nil
-}
-
-// heldPidfile is readPidfile through p.Held when the caller keeps one.
-func (p *Playpen) heldPidfile(path string) (int, error) {
-	if p.Held == nil {
-		return readPidfile(path)
-	}
-	v, err := p.Held.Load(path, func(data []byte) (any, error) { return parsePidfile(path, data) })
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return -1, err
-	}
-	return v.(int), nil
-}
-
-func writeState(path string, st *State) error {
+func WriteState(path string, st *State) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
@@ -131,7 +93,7 @@ func writeState(path string, st *State) error {
 
 // readPidfile returns the pid, or 0 and nil when there is no pidfile.
 // Garbage is an error that the caller treats as a stale pidfile.
-func readPidfile(path string) (int, error) {
+func ReadPidfile(path string) (int, error) {
 	data, err := fsio.ReadSnapshot(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -139,10 +101,10 @@ func readPidfile(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parsePidfile(path, data)
+	return ParsePidfile(path, data)
 }
 
-func parsePidfile(path string, data []byte) (int, error) {
+func ParsePidfile(path string, data []byte) (int, error) {
 	s := strings.TrimSpace(string(data))
 	pid, err := strconv.Atoi(s)
 	if err != nil || pid <= 0 {
@@ -154,7 +116,7 @@ func parsePidfile(path string, data []byte) (int, error) {
 	return pid, nil
 }
 
-func writePidfile(path string, pid int) error {
+func WritePidfile(path string, pid int) error {
 	return fsio.WriteAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
 }
 
@@ -175,7 +137,7 @@ func (p *Playpen) recordedState() map[string]*State {
 	m = map[string]*State{}
 	names, _ := p.StateNames()
 	for _, n := range names {
-		if st, err := readState(filepath.Join(p.RunVar, n+".state")); err == nil && st.Want != WantDown {
+		if st, err := ReadState(filepath.Join(p.RunVar, n+".state")); err == nil && st.Want != WantDown {
 			m[n] = st
 		}
 	}
@@ -186,4 +148,39 @@ func (p *Playpen) recordedState() map[string]*State {
 	m = sn.runState
 	p.mu.Unlock()
 	return m
+}
+
+// Service states of SPEC §4.8.
+const (
+	StateRunning = "running"
+	StateStopped = "stopped"
+	StateDead    = "dead"
+	StateFailed  = "failed"
+)
+
+// LaunchIntent is what the lock file holds while its holder works: a
+// launch between fork and record (Argv0, LauncherStart), or a stop under
+// way (StopPid: the pid it is stopping, written before the first signal,
+// so that the supervisor never takes the death for a crash; see
+// currentState). Empty between commands.
+type LaunchIntent struct {
+	Argv0         string `json:"argv0,omitempty"`
+	LauncherStart uint64 `json:"launcher_start,omitempty"`
+	StopPid       int    `json:"stop_pid,omitempty"`
+}
+
+// currentState is s's state file as the supervisor must see it: with
+// Want down while a stop of its pid is under way. The lock file is read
+// first: a stop removes the state file before it empties the lock file,
+// so no order of events reads an old state with an emptied record.
+func CurrentState(stateFile, lockFile string) (*State, error) {
+	var in LaunchIntent
+	if data, err := fsio.ReadRegular(lockFile); err == nil && len(data) > 0 {
+		json.Unmarshal(data, &in) // torn or empty: no stop under way
+	}
+	st, err := ReadState(stateFile)
+	if err == nil && in.StopPid != 0 && in.StopPid == st.Pid {
+		st.Want = WantDown
+	}
+	return st, err
 }

@@ -21,7 +21,7 @@ func (p *Playpen) ValidateVersions(pkgs []Package, consequence string) error {
 		if c.Version == "" {
 			continue
 		}
-		if _, err := os.Stat(p.packageDir(c.Name, c.Version)); err != nil {
+		if _, err := os.Stat(p.PackageDir(c.Name, c.Version)); err != nil {
 			continue
 		}
 		svcs, err := p.packageServices(c.Name, c.Version)
@@ -36,7 +36,7 @@ func (p *Playpen) ValidateVersions(pkgs []Package, consequence string) error {
 		}
 	}
 	if len(errs) > 0 {
-		return errf(KindConfig, "", "the new version does not validate; %s:\n  %s", consequence, strings.Join(errs, "\n  "))
+		return Errorf(KindConfig, "", "the new version does not validate; %s:\n  %s", consequence, strings.Join(errs, "\n  "))
 	}
 	return nil
 }

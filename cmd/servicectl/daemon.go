@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/dashboard"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/supervise"
 	"servicectl/pkgsvc/upgrade"
 )
@@ -82,7 +82,7 @@ func silentFail(g *globals, err error) error {
 // start; the URL carrying it is printed once, on the daemon's own
 // stdout, and masked in every log line and event. The returned func
 // shuts both down.
-func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, log *slog.Logger, events *dashboard.Events, keeper dashboard.Keeper, opts ...dashboard.Option) (func(), error) {
+func serveAPI(ctx context.Context, g *globals, pp *lifecycle.Manager, addr string, log *slog.Logger, events *dashboard.Events, keeper dashboard.Keeper, opts ...dashboard.Option) (func(), error) {
 	var servers []*http.Server
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
@@ -91,14 +91,14 @@ func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, 
 			srv.Shutdown(sctx)
 		}
 	}
-	sock, closeSock, err := dashboard.ListenSocket(pp)
+	sock, closeSock, err := dashboard.ListenSocket(pp.Playpen)
 	if err != nil {
 		return nil, fmt.Errorf("daemon socket: %w", err)
 	}
 	local := &http.Server{Handler: dashboard.NewLocal(pp, events, opts...), ReadHeaderTimeout: 10 * time.Second}
 	servers = append(servers, local)
 	go local.Serve(dashboard.Multiplex(sock, keeper)) // and the sockets of §4.11
-	log.Info("api", "socket", dashboard.SocketFile(pp))
+	log.Info("api", "socket", dashboard.SocketFile(pp.Playpen))
 	done := func() { stop(); closeSock() }
 	if addr == "" {
 		return done, nil
@@ -111,7 +111,7 @@ func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, 
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		log.Warn("the dashboard listens beyond loopback: anyone who can reach it can try the token", "addr", ln.Addr().String())
 	}
-	tok, err := dashboard.NewToken(pp)
+	tok, err := dashboard.NewToken(pp.Playpen)
 	if err != nil {
 		ln.Close()
 		done()
@@ -122,6 +122,6 @@ func serveAPI(ctx context.Context, g *globals, pp *pkgsvc.Playpen, addr string, 
 	servers = append(servers, srv)
 	go srv.Serve(ln)
 	fmt.Fprintf(g.rawStdout, "dashboard: http://%s/?token=%s\n", ln.Addr().String(), tok)
-	log.Info("dashboard", "addr", ln.Addr().String(), "token_file", dashboard.TokenFile(pp))
+	log.Info("dashboard", "addr", ln.Addr().String(), "token_file", dashboard.TokenFile(pp.Playpen))
 	return done, nil
 }

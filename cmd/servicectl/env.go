@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 func newEnv(g *globals) *cobra.Command {
@@ -24,11 +25,11 @@ func newEnv(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rs []pkgsvc.Result
+			var rs []lifecycle.Result
 			bad := false
 			var resolved []pkgsvc.EnvEntry
 			for _, e := range es {
-				rs = append(rs, pkgsvc.Result{Service: e.Service, Err: e.Err})
+				rs = append(rs, lifecycle.Result{Service: e.Service, Err: e.Err})
 				if e.Err == nil {
 					resolved = append(resolved, e)
 					if len(e.Missing) > 0 || len(e.Errors) > 0 {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/export"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 func newExport(g *globals) *cobra.Command {
@@ -27,7 +27,7 @@ func newExport(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			files, warnings, err := export.Systemd(pp, names, export.Options{Servicectl: self, User: user})
+			files, warnings, err := export.Systemd(pp.Playpen, names, export.Options{Servicectl: self, User: user})
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func newExport(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, warnings, err := export.Supervisord(pp, names, export.Options{Servicectl: self})
+			f, warnings, err := export.Supervisord(pp.Playpen, names, export.Options{Servicectl: self})
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,7 @@ func newExport(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, warnings, err := export.Nomad(pp, names, export.Options{Servicectl: self})
+			f, warnings, err := export.Nomad(pp.Playpen, names, export.Options{Servicectl: self})
 			if err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ func newExport(g *globals) *cobra.Command {
 // exportInputs is what every export starts from: the playpen, the
 // services named (default: all) and the servicectl binary the engine is
 // to run.
-func exportInputs(g *globals, args []string) (*pkgsvc.Playpen, []string, string, error) {
+func exportInputs(g *globals, args []string) (*lifecycle.Manager, []string, string, error) {
 	pp, err := g.playpen()
 	if err != nil {
 		return nil, nil, "", err

@@ -3,10 +3,9 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"servicectl/pkgsvc/install"
 
 	"github.com/spf13/cobra"
-
-	"servicectl/pkgsvc"
 )
 
 func newInit(g *globals) *cobra.Command {
@@ -20,7 +19,7 @@ func newInit(g *globals) *cobra.Command {
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			if err := pkgsvc.Init(dir, name); err != nil {
+			if err := install.Init(dir, name); err != nil {
 				return err
 			}
 			abs, _ := filepath.Abs(dir)

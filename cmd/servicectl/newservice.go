@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
+	"servicectl/pkgsvc/install"
+	"servicectl/pkgsvc/lifecycle"
 
 	"github.com/spf13/cobra"
-
-	"servicectl/pkgsvc"
 )
 
 func newNewService(g *globals) *cobra.Command {
@@ -19,10 +19,10 @@ func newNewService(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rs []pkgsvc.Result
+			var rs []lifecycle.Result
 			for _, a := range args {
-				reg, err := pp.NewService(a)
-				rs = append(rs, pkgsvc.Result{Service: a, Err: err})
+				reg, err := install.NewService(pp.Playpen, a)
+				rs = append(rs, lifecycle.Result{Service: a, Err: err})
 				if err == nil && !g.quiet {
 					fmt.Fprintf(g.stderr, "servicectl: %s: registered from %s %s\n", a, reg.Package, reg.Version)
 				}

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"github.com/spf13/cobra"
+	"servicectl/pkgsvc/lifecycle"
 
-	"servicectl/pkgsvc"
+	"github.com/spf13/cobra"
 )
 
 func newPing(g *globals) *cobra.Command {
@@ -13,7 +13,7 @@ func newPing(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			rs, err := g.eachNamed(c, args, (*pkgsvc.Playpen).Ping)
+			rs, err := g.eachNamed(c, args, (*lifecycle.Manager).Ping)
 			if err != nil {
 				return err
 			}

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"github.com/spf13/cobra"
+	"servicectl/pkgsvc/lifecycle"
 
-	"servicectl/pkgsvc"
+	"github.com/spf13/cobra"
 )
 
 func newRestart(g *globals) *cobra.Command {
@@ -32,7 +32,7 @@ func newReload(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			rs, err := g.eachNamed(c, args, (*pkgsvc.Playpen).Reload)
+			rs, err := g.eachNamed(c, args, (*lifecycle.Manager).Reload)
 			if err != nil {
 				return err
 			}

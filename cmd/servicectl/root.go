@@ -16,6 +16,7 @@ import (
 
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/dashboard"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -33,7 +34,7 @@ type globals struct {
 	rawStdout io.Writer // for output that must appear as it comes (logs -f)
 	stderr    io.Writer
 	mu        sync.Mutex // serialises progress lines from parallel work
-	pp        *pkgsvc.Playpen
+	pp        *lifecycle.Manager
 }
 
 // usageError marks a command-line mistake: exit 2.
@@ -186,15 +187,16 @@ func (g *globals) checkCounts(c *cobra.Command, _ []string) error {
 }
 
 // playpen opens the playpen once per invocation.
-func (g *globals) playpen() (*pkgsvc.Playpen, error) {
+func (g *globals) playpen() (*lifecycle.Manager, error) {
 	if g.pp != nil {
 		return g.pp, nil
 	}
 	cwd, _ := os.Getwd()
-	pp, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: g.root, Env: os.Environ(), Cwd: cwd})
+	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: g.root, Env: os.Environ(), Cwd: cwd})
 	if err != nil {
 		return nil, err
 	}
+	pp := lifecycle.New(p)
 	pp.Warn = func(service, msg string) {
 		if g.quiet {
 			return
@@ -217,14 +219,14 @@ func (g *globals) playpen() (*pkgsvc.Playpen, error) {
 	}
 	// Sockets of service_sockets come from the daemon when it holds them
 	// (§4.11); `servicectl daemon` replaces this with its own holder.
-	pp.Sockets = dashboard.SocketClient(pp)
+	pp.Sockets = dashboard.SocketClient(pp.Playpen)
 	g.pp = pp
 	return pp, nil
 }
 
 // selection is the services a command acts on: its arguments, else the
 // role's default set (SPEC §4.1).
-func (g *globals) selection(args []string) (*pkgsvc.Playpen, []string, error) {
+func (g *globals) selection(args []string) (*lifecycle.Manager, []string, error) {
 	pp, err := g.playpen()
 	if err != nil {
 		return nil, nil, err
@@ -242,7 +244,7 @@ func (g *globals) selection(args []string) (*pkgsvc.Playpen, []string, error) {
 }
 
 // fold prints each failure and returns the exit code for the lot.
-func (g *globals) fold(rs []pkgsvc.Result) error {
+func (g *globals) fold(rs []lifecycle.Result) error {
 	var errs []error
 	for _, r := range rs {
 		if r.Err != nil {

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"github.com/spf13/cobra"
+	"servicectl/pkgsvc/lifecycle"
 
-	"servicectl/pkgsvc"
+	"github.com/spf13/cobra"
 )
 
 func newRun(g *globals) *cobra.Command {
@@ -25,7 +25,7 @@ and the stop hooks are the engine's to call: servicectl hook SERVICE STEP.`,
 				return err
 			}
 			g.flush() // what was printed must not be lost at exec
-			return pp.Exec(c.Context(), args[0], pkgsvc.RunOptions{Output: output})
+			return pp.Exec(c.Context(), args[0], lifecycle.RunOptions{Output: output})
 		},
 	}
 	c.Flags().BoolVar(&output, "output", false, "send the program's stdout and stderr to the service's output file")

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"servicectl/pkgsvc/lifecycle"
 
 	"github.com/spf13/cobra"
-
-	"servicectl/pkgsvc"
 )
 
 func newTest(g *globals) *cobra.Command {
@@ -17,9 +16,9 @@ func newTest(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			rs, err := g.eachNamed(c, args, func(pp *pkgsvc.Playpen, ctx context.Context, n string) error {
+			rs, err := g.eachNamed(c, args, func(pp *lifecycle.Manager, ctx context.Context, n string) error {
 				err := pp.Test(ctx, n)
-				if errors.Is(err, pkgsvc.ErrNoTest) {
+				if errors.Is(err, lifecycle.ErrNoTest) {
 					if !g.quiet {
 						fmt.Fprintf(g.stderr, "servicectl: %s: %v\n", n, err)
 					}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 func newShow(g *globals) *cobra.Command {
@@ -25,10 +26,10 @@ func newShow(g *globals) *cobra.Command {
 				return showCommands(g, pp, names)
 			}
 			var defs []*pkgsvc.Service
-			var rs []pkgsvc.Result
+			var rs []lifecycle.Result
 			all, errs := pp.ResolveAll(names)
 			for i, n := range names {
-				rs = append(rs, pkgsvc.Result{Service: n, Err: errs[i]})
+				rs = append(rs, lifecycle.Result{Service: n, Err: errs[i]})
 				if errs[i] == nil {
 					defs = append(defs, all[i])
 				}
@@ -61,13 +62,13 @@ func newShow(g *globals) *cobra.Command {
 
 // showCommands prints what `show --commands` promises: the commands the
 // configuration of each service may run, read without evaluating it.
-func showCommands(g *globals, pp *pkgsvc.Playpen, names []string) error {
+func showCommands(g *globals, pp *lifecycle.Manager, names []string) error {
 	type entry = pkgsvc.ServiceCommandsReport
-	var rs []pkgsvc.Result
+	var rs []lifecycle.Result
 	list := []entry{}
 	for _, n := range names {
 		cmds, err := pp.ServiceCommands(n)
-		rs = append(rs, pkgsvc.Result{Service: n, Err: err})
+		rs = append(rs, lifecycle.Result{Service: n, Err: err})
 		if err != nil {
 			continue
 		}
@@ -104,7 +105,7 @@ func showCommands(g *globals, pp *pkgsvc.Playpen, names []string) error {
 	return g.fold(rs)
 }
 
-func printShow(g *globals, pp *pkgsvc.Playpen, s *pkgsvc.Service) {
+func printShow(g *globals, pp *lifecycle.Manager, s *pkgsvc.Service) {
 	w := g.stdout
 	kind := "package " + s.Package + " " + s.Version
 	if s.Project {
@@ -126,8 +127,8 @@ func printShow(g *globals, pp *pkgsvc.Playpen, s *pkgsvc.Service) {
 	fmt.Fprintf(w, "argv:       %s\n", quoteArgs(append([]string{argv0}, s.Flags...)))
 	fmt.Fprintf(w, "run name:   %s\n", s.RunName)
 	fmt.Fprintf(w, "workdir:    %s\n", s.Workdir)
-	fmt.Fprintf(w, "pidfile:    %s\n", s.Pidfile(pp))
-	fmt.Fprintf(w, "output:     %s\n", s.OutputFile(pp))
+	fmt.Fprintf(w, "pidfile:    %s\n", s.Pidfile(pp.Playpen))
+	fmt.Fprintf(w, "output:     %s\n", s.OutputFile(pp.Playpen))
 	fmt.Fprintf(w, "configs:    %s\n", strings.Join(s.ConfigFiles, "\n            "))
 	if len(s.Depends) > 0 {
 		fmt.Fprintf(w, "depends:    %s\n", strings.Join(s.Depends, " "))

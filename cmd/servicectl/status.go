@@ -14,6 +14,7 @@ import (
 
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/dashboard"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -36,7 +37,7 @@ func newStatus(g *globals) *cobra.Command {
 			sts, errs := g.statusOf(c.Context(), pp, names)
 			if g.json {
 				if sts == nil {
-					sts = []pkgsvc.Status{}
+					sts = []lifecycle.Status{}
 				}
 				if err := g.printJSON(sts); err != nil {
 					return err
@@ -47,8 +48,8 @@ func newStatus(g *globals) *cobra.Command {
 			for _, e := range pp.MissingPackages() {
 				fmt.Fprintf(g.stderr, "servicectl: warning: %v\n", e)
 			}
-			if pending, _ := upgrade.JournalPending(pp); pending {
-				fmt.Fprintf(g.stderr, "servicectl: warning: an upgrade is pending (%s); finish it with `servicectl upgrade post`\n", upgrade.JournalPath(pp))
+			if pending, _ := upgrade.JournalPending(pp.Playpen); pending {
+				fmt.Fprintf(g.stderr, "servicectl: warning: an upgrade is pending (%s); finish it with `servicectl upgrade post`\n", upgrade.JournalPath(pp.Playpen))
 			}
 			var codes []int
 			for _, e := range errs {
@@ -86,14 +87,14 @@ func newStatus(g *globals) *cobra.Command {
 // answers within 100 ms (SPEC §9.5: it knows every state from its
 // pidfds), else the command's own. SERVICECTL_DAEMON=off skips the
 // daemon (to compare the two, or to rule the daemon out).
-func (g *globals) statusOf(ctx context.Context, pp *pkgsvc.Playpen, names []string) ([]pkgsvc.Status, []error) {
+func (g *globals) statusOf(ctx context.Context, pp *lifecycle.Manager, names []string) ([]lifecycle.Status, []error) {
 	if os.Getenv("SERVICECTL_DAEMON") != "off" {
-		sts, errs, ok, why := dashboard.AskStatus(pp, names)
+		sts, errs, ok, why := dashboard.AskStatus(pp.Playpen, names)
 		if ok {
 			return sts, errs
 		}
 		if g.verbose && !errors.Is(why, fs.ErrNotExist) {
-			fmt.Fprintf(g.stderr, "servicectl: the daemon did not answer on %s (%v): reading the state files\n", dashboard.SocketFile(pp), why)
+			fmt.Fprintf(g.stderr, "servicectl: the daemon did not answer on %s (%v): reading the state files\n", dashboard.SocketFile(pp.Playpen), why)
 		}
 	}
 	return pp.StatusMany(ctx, names)
@@ -118,7 +119,7 @@ func statusCode(codes []int) int {
 	return best
 }
 
-func printStatus(g *globals, sts []pkgsvc.Status) {
+func printStatus(g *globals, sts []lifecycle.Status) {
 	tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tPACKAGE\tVERSION\tSTATE\tPID\tUPTIME")
 	now := time.Now()
@@ -154,7 +155,7 @@ func printStatus(g *globals, sts []pkgsvc.Status) {
 }
 
 // hasInstance says whether sts has a row for an instance of template.
-func hasInstance(sts []pkgsvc.Status, template string) bool {
+func hasInstance(sts []lifecycle.Status, template string) bool {
 	for _, st := range sts {
 		if strings.HasPrefix(st.Service, template+"@") {
 			return true

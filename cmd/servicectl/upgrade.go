@@ -11,6 +11,7 @@ import (
 
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/dashboard"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -60,7 +61,7 @@ func newUpgrade(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, _, daemon, _ := dashboard.AskStatus(pp, nil)
+			_, _, daemon, _ := dashboard.AskStatus(pp.Playpen, nil)
 			upgrade.NoteRefusals(pp, p, daemon)
 			if withHooks {
 				return g.printDryRun(c.Context(), pp, p)
@@ -150,7 +151,7 @@ func newWhy(g *globals) *cobra.Command {
 
 // printDryRun prints the plan with what each action's hooks would do
 // (`upgrade plan --hooks`); nothing on the machine changes.
-func (g *globals) printDryRun(ctx context.Context, pp *pkgsvc.Playpen, p *upgrade.Plan) error {
+func (g *globals) printDryRun(ctx context.Context, pp *lifecycle.Manager, p *upgrade.Plan) error {
 	g.printWarnings(p)
 	runs, err := upgrade.DryRunHooks(ctx, pp, p)
 	if err != nil {

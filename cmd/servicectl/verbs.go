@@ -4,11 +4,10 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"servicectl/pkgsvc/lifecycle"
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"servicectl/pkgsvc"
 )
 
 // manyFlags are the flags of start/stop/restart (SPEC §4.6).
@@ -24,8 +23,8 @@ func (m *manyFlags) add(c *cobra.Command, deps bool) {
 	}
 }
 
-func (m *manyFlags) opts() pkgsvc.ManyOptions {
-	return pkgsvc.ManyOptions{Jobs: m.jobs, NoDeps: m.noDeps}
+func (m *manyFlags) opts() lifecycle.ManyOptions {
+	return lifecycle.ManyOptions{Jobs: m.jobs, NoDeps: m.noDeps}
 }
 
 // signalContext is every verb's context (c.Context()): cancelled on the
@@ -44,7 +43,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 // running is the selection of stop and restart (§7): with no names,
 // every service and instance that has run state; a bare template stands
 // for its running instances.
-func (g *globals) running(args []string, verb string) (*pkgsvc.Playpen, []string, error) {
+func (g *globals) running(args []string, verb string) (*lifecycle.Manager, []string, error) {
 	if len(args) == 0 {
 		pp, err := g.playpen()
 		if err != nil {
@@ -61,7 +60,7 @@ func (g *globals) running(args []string, verb string) (*pkgsvc.Playpen, []string
 }
 
 // expand applies pkgsvc.ExpandTemplates and prints its notes.
-func (g *globals) expand(pp *pkgsvc.Playpen, names []string, verb string) []string {
+func (g *globals) expand(pp *lifecycle.Manager, names []string, verb string) []string {
 	out, notes := pp.ExpandTemplates(names, verb)
 	for _, n := range notes {
 		g.stderrf("servicectl: %s\n", n)
@@ -71,14 +70,14 @@ func (g *globals) expand(pp *pkgsvc.Playpen, names []string, verb string) []stri
 
 // eachNamed is the body of the verbs that act on each named service in
 // turn (ping, reload, test): the selection, then one result per name.
-func (g *globals) eachNamed(c *cobra.Command, args []string, act func(pp *pkgsvc.Playpen, ctx context.Context, name string) error) ([]pkgsvc.Result, error) {
+func (g *globals) eachNamed(c *cobra.Command, args []string, act func(pp *lifecycle.Manager, ctx context.Context, name string) error) ([]lifecycle.Result, error) {
 	pp, names, err := g.selection(args)
 	if err != nil {
 		return nil, err
 	}
-	var rs []pkgsvc.Result
+	var rs []lifecycle.Result
 	for _, n := range names {
-		rs = append(rs, pkgsvc.Result{Service: n, Err: act(pp, c.Context(), n)})
+		rs = append(rs, lifecycle.Result{Service: n, Err: act(pp, c.Context(), n)})
 	}
 	return rs, nil
 }

@@ -3,6 +3,8 @@ package fsio
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -121,4 +123,21 @@ func parseDirents(dir string, b []byte, out []DirEntry) []DirEntry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// ReadDirNames is the names in dir, unsorted; none when dir does not
+// exist (a playpen's run directory before anything ran).
+func ReadDirNames(dir string) ([]string, error) {
+	ents, err := ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	out := make([]string, len(ents))
+	for i, e := range ents {
+		out[i] = e.Name
+	}
+	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // AskWithin is how long the command line waits for the daemon's answer
@@ -25,7 +26,7 @@ const AskWithin = 100 * time.Millisecond
 // it, failures included, so that the command line prints and exits
 // exactly as it would have on its own.
 type statusAnswer struct {
-	Statuses []pkgsvc.Status
+	Statuses []lifecycle.Status
 	Errors   []wireError
 }
 
@@ -75,7 +76,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 // socket, it is not a socket this user owns, or the daemon does not
 // answer well within AskWithin: late, garbage, or an answer about other
 // services. It never blocks longer than that.
-func AskStatus(p *pkgsvc.Playpen, names []string) (sts []pkgsvc.Status, errs []error, ok bool, why error) {
+func AskStatus(p *pkgsvc.Playpen, names []string) (sts []lifecycle.Status, errs []error, ok bool, why error) {
 	ans, err := ask(SocketFile(p), names, AskWithin)
 	if err != nil {
 		return nil, nil, false, err
@@ -223,7 +224,7 @@ func decodeStatus(body []byte) (*statusAnswer, error) {
 		d := fieldReader{f: f}
 		switch {
 		case f[0] == "S" && len(f) == 14:
-			st := pkgsvc.Status{Service: d.str(1), Package: d.str(2), Version: d.str(3), State: d.str(4), Pid: d.num(5),
+			st := lifecycle.Status{Service: d.str(1), Package: d.str(2), Version: d.str(3), State: d.str(4), Pid: d.num(5),
 				RunName: d.str(7), Restarts: d.num(8), Stale: d.num(9) == 1, Upgraded: d.num(10) == 1,
 				ConfigError: d.str(11), Detail: d.str(12)}
 			if socks := strings.Fields(d.str(13)); len(socks) > 0 {

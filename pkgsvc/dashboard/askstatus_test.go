@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // TestStatusAnswerRoundTrip: what the daemon writes, the command line
@@ -15,7 +16,7 @@ import (
 func TestStatusAnswerRoundTrip(t *testing.T) {
 	at := time.Date(2026, 12, 6, 1, 2, 3, 456789, time.FixedZone("X", 3600))
 	in := statusAnswer{
-		Statuses: []pkgsvc.Status{
+		Statuses: []lifecycle.Status{
 			{Service: "web@a", Package: "web", Version: "1.2", State: "running", Pid: 42, StartedAt: &at, RunName: "web-a", Restarts: 3, Stale: true, Upgraded: true, Sockets: []string{"tcp::8080", "unix:/run/x.sock"}},
 			{Service: "odd", State: "stopped", ConfigError: "config:3: tab\there, \"quotes\",\nnew line, ünïcode", Detail: "\\x00"},
 		},

@@ -18,6 +18,7 @@ import (
 
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/testkit"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // secretValue is in etc/project.conf and must never reach the page.
@@ -26,7 +27,7 @@ const secretValue = "s3cr3t-0f-the-dashboard-test"
 // browserPlaypen: web (prints "ready", says "stopping" on TERM), a
 // template with instance tmpl@a running, and keyed, which declares a
 // port nobody set and a secret token.
-func browserPlaypen(t *testing.T) (*pkgsvc.Playpen, string) {
+func browserPlaypen(t *testing.T) (*lifecycle.Manager, string) {
 	t.Helper()
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
@@ -42,17 +43,17 @@ func browserPlaypen(t *testing.T) (*pkgsvc.Playpen, string) {
 		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
 		os.WriteFile(filepath.Join(root, rel), []byte(c), 0o644)
 	}
-	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"web", "tmpl@a"} {
-		if err := p.Start(bg, n, pkgsvc.StartOptions{}); err != nil {
+		if err := p.Start(bg, n, lifecycle.StartOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { p.StopMany(bg, []string{"web", "tmpl@a", "keyed"}, pkgsvc.ManyOptions{}) })
-	tok, err := NewToken(p)
+	t.Cleanup(func() { p.StopMany(bg, []string{"web", "tmpl@a", "keyed"}, lifecycle.ManyOptions{}) })
+	tok, err := NewToken(p.Playpen)
 	if err != nil {
 		t.Fatal(err)
 	}

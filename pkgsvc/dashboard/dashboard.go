@@ -35,6 +35,7 @@ import (
 
 	"servicectl/internal/fsio"
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -68,7 +69,7 @@ func NewToken(p *pkgsvc.Playpen) (string, error) {
 
 // Server serves one playpen's dashboard and API.
 type Server struct {
-	p         *pkgsvc.Playpen
+	p         *lifecycle.Manager
 	token     string
 	local     bool // on daemon.sock: the socket's mode is the authentication
 	events    *Events
@@ -90,18 +91,18 @@ func WithRotations(f func() map[string]int) Option { return func(s *Server) { s.
 
 // New makes the handler for p over TCP: every route but /metrics needs
 // token; events (may be nil) are what the page shows the daemon did.
-func New(p *pkgsvc.Playpen, token string, events *Events, opts ...Option) http.Handler {
+func New(p *lifecycle.Manager, token string, events *Events, opts ...Option) http.Handler {
 	return newServer(p, token, false, events, opts...)
 }
 
 // NewLocal makes the handler the daemon serves on its unix socket
 // (daemon.sock, mode 0600): only the socket's owner can connect, so a
 // request there needs no token (SPEC §9.4, §9.5).
-func NewLocal(p *pkgsvc.Playpen, events *Events, opts ...Option) http.Handler {
+func NewLocal(p *lifecycle.Manager, events *Events, opts ...Option) http.Handler {
 	return newServer(p, "", true, events, opts...)
 }
 
-func newServer(p *pkgsvc.Playpen, token string, local bool, events *Events, opts ...Option) http.Handler {
+func newServer(p *lifecycle.Manager, token string, local bool, events *Events, opts ...Option) http.Handler {
 	if events == nil {
 		events = NewEvents(1)
 	}
@@ -147,7 +148,7 @@ func (s *Server) need(h http.HandlerFunc) http.HandlerFunc {
 // token is, never the token.
 const unauthorised = "this needs the daemon's token: open the URL `servicectl daemon` printed on its standard output when it started (a new token each start), or send Authorization: Bearer with the token from $LOCAL_RUNVAR/daemon.token"
 
-func (s *Server) fresh() *pkgsvc.Playpen {
+func (s *Server) fresh() *lifecycle.Manager {
 	s.p.Invalidate() // configs may have changed since the last request
 	return s.p
 }
@@ -226,15 +227,15 @@ func names(p *pkgsvc.Playpen) ([]string, error) {
 
 // statuses is the status of every service, as the list and the metrics
 // show it.
-func (s *Server) statuses(ctx context.Context) (*pkgsvc.Playpen, []pkgsvc.Status, error) {
+func (s *Server) statuses(ctx context.Context) (*lifecycle.Manager, []lifecycle.Status, error) {
 	p := s.fresh()
-	ns, err := names(p)
+	ns, err := names(p.Playpen)
 	if err != nil {
 		return p, nil, err
 	}
 	sts, _ := p.StatusMany(ctx, ns)
 	if sts == nil {
-		sts = []pkgsvc.Status{}
+		sts = []lifecycle.Status{}
 	}
 	return p, sts, nil
 }
@@ -255,7 +256,7 @@ func (s *Server) one(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, r, s.decorate(p, []pkgsvc.Status{st})[0])
+	writeJSON(w, r, s.decorate(p, []lifecycle.Status{st})[0])
 }
 
 func (s *Server) change(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +273,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, _ := p.Status(r.Context(), name)
-	writeJSON(w, r, s.decorate(p, []pkgsvc.Status{st})[0])
+	writeJSON(w, r, s.decorate(p, []lifecycle.Status{st})[0])
 }
 
 // sseWriter turns lines into server-sent events, flushing each.
@@ -332,7 +333,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) env(w http.ResponseWriter, r *http.Request) {
 	p := s.fresh()
-	ns, err := names(p)
+	ns, err := names(p.Playpen)
 	if err != nil {
 		fail(w, err)
 		return

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"net"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/supervise"
 
 	"bufio"
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 // server starts the API over a playpen with two services, web running.
-func server(t *testing.T) (*httptest.Server, *pkgsvc.Playpen, string) {
+func server(t *testing.T) (*httptest.Server, *lifecycle.Manager, string) {
 	t.Helper()
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
@@ -43,15 +44,15 @@ func server(t *testing.T) (*httptest.Server, *pkgsvc.Playpen, string) {
 		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
 		os.WriteFile(filepath.Join(root, rel), []byte(c), 0o644)
 	}
-	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Start(bg, "web", pkgsvc.StartOptions{}); err != nil {
+	if err := p.Start(bg, "web", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.StopMany(bg, []string{"web", "idle"}, pkgsvc.ManyOptions{}) })
-	tok, err := NewToken(p)
+	t.Cleanup(func() { p.StopMany(bg, []string{"web", "idle"}, lifecycle.ManyOptions{}) })
+	tok, err := NewToken(p.Playpen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +78,12 @@ func do(t *testing.T, method, url string, hdr map[string]string) (int, string) {
 
 func TestAPI(t *testing.T) {
 	srv, p, tok := server(t)
-	if fi, err := os.Stat(TokenFile(p)); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(TokenFile(p.Playpen)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("token file: %v %v", fi.Mode(), err)
 	}
 	auth := map[string]string{"Authorization": "Bearer " + tok}
 	code, body := do(t, "GET", srv.URL+"/api/services", auth)
-	var sts []pkgsvc.Status
+	var sts []lifecycle.Status
 	if err := json.Unmarshal([]byte(body), &sts); code != 200 || err != nil || len(sts) != 2 {
 		t.Fatalf("list: %d %v %s", code, err, body)
 	}
@@ -103,7 +104,7 @@ func TestAPI(t *testing.T) {
 		t.Fatal("a refused request changed something")
 	}
 	code, body = do(t, "POST", srv.URL+"/api/services/idle/start", map[string]string{"Authorization": "Bearer " + tok, "Sec-Fetch-Site": "same-origin"})
-	var st pkgsvc.Status
+	var st lifecycle.Status
 	if json.Unmarshal([]byte(body), &st); code != 200 || st.State != pkgsvc.StateRunning {
 		t.Errorf("start: %d %s", code, body)
 	}
@@ -229,14 +230,14 @@ func benchAPI(b *testing.B, supervised bool, path string) {
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc/project-name"), []byte("bench\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/project-services"), []byte(strings.Join(names, "\n")+"\n"), 0o644)
-	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pkgsvc.FirstError(p.StartMany(bg, names, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(p.StartMany(bg, names, lifecycle.ManyOptions{})); err != nil {
 		b.Fatal(err)
 	}
-	defer p.StopMany(bg, names, pkgsvc.ManyOptions{Jobs: 32})
+	defer p.StopMany(bg, names, lifecycle.ManyOptions{Jobs: 32})
 	if supervised {
 		sup := supervise.New(p, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		ctx, cancel := context.WithCancel(bg)
@@ -321,11 +322,11 @@ func TestTokenForEveryRouteAndNeverShown(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "etc/project-name"), []byte("dash\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/project-services"), []byte("web\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "services/web/config"), []byte("service_program=sleep\nservice_flags=1000\nservice_start_secs=0\n"), 0o644)
-	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := NewToken(p)
+	tok, err := NewToken(p.Playpen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,14 +397,14 @@ func TestLocalSocket(t *testing.T) {
 	_, p, _ := server(t)
 	scratch := filepath.Join(t.TempDir(), "scratch")
 	os.WriteFile(scratch, []byte("keep\n"), 0o644)
-	os.Symlink(scratch, SocketFile(p))
-	ln, closeSock, err := ListenSocket(p)
+	os.Symlink(scratch, SocketFile(p.Playpen))
+	ln, closeSock, err := ListenSocket(p.Playpen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeSock()
 	go http.Serve(ln, NewLocal(p, nil))
-	fi, err := os.Lstat(SocketFile(p))
+	fi, err := os.Lstat(SocketFile(p.Playpen))
 	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("daemon.sock: %v %v", fi.Mode(), err)
 	}
@@ -411,7 +412,7 @@ func TestLocalSocket(t *testing.T) {
 		t.Errorf("the planted link's target changed: %q", data)
 	}
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", SocketFile(p))
+		return (&net.Dialer{}).DialContext(ctx, "unix", SocketFile(p.Playpen))
 	}}}
 	resp, err := c.Get("http://servicectl/api/services")
 	if err != nil {
@@ -423,7 +424,7 @@ func TestLocalSocket(t *testing.T) {
 		t.Errorf("over the socket: %d %s", resp.StatusCode, body)
 	}
 	closeSock()
-	if _, err := os.Lstat(SocketFile(p)); err == nil {
+	if _, err := os.Lstat(SocketFile(p.Playpen)); err == nil {
 		t.Error("daemon.sock left behind after close")
 	}
 }

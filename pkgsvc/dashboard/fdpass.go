@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // Sockets handed over daemon.sock (SPEC §4.11, §9.5). A command that
@@ -196,10 +197,10 @@ func rights(files []*os.File) []byte {
 	return unix.UnixRights(fds...)
 }
 
-// SocketClient is a command's socket source (pkgsvc.SocketSource): the
+// SocketClient is a command's socket source (lifecycle.SocketSource): the
 // daemon's holder over daemon.sock, when one answers within AskWithin;
 // without it a launch binds its sockets itself.
-func SocketClient(p *pkgsvc.Playpen) pkgsvc.SocketSource {
+func SocketClient(p *pkgsvc.Playpen) lifecycle.SocketSource {
 	return &socketClient{path: SocketFile(p)}
 }
 

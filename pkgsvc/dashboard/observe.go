@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,13 +11,14 @@ import (
 	"time"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/proc"
 )
 
 // ServiceStatus is a service's status object as the daemon answers it
 // (SPEC §9.4): `status --json`'s fields and what only the daemon knows.
 type ServiceStatus struct {
-	pkgsvc.Status
+	lifecycle.Status
 	LastExit   *pkgsvc.Exit   `json:"last_exit"`
 	Health     *pkgsvc.Health `json:"health"`
 	CPUPercent *float64       `json:"cpu_percent"` // over the last few seconds; null until two samples
@@ -82,7 +84,7 @@ func (c *cpuSampler) percent(name string, pid int, ticks uint64, now time.Time) 
 // decorate adds the daemon's view to statuses: the supervisor's, the
 // crashes its records count, and CPU and memory of each running
 // service's session, read from /proc in one pass.
-func (s *Server) decorate(p *pkgsvc.Playpen, sts []pkgsvc.Status) []ServiceStatus {
+func (s *Server) decorate(p *lifecycle.Manager, sts []lifecycle.Status) []ServiceStatus {
 	out := make([]ServiceStatus, len(sts))
 	sessions := map[int]bool{}
 	for i, st := range sts {
@@ -153,12 +155,12 @@ func (s *Server) setEnv(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.fresh()
-	ns, err := names(p)
+	ns, err := names(p.Playpen)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	affects, err := p.SetLocalVar(r.Context(), ns, req.Name, req.Value)
+	affects, err := setLocal(r.Context(), p, ns, req.Name, req.Value)
 	if err != nil {
 		fail(w, err)
 		return
@@ -177,7 +179,7 @@ func (s *Server) setEnv(w http.ResponseWriter, r *http.Request) {
 
 // usageMetrics writes the CPU and memory gauges (per running service,
 // and the daemon's own).
-func (s *Server) usageMetrics(w io.Writer, p *pkgsvc.Playpen, sts []pkgsvc.Status) {
+func (s *Server) usageMetrics(w io.Writer, p *lifecycle.Manager, sts []lifecycle.Status) {
 	rows := s.decorate(p, sts)
 	fmt.Fprintln(w, "# HELP servicectl_cpu_percent CPU used by the service's processes over the last few seconds.\n# TYPE servicectl_cpu_percent gauge")
 	for _, st := range rows {
@@ -194,4 +196,21 @@ func (s *Server) usageMetrics(w io.Writer, p *pkgsvc.Playpen, sts []pkgsvc.Statu
 	self := proc.SelfUsage()
 	fmt.Fprintf(w, "# HELP servicectl_daemon_rss_bytes Resident memory of the daemon.\n# TYPE servicectl_daemon_rss_bytes gauge\nservicectl_daemon_rss_bytes %d\n", self.RSS)
 	fmt.Fprintf(w, "# HELP servicectl_daemon_cpu_seconds_total CPU time the daemon used.\n# TYPE servicectl_daemon_cpu_seconds_total counter\nservicectl_daemon_cpu_seconds_total %.2f\n", float64(self.Ticks)/proc.ClockTicks)
+}
+
+// setLocal sets name=value in the local override (POST /api/env, the
+// page's form) and returns the services it affects: those declaring it
+// that run now, which see the value at their next restart.
+func setLocal(ctx context.Context, p *lifecycle.Manager, names []string, name, value string) ([]string, error) {
+	declaring, err := p.SetLocalVar(names, name, value)
+	if err != nil {
+		return nil, err
+	}
+	var running []string
+	for _, n := range declaring {
+		if st, _ := p.Status(ctx, n); st.State == pkgsvc.StateRunning {
+			running = append(running, n)
+		}
+	}
+	return running, nil
 }

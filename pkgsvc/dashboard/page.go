@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -66,8 +67,8 @@ func WithKnown(f func() []string) Option { return func(s *Server) { s.known = f 
 
 // pageNames are the rows of the page: every service (status --all) and
 // the instances the supervisor has seen.
-func (s *Server) pageNames(p *pkgsvc.Playpen) ([]string, error) {
-	ns, err := names(p)
+func (s *Server) pageNames(p *lifecycle.Manager) ([]string, error) {
+	ns, err := names(p.Playpen)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +89,7 @@ func (s *Server) pageNames(p *pkgsvc.Playpen) ([]string, error) {
 }
 
 // rows is the services table's data.
-func (s *Server) rows(ctx context.Context, p *pkgsvc.Playpen) ([]row, error) {
+func (s *Server) rows(ctx context.Context, p *lifecycle.Manager) ([]row, error) {
 	ns, err := s.pageNames(p)
 	if err != nil {
 		return nil, err
@@ -194,8 +195,8 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request) {
 	for i := len(ev) - 1; i >= 0 && len(d.Events) < 30; i-- {
 		d.Events = append(d.Events, ev[i])
 	}
-	if ns, err := names(p); err == nil {
-		if d.Env, err = envRows(p, ns); err != nil {
+	if ns, err := names(p.Playpen); err == nil {
+		if d.Env, err = envRows(p.Playpen, ns); err != nil {
 			d.EnvErr = err.Error()
 		}
 	}
@@ -211,7 +212,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request) {
 
 // planView fills the plan section: the plan of d.PlanQuery, with what
 // each action's hooks would do when asked.
-func (s *Server) planView(ctx context.Context, p *pkgsvc.Playpen, d *pageData) {
+func (s *Server) planView(ctx context.Context, p *lifecycle.Manager, d *pageData) {
 	plan, err := upgrade.MakePlan(ctx, p, upgrade.PlanOptions{Set: strings.Fields(d.PlanQuery)})
 	if err != nil {
 		d.PlanErr = err.Error()
@@ -271,37 +272,37 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/?msg="+url.QueryEscape(msg), http.StatusSeeOther)
 }
 
-func (s *Server) actOne(r *http.Request, p *pkgsvc.Playpen, name, verb string) error {
+func (s *Server) actOne(r *http.Request, p *lifecycle.Manager, name, verb string) error {
 	ctx := r.Context()
 	var err error
 	switch verb {
 	case "start":
-		err = pkgsvc.FirstError(p.StartMany(ctx, []string{name}, pkgsvc.ManyOptions{}))
+		err = lifecycle.FirstError(p.StartMany(ctx, []string{name}, lifecycle.ManyOptions{}))
 	case "stop":
 		err = p.Stop(ctx, name)
 	case "restart":
-		err = p.Restart(ctx, name, pkgsvc.RestartOptions{})
+		err = p.Restart(ctx, name, lifecycle.RestartOptions{})
 	}
 	s.asked(r, verb, "service", name, "ok", err == nil)
 	return err
 }
 
-func (s *Server) actAll(r *http.Request, p *pkgsvc.Playpen, verb string) error {
+func (s *Server) actAll(r *http.Request, p *lifecycle.Manager, verb string) error {
 	ctx := r.Context()
-	ns, err := names(p)
+	ns, err := names(p.Playpen)
 	if err != nil {
 		return err
 	}
-	var rs []pkgsvc.Result
+	var rs []lifecycle.Result
 	switch verb {
 	case "start":
 		def, err := p.DefaultSet()
 		if err != nil {
 			return err
 		}
-		rs = p.StartMany(ctx, def, pkgsvc.ManyOptions{})
+		rs = p.StartMany(ctx, def, lifecycle.ManyOptions{})
 	case "stop":
-		rs = p.StopMany(ctx, ns, pkgsvc.ManyOptions{Release: true})
+		rs = p.StopMany(ctx, ns, lifecycle.ManyOptions{Release: true})
 	case "restart":
 		sts, _ := p.StatusMany(ctx, ns)
 		var running []string
@@ -310,9 +311,9 @@ func (s *Server) actAll(r *http.Request, p *pkgsvc.Playpen, verb string) error {
 				running = append(running, st.Service)
 			}
 		}
-		rs = p.RestartMany(ctx, running, pkgsvc.ManyOptions{})
+		rs = p.RestartMany(ctx, running, lifecycle.ManyOptions{})
 	}
-	err = pkgsvc.FirstError(rs)
+	err = lifecycle.FirstError(rs)
 	s.asked(r, verb+" of every service", "ok", err == nil)
 	return err
 }
@@ -330,10 +331,10 @@ func (s *Server) setEnvForm(w http.ResponseWriter, r *http.Request) {
 	name, value := r.FormValue("name"), r.FormValue("value")
 	s.mu.Lock()
 	p := s.fresh()
-	ns, err := names(p)
+	ns, err := names(p.Playpen)
 	var affects []string
 	if err == nil {
-		affects, err = p.SetLocalVar(r.Context(), ns, name, value)
+		affects, err = setLocal(r.Context(), p, ns, name, value)
 	}
 	s.mu.Unlock()
 	q := url.Values{}

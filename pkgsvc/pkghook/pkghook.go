@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/install"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/upgrade"
 )
 
@@ -281,7 +283,7 @@ type Result struct {
 
 // Run carries out call for package pkg at version (the version of the
 // package the script belongs to).
-func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o Options) (*Result, error) {
+func Run(ctx context.Context, p *lifecycle.Manager, c Call, pkg, version string, o Options) (*Result, error) {
 	if err := CheckPackage(pkg, version); err != nil {
 		return nil, err
 	}
@@ -297,12 +299,12 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 		if r.Plan, err = upgrade.Pre(ctx, p, uo); err != nil {
 			break
 		}
-		err = p.SetInstalled(pkg, c.Target)
+		err = install.SetInstalled(p.Playpen, pkg, c.Target)
 		r.Did = "validated " + c.Target + ", journaled the upgrade, stopped what stops before it"
 	case Configure:
 		r, err = configure(ctx, p, c, pkg, version, o, uo)
 	case BeforeRemove:
-		if cur := installedVersion(p, pkg); cur == "" {
+		if cur := installedVersion(p.Playpen, pkg); cur == "" {
 			r.Did = pkg + " is not installed in the playpen; nothing to stop"
 			break
 		}
@@ -310,11 +312,11 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 		r.Plan, err = upgrade.Pre(ctx, p, uo)
 		r.Did = "journaled the removal; stopped the package's services"
 	case Removed, Purge:
-		svcs := registeredOf(p, pkg)
-		if err = p.RememberRemoved(pkg, svcs); err != nil {
+		svcs := registeredOf(p.Playpen, pkg)
+		if err = install.RememberRemoved(p.Playpen, pkg, svcs); err != nil {
 			break
 		}
-		if err = p.SetInstalled(pkg, ""); err != nil {
+		if err = install.SetInstalled(p.Playpen, pkg, ""); err != nil {
 			break
 		}
 		if r.Plan, err = upgrade.Post(ctx, p, uo); err != nil {
@@ -322,16 +324,16 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 		}
 		r.Did = "removed " + pkg + " from the playpen; its services are stopped and unregistered"
 		if c.Step == Purge {
-			r.Purged, err = p.PurgeState(pkg, svcs)
+			r.Purged, err = install.PurgeState(p.Playpen, pkg, svcs)
 			r.Did = "purged " + pkg + ": its services are unregistered and their run-state files removed"
 		}
 	case Abort:
 		if c.Target != "" {
-			if err = p.SetInstalled(pkg, c.Target); err != nil {
+			if err = install.SetInstalled(p.Playpen, pkg, c.Target); err != nil {
 				break
 			}
 		}
-		pending, _ := upgrade.JournalPending(p)
+		pending, _ := upgrade.JournalPending(p.Playpen)
 		if !pending {
 			r.Did = "nothing was pending; services are as they were"
 			break
@@ -342,22 +344,22 @@ func Run(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o 
 	return r, err
 }
 
-func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version string, o Options, uo upgrade.Options) (*Result, error) {
+func configure(ctx context.Context, p *lifecycle.Manager, c Call, pkg, version string, o Options, uo upgrade.Options) (*Result, error) {
 	r := &Result{}
 	// Validate before anything is recorded or restarted: the old
 	// version's services keep running if the new one does not hold.
 	if err := p.ValidatePackage(pkg, version); err != nil {
 		msg := "the running services keep the old version (status shows them stale); install a version that validates"
-		if len(registeredOf(p, pkg)) == 0 {
+		if len(registeredOf(p.Playpen, pkg)) == 0 {
 			msg = "nothing was registered; fix the cause and configure the package again (dpkg --configure -a)"
 		}
-		if pending, _ := upgrade.JournalPending(p); pending {
-			msg += fmt.Sprintf(". The journal %s is kept: services stopped before the upgrade stay stopped until a version that validates is configured, or this one is fixed and `servicectl upgrade post` runs", upgrade.JournalPath(p))
+		if pending, _ := upgrade.JournalPending(p.Playpen); pending {
+			msg += fmt.Sprintf(". The journal %s is kept: services stopped before the upgrade stay stopped until a version that validates is configured, or this one is fixed and `servicectl upgrade post` runs", upgrade.JournalPath(p.Playpen))
 		}
 		return r, fmt.Errorf("%w\n%s %s: %s", err, pkg, version, msg)
 	}
-	fresh := c.Fresh || len(registeredOf(p, pkg)) == 0
-	if !fresh && !journaled(p, pkg) && !registeredAt(p, pkg, version) {
+	fresh := c.Fresh || len(registeredOf(p.Playpen, pkg)) == 0
+	if !fresh && !journaled(p.Playpen, pkg) && !registeredAt(p.Playpen, pkg, version) {
 		// No Unpacked step ran (rpm, pacman, or an old package's postrm
 		// that does not call servicectl): the before-half now.
 		uo.Set = []string{pkg + "=" + version}
@@ -365,7 +367,7 @@ func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version stri
 			return r, err
 		}
 	}
-	if err := p.SetInstalled(pkg, version); err != nil {
+	if err := install.SetInstalled(p.Playpen, pkg, version); err != nil {
 		return r, err
 	}
 	var err error
@@ -390,10 +392,10 @@ func configure(ctx context.Context, p *pkgsvc.Playpen, c Call, pkg, version stri
 		}
 		names = append(names, s)
 	}
-	res := p.StartMany(ctx, names, pkgsvc.ManyOptions{Jobs: o.Jobs})
+	res := p.StartMany(ctx, names, lifecycle.ManyOptions{Jobs: o.Jobs})
 	r.Started = names
 	r.Did += "; started " + strings.Join(names, ", ")
-	return r, pkgsvc.FirstError(res)
+	return r, lifecycle.FirstError(res)
 }
 
 // journaled says whether the pending journal already holds pkg's change.

@@ -3,11 +3,13 @@ package supervise
 import (
 	"context"
 	"errors"
-	"golang.org/x/sys/unix"
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/proc"
 )
 
@@ -186,7 +188,7 @@ func (s *Supervisor) crashLoop(ctx context.Context, o *owner, st *pkgsvc.State, 
 			return true
 		}
 		if v.Failed {
-			if err := s.p.MarkFailed(ctx, o.name, st.Pid, v.Crashes); err != nil && !errors.Is(err, pkgsvc.ErrNotWanted) {
+			if err := s.p.MarkFailed(ctx, o.name, st.Pid, v.Crashes); err != nil && !errors.Is(err, lifecycle.ErrNotWanted) {
 				s.log.Error("cannot record the failed verdict", "service", o.name, "err", err)
 			}
 			s.log.Error("failed: crashed too often; left alone until `servicectl start`", "service", o.name, "crashes", v.Crashes, "within", crashWindow)
@@ -235,9 +237,9 @@ func (s *Supervisor) revive(ctx context.Context, o *owner, st *pkgsvc.State) (*p
 		s.release(o, Stopped)
 		return nil, time.Time{}
 	}
-	r, err := s.p.StartService(ctx, def, pkgsvc.StartOptions{Revive: st.Pid, Restarts: st.Restarts + 1})
+	r, err := s.p.StartService(ctx, def, lifecycle.StartOptions{Revive: st.Pid, Restarts: st.Restarts + 1})
 	switch {
-	case errors.Is(err, pkgsvc.ErrNotWanted):
+	case errors.Is(err, lifecycle.ErrNotWanted):
 		s.log.Info("not restarted: stopped or started meanwhile", "service", o.name)
 		return nil, time.Time{}
 	case err != nil:
@@ -340,7 +342,7 @@ func (s *Supervisor) pinger(ctx context.Context, name string, every time.Duratio
 			continue
 		}
 		s.log.Warn("restarting after 3 failed pings", "service", name)
-		if err := s.p.Restart(ctx, name, pkgsvc.RestartOptions{NoHUP: true}); err != nil {
+		if err := s.p.Restart(ctx, name, lifecycle.RestartOptions{NoHUP: true}); err != nil {
 			s.log.Error("restart after failed pings", "service", name, "err", err)
 		}
 		fails = 0
@@ -364,7 +366,7 @@ func (s *Supervisor) setHealth(name string, err error) {
 // it is dead (died while no supervisor ran, or before this one could
 // watch it: the caller brings it back, §9.1).
 func (s *Supervisor) claim(ctx context.Context, o *owner, st *pkgsvc.State, adopted bool) (*proc.Handle, error) {
-	h, err := proc.Claim(st.Pid, st.Identity())
+	h, err := proc.Claim(st.Pid, lifecycle.Identity(st))
 	if err != nil {
 		if adopted {
 			s.log.Info("found dead at start", "service", o.name, "pid", st.Pid, "why", err)

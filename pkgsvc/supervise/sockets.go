@@ -19,7 +19,7 @@ import (
 // a service and the next (a restart, a crash revival, an upgrade's
 // stop-before and start-after) the listening socket stays open, and
 // connections wait in its backlog instead of being refused. It is the
-// daemon's pkgsvc.SocketSource; commands reach it through daemon.sock.
+// daemon's lifecycle.SocketSource; commands reach it through daemon.sock.
 type Holder struct {
 	mu sync.Mutex
 	m  map[string]heldSockets

@@ -31,6 +31,7 @@ import (
 
 	"servicectl/internal/fsio"
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/proc"
 	"servicectl/pkgsvc/watch"
 )
@@ -54,7 +55,7 @@ var ErrRunning = errors.New("a supervisor already runs for this playpen")
 
 // Supervisor watches one playpen's services.
 type Supervisor struct {
-	p   *pkgsvc.Playpen
+	p   *lifecycle.Manager
 	log *slog.Logger
 
 	mu        sync.Mutex
@@ -100,7 +101,7 @@ type outputCheck struct {
 
 // New makes a supervisor for p, logging to log. Its revivals take their
 // sockets from its Holder, which becomes p's socket source.
-func New(p *pkgsvc.Playpen, log *slog.Logger) *Supervisor {
+func New(p *lifecycle.Manager, log *slog.Logger) *Supervisor {
 	h := NewHolder()
 	p.Sockets = h
 	return &Supervisor{p: p, log: log, owners: map[string]*owner{}, changed: make(chan struct{}),

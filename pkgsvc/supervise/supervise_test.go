@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"servicectl/pkgsvc/internal/testkit"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/proc"
 	"strings"
 	"syscall"
@@ -25,7 +26,7 @@ var bg = context.Background()
 func TestMain(m *testing.M) {
 	pkgsvc.ExecTrampoline()
 	if root := os.Getenv("SUPERVISE_TEST_DAEMON"); root != "" {
-		p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: os.Environ()})
+		p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: os.Environ()})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
@@ -57,14 +58,14 @@ func playpen(t *testing.T, services map[string]string) string {
 	os.WriteFile(filepath.Join(root, "etc/project-services"), []byte(strings.Join(names, "\n")+"\n"), 0o644)
 	t.Cleanup(func() {
 		p := open(t, root)
-		p.StopMany(bg, names, pkgsvc.ManyOptions{})
+		p.StopMany(bg, names, lifecycle.ManyOptions{})
 	})
 	return root
 }
 
-func open(t *testing.T, root string) *pkgsvc.Playpen {
+func open(t *testing.T, root string) *lifecycle.Manager {
 	t.Helper()
-	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func superviseS(t *testing.T, root string) (*logBuf, *Supervisor) {
 
 func waitFor(t *testing.T, what string, cond func() bool) { testkit.WaitFor(t, what, cond) }
 
-func status(t *testing.T, root, name string) pkgsvc.Status {
+func status(t *testing.T, root, name string) lifecycle.Status {
 	t.Helper()
 	st, _ := open(t, root).Status(bg, name)
 	return st
@@ -127,7 +128,7 @@ const longRun = "service_program=sleep\nservice_flags=1000\nservice_start_secs=0
 func TestCrashIsRestartedStopIsNot(t *testing.T) {
 	root := playpen(t, map[string]string{"a": longRun})
 	lb := supervise(t, root)
-	if err := open(t, root).Start(bg, "a", pkgsvc.StartOptions{}); err != nil {
+	if err := open(t, root).Start(bg, "a", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	first := 0
@@ -141,7 +142,7 @@ func TestCrashIsRestartedStopIsNot(t *testing.T) {
 		t.Errorf("restarts %d, want 1", st.Restarts)
 	}
 	// A restart through the command line: adopted, not a crash.
-	if err := open(t, root).Restart(bg, "a", pkgsvc.RestartOptions{}); err != nil {
+	if err := open(t, root).Restart(bg, "a", lifecycle.RestartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	third := status(t, root, "a").Pid
@@ -170,7 +171,7 @@ func TestCrashLoopEndsFailed(t *testing.T) {
 	root := playpen(t, map[string]string{"flaky": "service_program=sleep\nservice_flags=0.2\nservice_start_secs=0.05\n"})
 	lb, sup := superviseS(t, root)
 	began := time.Now()
-	if err := open(t, root).Start(bg, "flaky", pkgsvc.StartOptions{}); err != nil {
+	if err := open(t, root).Start(bg, "flaky", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(bg, 60*time.Second)
@@ -196,7 +197,7 @@ func TestCrashLoopEndsFailed(t *testing.T) {
 	if took < 3*time.Second {
 		t.Errorf("failed after %v: the backoff did not hold", took)
 	}
-	if err := open(t, root).Start(bg, "flaky", pkgsvc.StartOptions{}); err != nil {
+	if err := open(t, root).Start(bg, "flaky", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if st := status(t, root, "flaky"); st.State != pkgsvc.StateRunning {
@@ -240,7 +241,7 @@ func daemonProc(t *testing.T, root string) *daemon {
 func TestDaemonKilledServicesLive(t *testing.T) {
 	root := playpen(t, map[string]string{"a": longRun, "b": longRun})
 	p := open(t, root)
-	if err := pkgsvc.FirstError(p.StartMany(bg, []string{"a", "b"}, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(p.StartMany(bg, []string{"a", "b"}, lifecycle.ManyOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	a0, b0 := status(t, root, "a").Pid, status(t, root, "b").Pid
@@ -300,7 +301,7 @@ func TestOutputRotatedWhileWritten(t *testing.T) {
 		"service_start_secs=0.1\nservice_log_max_bytes=4000\nservice_log_keep=2\n"})
 	lb, sup := superviseS(t, root)
 	p := open(t, root)
-	if err := p.Start(bg, "chatty", pkgsvc.StartOptions{}); err != nil {
+	if err := p.Start(bg, "chatty", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(bg)
@@ -340,7 +341,7 @@ func TestFailedPingsRestart(t *testing.T) {
 	os.WriteFile(alive, nil, 0o644)
 	root := playpen(t, map[string]string{"pinged": longRun + "service_ping_interval=0.1\nservice_ping='test -e " + alive + "'\n"})
 	lb := supervise(t, root)
-	if err := open(t, root).Start(bg, "pinged", pkgsvc.StartOptions{}); err != nil {
+	if err := open(t, root).Start(bg, "pinged", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	first := status(t, root, "pinged").Pid
@@ -368,7 +369,7 @@ func TestAliveFromThePidfd(t *testing.T) {
 	done := make(chan struct{})
 	go func() { sup.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	if err := p.Start(bg, "a", pkgsvc.StartOptions{}); err != nil {
+	if err := p.Start(bg, "a", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := p.ServiceState("a")
@@ -410,7 +411,7 @@ func TestReliabilitySupervisor(t *testing.T) {
 	names := []string{"a", "b", "c"}
 	root := playpen(t, map[string]string{"a": longRun, "b": longRun, "c": longRun})
 	p := open(t, root)
-	if err := pkgsvc.FirstError(p.StartMany(bg, names, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(p.StartMany(bg, names, lifecycle.ManyOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -500,7 +501,7 @@ func TestWrapperShapesUnderTheDaemon(t *testing.T) {
 				os.WriteFile(filepath.Join(root, rel), []byte(body), 0o755)
 			}
 			lb := supervise(t, root)
-			if err := open(t, root).Start(bg, "svc", pkgsvc.StartOptions{}); err != nil {
+			if err := open(t, root).Start(bg, "svc", lifecycle.StartOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			pid := status(t, root, "svc").Pid
@@ -556,7 +557,7 @@ func TestNoRestartOnCrashStaysDead(t *testing.T) {
 	const noRestart = "service_program=sleep\nservice_flags=1000\nservice_start_secs=0\nservice_restart_on_crash=0\n"
 	root := playpen(t, map[string]string{"a": noRestart, "found": noRestart, "b": longRun})
 	for _, n := range []string{"a", "found"} {
-		if err := open(t, root).Start(bg, n, pkgsvc.StartOptions{}); err != nil {
+		if err := open(t, root).Start(bg, n, lifecycle.StartOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -575,7 +576,7 @@ func TestNoRestartOnCrashStaysDead(t *testing.T) {
 	}
 	// A later event the supervisor handles in order: by then a loop
 	// would have logged its refusal thousands of times.
-	if err := open(t, root).Start(bg, "b", pkgsvc.StartOptions{}); err != nil {
+	if err := open(t, root).Start(bg, "b", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to be watched", func() bool { return lb.Count("msg=watching service=b") == 1 })
@@ -587,7 +588,7 @@ func TestNoRestartOnCrashStaysDead(t *testing.T) {
 			t.Errorf("%s: %s, want dead", n, st.State)
 		}
 	}
-	if err := open(t, root).Start(bg, "a", pkgsvc.StartOptions{}); err != nil {
+	if err := open(t, root).Start(bg, "a", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sup.WaitFor(ctx, "a", Running); err != nil {
@@ -605,7 +606,7 @@ func TestRevivalThatExitsAtOnce(t *testing.T) {
 	cfg := "service_program=sh\nservice_flags=(-c 'if [ -e " + mark + " ]; then exit 1; fi; : >" + mark + "; sleep 0.2; exit 1')\nservice_start_secs=0\n"
 	root := playpen(t, map[string]string{"q": cfg})
 	_, sup := superviseS(t, root)
-	if err := open(t, root).Start(bg, "q", pkgsvc.StartOptions{}); err != nil {
+	if err := open(t, root).Start(bg, "q", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(bg, 20*time.Second)

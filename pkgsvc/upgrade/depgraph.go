@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // depGraph is the package dependency graph of one installed set.
@@ -12,7 +13,7 @@ type depGraph struct {
 }
 
 // packageDepsAt reads the deps of the given version of every package in set.
-func packageDepsAt(p *pkgsvc.Playpen, set map[string]string) (*depGraph, []string) {
+func packageDepsAt(p *lifecycle.Manager, set map[string]string) (*depGraph, []string) {
 	g := &depGraph{deps: map[string][]pkgsvc.Dep{}}
 	var errs []string
 	for name, ver := range set {
@@ -40,7 +41,7 @@ func (g *depGraph) cycle() []string {
 		}
 	}
 	sort.Strings(names)
-	return pkgsvc.FindCycle(names, deps)
+	return lifecycle.FindCycle(names, deps)
 }
 
 // reaches returns, for package from, the packages it depends on

@@ -10,6 +10,7 @@ import (
 
 	"servicectl/hooks"
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // A dry run of an upgrade's hooks (`upgrade plan --hooks`, issue 16): for
@@ -80,7 +81,7 @@ func (r ActionRun) Text() (string, int) {
 
 // DryRunHooks runs plan's hooks without effects and says what each
 // would do.
-func DryRunHooks(ctx context.Context, p *pkgsvc.Playpen, plan *Plan) ([]ActionRun, error) {
+func DryRunHooks(ctx context.Context, p *lifecycle.Manager, plan *Plan) ([]ActionRun, error) {
 	newVer := map[string]string{}
 	for _, c := range plan.Changes {
 		newVer[c.Package] = c.New
@@ -106,7 +107,7 @@ func DryRunHooks(ctx context.Context, p *pkgsvc.Playpen, plan *Plan) ([]ActionRu
 			if a.Action == ActRestartAfter {
 				upgraded = "1"
 				if !s.Hooks["restart"].Empty() {
-					ar.Steps = append(ar.Steps, dryScripts(ctx, p, s, "restart", pkgsvc.SetEnv(s.Env, "SERVICE_UPGRADED", "1"))...)
+					ar.Steps = append(ar.Steps, dryScripts(ctx, p, s, "restart", lifecycle.SetEnv(s.Env, "SERVICE_UPGRADED", "1"))...)
 				} else {
 					// As post does it: the new definition is registered
 					// first, and its stop steps stop the old process.
@@ -114,7 +115,7 @@ func DryRunHooks(ctx context.Context, p *pkgsvc.Playpen, plan *Plan) ([]ActionRu
 				}
 			}
 			if a.Action == ActStartAfter || s.Hooks["restart"].Empty() {
-				ar.Steps = append(ar.Steps, dryStart(ctx, p, s, pkgsvc.SetEnv(s.Env, "SERVICE_UPGRADED", upgraded))...)
+				ar.Steps = append(ar.Steps, dryStart(ctx, p, s, lifecycle.SetEnv(s.Env, "SERVICE_UPGRADED", upgraded))...)
 			}
 			ar.Steps = append(ar.Steps, dryGate(ctx, p, s)...)
 			done()
@@ -137,7 +138,7 @@ func DryRunHooks(ctx context.Context, p *pkgsvc.Playpen, plan *Plan) ([]ActionRu
 // newDefinition is the definition name will have after the upgrade: the
 // unpacked new version's, else (not unpacked yet, or a project service)
 // the current one, with a note saying so.
-func newDefinition(p *pkgsvc.Playpen, name, pkg, ver string) (s *pkgsvc.Service, note string, real func(string) string, done func(), err error) {
+func newDefinition(p *lifecycle.Manager, name, pkg, ver string) (s *pkgsvc.Service, note string, real func(string) string, done func(), err error) {
 	same := func(m string) string { return m }
 	cur, _, err := p.ResolveOrRecorded(name)
 	if err != nil {
@@ -156,7 +157,7 @@ func newDefinition(p *pkgsvc.Playpen, name, pkg, ver string) (s *pkgsvc.Service,
 	return s, "", real, done, nil
 }
 
-func dryStop(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service) []StepRun {
+func dryStop(ctx context.Context, p *lifecycle.Manager, s *pkgsvc.Service) []StepRun {
 	steps := dryScripts(ctx, p, s, "pre-stop", s.Env)
 	if !s.Hooks["stop"].Empty() {
 		steps = append(steps, dryScripts(ctx, p, s, "stop", s.Env)...)
@@ -170,7 +171,7 @@ func dryStop(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service) []StepRu
 	return append(steps, dryScripts(ctx, p, s, "post-stop", s.Env)...)
 }
 
-func dryStart(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service, env []string) []StepRun {
+func dryStart(ctx context.Context, p *lifecycle.Manager, s *pkgsvc.Service, env []string) []StepRun {
 	var steps []StepRun
 	for _, f := range s.RenderFiles {
 		steps = append(steps, StepRun{Step: "render", Builtin: fmt.Sprintf("would render etc/%s (or ext/etc/%s) to %s", f, f, filepath.Join(p.LocalVar, "etc", f)), Effects: []hooks.Effect{}})
@@ -189,7 +190,7 @@ func dryStart(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service, env []s
 	return append(steps, dryScripts(ctx, p, s, "post-start", env)...)
 }
 
-func dryGate(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service) []StepRun {
+func dryGate(ctx context.Context, p *lifecycle.Manager, s *pkgsvc.Service) []StepRun {
 	if s.HealthGate() == pkgsvc.GatePing {
 		steps := dryScripts(ctx, p, s, "ping", s.Env)
 		for i := range steps {
@@ -201,7 +202,7 @@ func dryGate(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service) []StepRu
 }
 
 // dryScripts runs step's config code and hook file with effects recorded.
-func dryScripts(ctx context.Context, p *pkgsvc.Playpen, s *pkgsvc.Service, step string, env []string) []StepRun {
+func dryScripts(ctx context.Context, p *lifecycle.Manager, s *pkgsvc.Service, step string, env []string) []StepRun {
 	h, ok := s.Hooks[step]
 	if !ok || h.Empty() {
 		return nil

@@ -4,7 +4,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/install"
+	"servicectl/pkgsvc/lifecycle"
 	"strings"
 	"testing"
 )
@@ -35,10 +36,10 @@ sub-conf app/app.conf
 		data, _ := os.ReadFile(path)
 		os.WriteFile(path, []byte(strings.ReplaceAll(string(data), "@ROOT@", x.root)), 0o644)
 	}
-	if _, err := x.p.NewService("app"); err != nil {
+	if _, err := install.NewService(x.p.Playpen, "app"); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.reopen().Start(bg, "app", pkgsvc.StartOptions{}); err != nil {
+	if err := x.reopen().Start(bg, "app", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(x.root, "keep"), []byte("precious\n"), 0o644) // the real start removed it

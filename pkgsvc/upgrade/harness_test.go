@@ -11,6 +11,7 @@ import (
 
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/testkit"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/proc"
 )
 
@@ -36,7 +37,7 @@ var project, merge, pkgFiles, genPlaypen = testkit.Project, testkit.Merge, testk
 type tp struct {
 	t    testing.TB
 	root string
-	p    *pkgsvc.Playpen
+	p    *lifecycle.Manager
 }
 
 func newTP(t testing.TB, files map[string]string) *tp {
@@ -58,15 +59,15 @@ func newTP(t testing.TB, files map[string]string) *tp {
 func newTPB(b *testing.B, files map[string]string) *tp { return newTP(b, files) }
 
 // reopen gives a fresh Playpen value, as a new servicectl command would.
-func (x *tp) reopen() *pkgsvc.Playpen {
+func (x *tp) reopen() *lifecycle.Manager {
 	x.t.Helper()
 	x.p = openBench(x.t, x.root)
 	x.p.Warn = func(s, m string) { x.t.Logf("warning: %s: %s", s, m) }
 	return x.p
 }
 
-func openBench(tb testing.TB, root string) *pkgsvc.Playpen {
-	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent"}})
+func openBench(tb testing.TB, root string) *lifecycle.Manager {
+	p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,14 +79,14 @@ func openBench(tb testing.TB, root string) *pkgsvc.Playpen {
 func (x *tp) cleanup() {
 	p := openBench(x.t, x.root)
 	names, _ := p.AllServices()
-	p.StopMany(bg, names, pkgsvc.ManyOptions{})
+	p.StopMany(bg, names, lifecycle.ManyOptions{})
 	files, _ := filepath.Glob(filepath.Join(p.RunVar, "*.state"))
 	for _, f := range files {
 		st, err := p.ServiceState(strings.TrimSuffix(filepath.Base(f), ".state"))
 		if err != nil || st == nil || st.Pid == 0 {
 			continue
 		}
-		if o, err := proc.Claim(st.Pid, st.Identity()); err == nil {
+		if o, err := proc.Claim(st.Pid, lifecycle.Identity(st)); err == nil {
 			o.Signal(syscall.SIGKILL, true)
 			o.Close()
 		}

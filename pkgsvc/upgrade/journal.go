@@ -144,3 +144,16 @@ func writeJournal(p *pkgsvc.Playpen, j *Journal) error {
 	data, _ := json.MarshalIndent(j, "", "  ")
 	return fsio.WriteAtomic(JournalPath(p), append(data, '\n'), 0o644, true)
 }
+
+// lock serialises the upgrade commands of one playpen (var/run/
+// upgrade.lock); the returned function releases it.
+func lock(p *pkgsvc.Playpen) (func(), error) {
+	if err := p.EnsureDirs(); err != nil {
+		return nil, err
+	}
+	f, err := fsio.Lock(filepath.Join(p.RunVar, "upgrade.lock"))
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}

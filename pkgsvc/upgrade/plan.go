@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 	"sort"
 	"strings"
 )
@@ -14,7 +15,7 @@ import (
 // reads the playpen and the services' states (gather), then decides with
 // no I/O at all (decide), so that the policy can be tested over inputs
 // alone (plan_test.go).
-func MakePlan(ctx context.Context, p *pkgsvc.Playpen, o PlanOptions) (*Plan, error) {
+func MakePlan(ctx context.Context, p *lifecycle.Manager, o PlanOptions) (*Plan, error) {
 	changes, err := ParseChanges(p, o)
 	if err != nil {
 		return nil, err
@@ -22,7 +23,7 @@ func MakePlan(ctx context.Context, p *pkgsvc.Playpen, o PlanOptions) (*Plan, err
 	return planChanges(ctx, p, changes, o)
 }
 
-func planChanges(ctx context.Context, p *pkgsvc.Playpen, changes []Change, o PlanOptions) (*Plan, error) {
+func planChanges(ctx context.Context, p *lifecycle.Manager, changes []Change, o PlanOptions) (*Plan, error) {
 	in, err := gather(ctx, p, changes, o)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ type svcInput struct {
 // gather reads what the plan needs: installed and proposed versions,
 // package files, dependencies at both, and each service a changed
 // package (or a changed file) can reach, with its state and policies.
-func gather(ctx context.Context, p *pkgsvc.Playpen, changes []Change, o PlanOptions) (*planInputs, error) {
+func gather(ctx context.Context, p *lifecycle.Manager, changes []Change, o PlanOptions) (*planInputs, error) {
 	cur, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -110,7 +111,7 @@ func gather(ctx context.Context, p *pkgsvc.Playpen, changes []Change, o PlanOpti
 			candidates = append(candidates, n)
 		}
 	}
-	p.Warm(candidates)
+	p.ResolveAll(candidates)
 	for _, n := range withInstances(p, candidates) {
 		if si, ok := gatherService(ctx, p, in, n); ok {
 			in.services = append(in.services, si)
@@ -121,7 +122,7 @@ func gather(ctx context.Context, p *pkgsvc.Playpen, changes []Change, o PlanOpti
 
 // gatherService reads one service: its definition (or the one recorded
 // at its start), state, policies and health gate.
-func gatherService(ctx context.Context, p *pkgsvc.Playpen, in *planInputs, n string) (svcInput, bool) {
+func gatherService(ctx context.Context, p *lifecycle.Manager, in *planInputs, n string) (svcInput, bool) {
 	s, cerr, rerr := p.ResolveOrRecorded(n)
 	base, _, reg, project, lerr := p.Lookup(n)
 	if lerr != nil {
@@ -421,7 +422,7 @@ func orderActions(plan *Plan, acts []affected, deps map[string][]string) {
 		names = append(names, a.name)
 	}
 	idx := map[string]int{}
-	for i, n := range pkgsvc.OrderByDeps(names, func(n string) []string { return deps[n] }) {
+	for i, n := range lifecycle.OrderByDeps(names, func(n string) []string { return deps[n] }) {
 		idx[n] = i
 	}
 	sort.SliceStable(acts, func(i, j int) bool { return idx[acts[i].name] < idx[acts[j].name] })
@@ -490,7 +491,7 @@ func packageVersion(c Change) string {
 
 // packageLists reports whether version ver of pkg still provides service
 // (unknown when the new version is not unpacked yet: assume it does).
-func packageLists(p *pkgsvc.Playpen, pkg, ver, service string) bool {
+func packageLists(p *lifecycle.Manager, pkg, ver, service string) bool {
 	if _, err := os.Stat(p.PackageDir(pkg, ver)); err != nil {
 		return true
 	}
@@ -507,7 +508,7 @@ func packageLists(p *pkgsvc.Playpen, pkg, ver, service string) bool {
 }
 
 // withInstances adds the running instances of templates to names.
-func withInstances(p *pkgsvc.Playpen, names []string) []string {
+func withInstances(p *lifecycle.Manager, names []string) []string {
 	var out []string
 	for _, n := range names {
 		s, err := p.Resolve(n)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/install"
+	"servicectl/pkgsvc/lifecycle"
 	"sort"
 	"strings"
 	"testing"
@@ -95,7 +97,7 @@ func planProperty(t *testing.T, r *rand.Rand) {
 	x := newTP(t, files)
 	var running []string
 	for _, s := range services {
-		if _, err := x.p.NewService(s.name); err != nil {
+		if _, err := install.NewService(x.p.Playpen, s.name); err != nil {
 			t.Fatal(err)
 		}
 		if s.template {
@@ -108,7 +110,7 @@ func planProperty(t *testing.T, r *rand.Rand) {
 			running = append(running, s.name)
 		}
 	}
-	if err := pkgsvc.FirstError(x.reopen().StartMany(bg, running, pkgsvc.ManyOptions{NoDeps: true})); err != nil {
+	if err := lifecycle.FirstError(x.reopen().StartMany(bg, running, lifecycle.ManyOptions{NoDeps: true})); err != nil {
 		t.Fatal(err)
 	}
 	var set []string
@@ -215,10 +217,10 @@ func TestPlanRunsNoUserCode(t *testing.T) {
 		"service_no_pidfile=1\nservice_start='touch "+up+"'\nservice_stop='rm -f "+up+"'\nservice_ping='touch "+marker+"; test -e "+up+"'\n"))
 	files["ext/etc/installed-packages"] = "np 1.0\n"
 	x := newTP(t, files)
-	if _, err := x.p.NewService("np"); err != nil {
+	if _, err := install.NewService(x.p.Playpen, "np"); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.reopen().Start(bg, "np", pkgsvc.StartOptions{}); err != nil {
+	if err := x.reopen().Start(bg, "np", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(marker)

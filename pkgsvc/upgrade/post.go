@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/install"
 	"servicectl/pkgsvc/internal/fault"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // afterHalf registers what is installed and brings every service that
@@ -29,7 +31,7 @@ import (
 // what runs other code than installed is restarted. It returns the
 // services that failed to start or to pass their gate; err is a failure
 // to act at all.
-func afterHalf(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, since time.Time, redo map[string]bool, o Options, rollback bool) ([]GateFailure, error) {
+func afterHalf(ctx context.Context, p *lifecycle.Manager, plan *Plan, since time.Time, redo map[string]bool, o Options, rollback bool) ([]GateFailure, error) {
 	removed, err := registerInstalled(ctx, p, plan, len(redo) > 0)
 	if err != nil {
 		return nil, err
@@ -73,7 +75,7 @@ func afterHalf(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, since time.Ti
 // change (afterHalf), recording the ones that fail.
 type bringer struct {
 	ctx      context.Context
-	p        *pkgsvc.Playpen
+	p        *lifecycle.Manager
 	after    map[string]string // service → start-after or restart-after
 	redo     map[string]bool
 	since    time.Time
@@ -106,10 +108,10 @@ func (b *bringer) bring(n string, release func()) bool {
 	// shows stale), even though its dependencies changed.
 	switch {
 	case st.State != pkgsvc.StateRunning:
-		err = p.Start(ctx, n, pkgsvc.StartOptions{Upgraded: upgraded, Launched: release})
+		err = p.Start(ctx, n, lifecycle.StartOptions{Upgraded: upgraded, Launched: release})
 		p.Progress(n, err, "started")
 	case b.rollback && st.Stale:
-		err = p.Restart(ctx, n, pkgsvc.RestartOptions{Upgraded: true, NoHUP: true, Launched: release})
+		err = p.Restart(ctx, n, lifecycle.RestartOptions{Upgraded: true, NoHUP: true, Launched: release})
 		p.Progress(n, err, "restarted on the version installed again")
 	case b.rollback:
 		release()
@@ -119,7 +121,7 @@ func (b *bringer) bring(n string, release func()) bool {
 		release()
 	case upgraded || b.after[n] == ActStartAfter:
 		// start-after while running: a killed pre never stopped it.
-		err = p.Restart(ctx, n, pkgsvc.RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
+		err = p.Restart(ctx, n, lifecycle.RestartOptions{Upgraded: upgraded, NoHUP: true, Launched: release})
 		p.Progress(n, err, "restarted")
 	default:
 		release()
@@ -195,14 +197,14 @@ func rolls(plan *Plan, rolling map[string]bool) [][][]string {
 // back), then the after-half again on what it installed. The journal says
 // a rollback is under way before the command runs, so a post that was
 // killed anywhere in it runs it again and converges.
-func rollBack(ctx context.Context, p *pkgsvc.Playpen, j *Journal, o Options, fails []GateFailure) error {
+func rollBack(ctx context.Context, p *lifecycle.Manager, j *Journal, o Options, fails []GateFailure) error {
 	if !j.RollingBack {
 		j.RollingBack = true
 		j.GateFailures = nil
 		for _, f := range fails {
 			j.GateFailures = append(j.GateFailures, headLine(f.Err.Error()))
 		}
-		if err := writeJournal(p, j); err != nil {
+		if err := writeJournal(p.Playpen, j); err != nil {
 			return err
 		}
 	}
@@ -211,18 +213,18 @@ func rollBack(ctx context.Context, p *pkgsvc.Playpen, j *Journal, o Options, fai
 	cmd := exec.CommandContext(ctx, j.Rollback[0], j.Rollback[1:]...)
 	cmd.Stdout, cmd.Stderr = p.ErrOut(), p.ErrOut()
 	if err := cmd.Run(); err != nil {
-		return errf(pkgsvc.KindFailed, "", "the rollback command %s failed: %v (the journal %s is kept: put the old version back, then run `servicectl upgrade post`)", j.Rollback[0], err, JournalPath(p))
+		return errf(pkgsvc.KindFailed, "", "the rollback command %s failed: %v (the journal %s is kept: put the old version back, then run `servicectl upgrade post`)", j.Rollback[0], err, JournalPath(p.Playpen))
 	}
 	fault.Point("rollback.command")
 	p.Invalidate()
 	fails, err := afterHalf(ctx, p, j.Plan, time.Time{}, nil, o, true)
 	if err != nil {
-		return fmt.Errorf("rolled back, but: %w (the journal %s is kept: run `servicectl upgrade post` again)", err, JournalPath(p))
+		return fmt.Errorf("rolled back, but: %w (the journal %s is kept: run `servicectl upgrade post` again)", err, JournalPath(p.Playpen))
 	}
 	if len(fails) > 0 {
-		return errf(pkgsvc.KindFailed, "", "rolled back, but the installed version does not pass its health gate either: %s (the journal %s is kept)", gateText(fails), JournalPath(p))
+		return errf(pkgsvc.KindFailed, "", "rolled back, but the installed version does not pass its health gate either: %s (the journal %s is kept)", gateText(fails), JournalPath(p.Playpen))
 	}
-	if err := os.Remove(JournalPath(p)); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(JournalPath(p.Playpen)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return errf(pkgsvc.KindFailed, "", "the upgrade was rolled back: %s; every service runs the version installed again", strings.Join(j.GateFailures, "; "))
@@ -230,7 +232,7 @@ func rollBack(ctx context.Context, p *pkgsvc.Playpen, j *Journal, o Options, fai
 
 // unregisteredChanges compares installed-packages with the versions of
 // the registered services.
-func unregisteredChanges(p *pkgsvc.Playpen) ([]Change, error) {
+func unregisteredChanges(p *lifecycle.Manager) ([]Change, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -259,7 +261,7 @@ func unregisteredChanges(p *pkgsvc.Playpen) ([]Change, error) {
 // installed-packages: every service a package lists is registered at the
 // installed version (§1.6); a service no installed package lists is
 // stopped and unregistered. It returns the removed services.
-func registerInstalled(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, refresh bool) (map[string]bool, error) {
+func registerInstalled(ctx context.Context, p *lifecycle.Manager, plan *Plan, refresh bool) (map[string]bool, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -293,7 +295,7 @@ func registerInstalled(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, refre
 			}
 			removed[n] = true
 		}
-		if err := p.Unregister(r.Service); err != nil {
+		if err := install.Unregister(p.Playpen, r.Service); err != nil {
 			return nil, err
 		}
 		removed[r.Service] = true
@@ -317,7 +319,7 @@ func registerInstalled(ctx context.Context, p *pkgsvc.Playpen, plan *Plan, refre
 			if current[s] == pk.Version && !inSet[pk.Name] {
 				continue
 			}
-			if _, err := p.NewService(s); err != nil {
+			if _, err := install.NewService(p.Playpen, s); err != nil {
 				return nil, err
 			}
 			p.Progress(s, nil, "registered at "+pk.Name+" "+pk.Version)

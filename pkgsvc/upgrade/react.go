@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/watch"
 )
 
@@ -21,7 +22,7 @@ import (
 // why. It never acts while an upgrade journal is pending: then `upgrade
 // post` is the one to finish. Its eyes are pkgsvc/watch.
 type Reactor struct {
-	p   *pkgsvc.Playpen
+	p   *lifecycle.Manager
 	log *slog.Logger
 
 	ready chan struct{} // closed once the first watches are in place
@@ -32,7 +33,7 @@ type Reactor struct {
 const settle = 300 * time.Millisecond
 
 // NewReactor makes the reactor for p.
-func NewReactor(p *pkgsvc.Playpen, log *slog.Logger) *Reactor {
+func NewReactor(p *lifecycle.Manager, log *slog.Logger) *Reactor {
 	return &Reactor{p: p, log: log, ready: make(chan struct{})}
 }
 
@@ -161,7 +162,7 @@ func (r *Reactor) dirs() []string {
 
 // apply acts on the settled changes (paths relative to the playpen root).
 func (r *Reactor) apply(ctx context.Context, paths []string) {
-	if pending, _ := JournalPending(r.p); pending {
+	if pending, _ := JournalPending(r.p.Playpen); pending {
 		r.log.Info("files changed while an upgrade is pending; `servicectl upgrade post` will apply them", "files", paths)
 		return
 	}
@@ -238,7 +239,7 @@ func (r *Reactor) restartIfRunning(ctx context.Context, svc string) {
 		if err != nil || st.State != pkgsvc.StateRunning {
 			continue
 		}
-		if err := r.p.Restart(ctx, n, pkgsvc.RestartOptions{NoHUP: true}); err != nil {
+		if err := r.p.Restart(ctx, n, lifecycle.RestartOptions{NoHUP: true}); err != nil {
 			r.log.Error("restart after its config changed", "service", n, "err", err)
 			continue
 		}

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc/install"
 	"servicectl/pkgsvc/internal/testkit"
+	"servicectl/pkgsvc/lifecycle"
 	"servicectl/pkgsvc/supervise"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) { testkit.WaitFor(t,
 const cfg = "service_program=/bin/sleep\nservice_flags=1000\nservice_start_secs=0.05\n"
 
 // playpen: package app 1.0 (1.1 unpacked beside it), project service proj.
-func reactPlaypen(t *testing.T) (string, *pkgsvc.Playpen) {
+func reactPlaypen(t *testing.T) (string, *lifecycle.Manager) {
 	t.Helper()
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
@@ -39,21 +41,21 @@ func reactPlaypen(t *testing.T) (string, *pkgsvc.Playpen) {
 		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
 		os.WriteFile(filepath.Join(root, rel), []byte(c), 0o644)
 	}
-	p, err := pkgsvc.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.NewService("app"); err != nil {
+	if _, err := install.NewService(p.Playpen, "app"); err != nil {
 		t.Fatal(err)
 	}
-	if err := pkgsvc.FirstError(p.StartMany(bg, []string{"app", "proj"}, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(p.StartMany(bg, []string{"app", "proj"}, lifecycle.ManyOptions{})); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.StopMany(bg, []string{"app", "proj"}, pkgsvc.ManyOptions{}) })
+	t.Cleanup(func() { p.StopMany(bg, []string{"app", "proj"}, lifecycle.ManyOptions{}) })
 	return root, p
 }
 
-func watching(t *testing.T, p *pkgsvc.Playpen) *logBuf {
+func watching(t *testing.T, p *lifecycle.Manager) *logBuf {
 	t.Helper()
 	lb := &logBuf{}
 	ctx, cancel := context.WithCancel(bg)
@@ -69,7 +71,7 @@ func watching(t *testing.T, p *pkgsvc.Playpen) *logBuf {
 	return lb
 }
 
-func stateOf(t *testing.T, p *pkgsvc.Playpen, name string) *pkgsvc.State {
+func stateOf(t *testing.T, p *lifecycle.Manager, name string) *pkgsvc.State {
 	st, _ := p.ServiceState(name)
 	if st == nil {
 		return &pkgsvc.State{}
@@ -140,7 +142,7 @@ func TestFiledepDirectoryReplaced(t *testing.T) {
 	os.WriteFile(conf, []byte("1\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "services/proj/config"), []byte(cfg+"service_filedeps=etc/app/watched.conf\n"), 0o644)
 	p.Invalidate()
-	if err := p.Restart(bg, "proj", pkgsvc.RestartOptions{}); err != nil {
+	if err := p.Restart(bg, "proj", lifecycle.RestartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	lb := watching(t, p)
@@ -191,7 +193,7 @@ func TestChattyServiceDoesNotHideAChange(t *testing.T) {
 	go func() { sup.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	lb := watching(t, p)
-	if err := p.Start(bg, "chatty", pkgsvc.StartOptions{}); err != nil {
+	if err := p.Start(bg, "chatty", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(bg, "chatty") })

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // Command is `upgrade run` (SPEC §8.3): pre, the package manager's
@@ -26,7 +27,7 @@ type Command struct {
 // Run runs c: pre, the command, then post, which runs even when the
 // command fails, so an upgrade never leaves a service down. A command or
 // rollback that cannot be found is a usage error and stops nothing.
-func Run(ctx context.Context, p *pkgsvc.Playpen, c Command) error {
+func Run(ctx context.Context, p *lifecycle.Manager, c Command) error {
 	if len(c.Argv) == 0 {
 		return &pkgsvc.Error{Kind: pkgsvc.KindUsage, Err: fmt.Errorf("upgrade run needs `-- COMMAND`")}
 	}

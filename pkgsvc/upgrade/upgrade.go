@@ -16,6 +16,7 @@ import (
 
 	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/fault"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // Upgrade actions of SPEC §8.1.
@@ -103,7 +104,7 @@ type PlanOptions struct {
 
 // ParseChanges turns PKG=VERSION arguments and --from-file into changes
 // against the installed list.
-func ParseChanges(p *pkgsvc.Playpen, o PlanOptions) ([]Change, error) {
+func ParseChanges(p *lifecycle.Manager, o PlanOptions) ([]Change, error) {
 	cur, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -190,18 +191,18 @@ type Options struct {
 }
 
 // Pre is the before-half (SPEC §8.3): validate, journal, stop.
-func Pre(ctx context.Context, p *pkgsvc.Playpen, o Options) (*Plan, error) {
-	unlock, err := p.UpgradeLock()
+func Pre(ctx context.Context, p *lifecycle.Manager, o Options) (*Plan, error) {
+	unlock, err := lock(p.Playpen)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	var prev *Journal
-	if pending, _ := JournalPending(p); pending {
+	if pending, _ := JournalPending(p.Playpen); pending {
 		if !o.Merge {
-			return nil, errf(pkgsvc.KindFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", JournalPath(p))
+			return nil, errf(pkgsvc.KindFailed, "", "an upgrade is already pending (%s); finish it with `servicectl upgrade post` first", JournalPath(p.Playpen))
 		}
-		if prev, err = ReadJournal(p); err != nil {
+		if prev, err = ReadJournal(p.Playpen); err != nil {
 			return nil, err
 		}
 	}
@@ -225,7 +226,7 @@ func Pre(ctx context.Context, p *pkgsvc.Playpen, o Options) (*Plan, error) {
 			j.Rollback = prev.Rollback
 		}
 	}
-	if err := writeJournal(p, j); err != nil {
+	if err := writeJournal(p.Playpen, j); err != nil {
 		return plan, err
 	}
 	fault.Point("pre.journal")
@@ -235,14 +236,14 @@ func Pre(ctx context.Context, p *pkgsvc.Playpen, o Options) (*Plan, error) {
 			stops = append(stops, a.Service)
 		}
 	}
-	return plan, pkgsvc.FirstError(p.StopMany(ctx, stops, pkgsvc.ManyOptions{Jobs: o.Jobs}))
+	return plan, lifecycle.FirstError(p.StopMany(ctx, stops, lifecycle.ManyOptions{Jobs: o.Jobs}))
 }
 
 // warnUnexpectedVersions says which packages are installed at another
 // version than the journal's plan expected: the package manager failed or
 // was skipped between pre and post. Services still end on what is
 // installed.
-func warnUnexpectedVersions(p *pkgsvc.Playpen, plan *Plan) {
+func warnUnexpectedVersions(p *lifecycle.Manager, plan *Plan) {
 	inst := map[string]string{}
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
@@ -272,15 +273,15 @@ func warnUnexpectedVersions(p *pkgsvc.Playpen, plan *Plan) {
 // of a template roll (issue 16). When the gate fails and the journal
 // holds a rollback command, that command runs and the after-half runs
 // again, so every service ends on the version installed after it.
-func Post(ctx context.Context, p *pkgsvc.Playpen, o Options) (*Plan, error) {
-	unlock, err := p.UpgradeLock()
+func Post(ctx context.Context, p *lifecycle.Manager, o Options) (*Plan, error) {
+	unlock, err := lock(p.Playpen)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	// The package manager changed ext/ since anything was read.
 	p.Invalidate()
-	j, err := ReadJournal(p)
+	j, err := ReadJournal(p.Playpen)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +314,7 @@ func Post(ctx context.Context, p *pkgsvc.Playpen, o Options) (*Plan, error) {
 	}
 	fails, err := afterHalf(ctx, p, plan, since, redo, o, false)
 	if err != nil {
-		return plan, fmt.Errorf("%w (the journal %s is kept: fix the cause and run `servicectl upgrade post` again)", err, JournalPath(p))
+		return plan, fmt.Errorf("%w (the journal %s is kept: fix the cause and run `servicectl upgrade post` again)", err, JournalPath(p.Playpen))
 	}
 	fault.Point("post.done")
 	if len(fails) > 0 {
@@ -328,12 +329,12 @@ func Post(ctx context.Context, p *pkgsvc.Playpen, o Options) (*Plan, error) {
 		for _, f := range fails {
 			j.Failed = append(j.Failed, f.Service)
 		}
-		if err := writeJournal(p, j); err != nil {
+		if err := writeJournal(p.Playpen, j); err != nil {
 			return plan, err
 		}
-		return plan, errf(pkgsvc.KindFailed, "", "the upgrade did not pass its health gate: %s (the journal %s is kept: fix the package and run `servicectl upgrade post` again, or put the old version back with the package manager and run it then)", gateText(fails), JournalPath(p))
+		return plan, errf(pkgsvc.KindFailed, "", "the upgrade did not pass its health gate: %s (the journal %s is kept: fix the package and run `servicectl upgrade post` again, or put the old version back with the package manager and run it then)", gateText(fails), JournalPath(p.Playpen))
 	}
-	if err := os.Remove(JournalPath(p)); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(JournalPath(p.Playpen)); err != nil && !os.IsNotExist(err) {
 		return plan, err
 	}
 	return plan, nil
@@ -364,7 +365,7 @@ func WithHint(err error, hint string) error {
 // (not rolled) with service_sockets while no daemon holds them, or
 // binding their own port. daemon says whether a daemon answers on
 // daemon.sock (it holds every started service's sockets).
-func NoteRefusals(pp *pkgsvc.Playpen, p *Plan, daemon bool) {
+func NoteRefusals(pp *lifecycle.Manager, p *Plan, daemon bool) {
 	seen := map[string]bool{}
 	for _, a := range p.Actions {
 		if a.Roll > 0 || seen[a.Service] || a.Action != ActStopBefore && a.Action != ActRestartAfter {

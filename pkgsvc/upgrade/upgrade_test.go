@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/install"
+	"servicectl/pkgsvc/lifecycle"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ if [ "$SERVICE_NAME" = app ]; then service_stop_on_dep_upgrade=0; fi
 	)
 	x := newTP(t, files)
 	for _, s := range []string{"db", "app", "worker"} {
-		if _, err := x.p.NewService(s); err != nil {
+		if _, err := install.NewService(x.p.Playpen, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,7 +48,7 @@ func actions(p *Plan) string {
 
 func TestPlanPolicies(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := pkgsvc.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker", "fd"}, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker", "fd"}, lifecycle.ManyOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	// lib changes: everything depends on it, transitively; the reason is
@@ -127,7 +129,7 @@ start-after worker lib service_stop_on_dep_upgrade
 
 func TestUpgradePrePost(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := pkgsvc.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker"}, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker"}, lifecycle.ManyOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	appPid := x.pid("app")
@@ -155,7 +157,7 @@ func TestUpgradePrePost(t *testing.T) {
 	if _, err := Post(bg, x.reopen(), Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if pending, _ := JournalPending(x.p); pending {
+	if pending, _ := JournalPending(x.p.Playpen); pending {
 		t.Fatal("journal left after post")
 	}
 	p := x.reopen()
@@ -175,7 +177,7 @@ func TestUpgradePrePost(t *testing.T) {
 
 func TestStaleAfterUnmanagedChange(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := x.reopen().Start(bg, "db", pkgsvc.StartOptions{}); err != nil {
+	if err := x.reopen().Start(bg, "db", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(x.root, "ext/etc/installed-packages"), []byte("lib 1.0.1\ndb 1.0.0\napp 1.0.0\n"), 0o644)
@@ -186,7 +188,7 @@ func TestStaleAfterUnmanagedChange(t *testing.T) {
 
 func TestValidateBeforeStop(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := x.reopen().Start(bg, "db", pkgsvc.StartOptions{}); err != nil {
+	if err := x.reopen().Start(bg, "db", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	files := pkgFiles("db", "1.1.0", []string{"db"}, "", "service_required_envars=DB_PORT\nservice_envar_DB_PORT_type=port\n")
@@ -209,7 +211,7 @@ func TestValidateBeforeStop(t *testing.T) {
 	if s, _ := x.reopen().Status(bg, "db"); s.State != pkgsvc.StateRunning {
 		t.Fatal("validation failure stopped db")
 	}
-	if pending, _ := JournalPending(x.p); pending {
+	if pending, _ := JournalPending(x.p.Playpen); pending {
 		t.Fatal("journal written although pre refused")
 	}
 }
@@ -312,11 +314,11 @@ func BenchmarkUpgradeRestart100(b *testing.B) {
 	files["ext/etc/installed-packages"] = inst
 	x := newTPB(b, files)
 	for _, n := range names {
-		if _, err := x.p.NewService(n); err != nil {
+		if _, err := install.NewService(x.p.Playpen, n); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if err := pkgsvc.FirstError(openBench(b, x.root).StartMany(bg, names, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(openBench(b, x.root).StartMany(bg, names, lifecycle.ManyOptions{})); err != nil {
 		b.Fatal(err)
 	}
 	var total time.Duration
@@ -366,14 +368,14 @@ func BenchmarkRollingUpgrade10(b *testing.B) {
 	files := merge(pkgFiles("web", "1.0.0", []string{"web"}, "", extra), pkgFiles("web", "1.1.0", []string{"web"}, "", extra),
 		map[string]string{"ext/etc/installed-packages": "web 1.0.0\n"})
 	x := newTPB(b, files)
-	if _, err := x.p.NewService("web"); err != nil {
+	if _, err := install.NewService(x.p.Playpen, "web"); err != nil {
 		b.Fatal(err)
 	}
 	var names []string
 	for i := 0; i < 10; i++ {
 		names = append(names, fmt.Sprintf("web@%d", i))
 	}
-	if err := pkgsvc.FirstError(openBench(b, x.root).StartMany(bg, names, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(openBench(b, x.root).StartMany(bg, names, lifecycle.ManyOptions{})); err != nil {
 		b.Fatal(err)
 	}
 	var roll, restart time.Duration
@@ -396,7 +398,7 @@ func BenchmarkRollingUpgrade10(b *testing.B) {
 		}
 		roll += time.Since(t0)
 		t1 := time.Now()
-		if err := openBench(b, x.root).Restart(bg, "web@0", pkgsvc.RestartOptions{}); err != nil {
+		if err := openBench(b, x.root).Restart(bg, "web@0", lifecycle.RestartOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		restart += time.Since(t1)
@@ -413,7 +415,7 @@ func BenchmarkRollingUpgrade10(b *testing.B) {
 // service that ran before either pre up on the new versions.
 func TestPreMergesPendingJournal(t *testing.T) {
 	x := upgradePlaypen(t)
-	if err := pkgsvc.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker"}, pkgsvc.ManyOptions{})); err != nil {
+	if err := lifecycle.FirstError(x.reopen().StartMany(bg, []string{"db", "app", "worker"}, lifecycle.ManyOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	for _, pv := range []struct{ name, deps string }{{"db", "lib >= 1.0\n"}, {"app", "db >= 1.0, < 2\n"}} {
@@ -436,7 +438,7 @@ func TestPreMergesPendingJournal(t *testing.T) {
 	if _, err := Pre(bg, x.reopen(), Options{PlanOptions: PlanOptions{Set: []string{"app=1.1.0"}}, Merge: true}); err != nil {
 		t.Fatal(err)
 	}
-	j, err := ReadJournal(x.reopen())
+	j, err := ReadJournal(x.reopen().Playpen)
 	if err != nil || j == nil {
 		t.Fatalf("journal: %v", err)
 	}
@@ -467,10 +469,10 @@ func TestPlanShowsTheNewVersionsGate(t *testing.T) {
 		pkgFiles("web", "1.1.0", []string{"web"}, "", "service_ping='true'\nservice_health_timeout=42\n"),
 		map[string]string{"ext/etc/installed-packages": "web 1.0.0\n"},
 	))
-	if _, err := x.p.NewService("web"); err != nil {
+	if _, err := install.NewService(x.p.Playpen, "web"); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.p.Start(bg, "web", pkgsvc.StartOptions{}); err != nil {
+	if err := x.p.Start(bg, "web", lifecycle.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	plan, err := MakePlan(bg, x.reopen(), PlanOptions{Set: []string{"web=1.1.0"}})

@@ -14,11 +14,12 @@ import (
 	"strings"
 
 	"servicectl/pkgsvc"
+	"servicectl/pkgsvc/lifecycle"
 )
 
 // WhyTargets lists what `why` takes: installed packages, and the files
 // their .files lists name, sorted (for shell completion).
-func WhyTargets(p *pkgsvc.Playpen) ([]string, error) {
+func WhyTargets(p *lifecycle.Manager) ([]string, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func WhyTargets(p *pkgsvc.Playpen) ([]string, error) {
 
 // Why is the blast radius of a change to a package or a file (SPEC §8.6):
 // the plan for every service, running or not, if it changed.
-func Why(ctx context.Context, p *pkgsvc.Playpen, target string) (*Plan, error) {
+func Why(ctx context.Context, p *lifecycle.Manager, target string) (*Plan, error) {
 	pkgs, err := p.InstalledPackages()
 	if err != nil {
 		return nil, err

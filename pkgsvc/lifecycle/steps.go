@@ -1,4 +1,4 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"servicectl/internal/fsio"
+	"servicectl/pkgsvc"
 	"strings"
 
 	"servicectl/hooks"
@@ -14,20 +15,20 @@ import (
 
 // Ping exits 0 when alive (§4.9): service_ping when set, else the pid
 // check (the only check left when the config does not evaluate).
-func (p *Playpen) Ping(ctx context.Context, name string) error {
+func (p *Manager) Ping(ctx context.Context, name string) error {
 	if err := p.CheckDirs(); err != nil {
 		return err
 	}
-	s, cerr, err := p.resolveOrRecorded(name)
+	s, cerr, err := p.ResolveOrRecorded(name)
 	if err != nil {
 		return err
 	}
 	if cerr != nil {
-		p.warn(name, "its config does not evaluate (%s); checking the recorded pid only", configErrText(cerr))
+		p.Warnf(name, "its config does not evaluate (%s); checking the recorded pid only", pkgsvc.ConfigErrText(cerr))
 	}
 	if !s.Hooks["ping"].Empty() {
 		if err := p.runStep(ctx, s, "ping", s.Env); err != nil {
-			return errf(KindNotRunning, name, "ping failed: %v", err)
+			return pkgsvc.Errorf(pkgsvc.KindNotRunning, name, "ping failed: %v", err)
 		}
 		return nil
 	}
@@ -36,14 +37,14 @@ func (p *Playpen) Ping(ctx context.Context, name string) error {
 		o.Close()
 		return nil
 	}
-	return errf(KindNotRunning, name, "is %s", st.State)
+	return pkgsvc.Errorf(pkgsvc.KindNotRunning, name, "is %s", st.State)
 }
 
 // ErrNoTest says the service has no self-test; it counts as passed.
 var ErrNoTest = errors.New("has no test (service_test or a test hook); counted as passed")
 
 // Test runs the service's self-test (§4.9) and returns its status.
-func (p *Playpen) Test(ctx context.Context, name string) error {
+func (p *Manager) Test(ctx context.Context, name string) error {
 	s, err := p.Resolve(name)
 	if err != nil {
 		return err
@@ -52,12 +53,14 @@ func (p *Playpen) Test(ctx context.Context, name string) error {
 		return ErrNoTest
 	}
 	if err := p.runStep(ctx, s, "test", s.Env); err != nil {
-		return &Error{Kind: KindFailed, Status: max(1, hooks.Status(err)), Service: name, Err: fmt.Errorf("test failed: %w", err)}
+		return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Status: max(1, hooks.Status(err)), Service: name, Err: fmt.Errorf("test failed: %w", err)}
 	}
 	return nil
 }
 
-func setEnv(env []string, key, value string) []string {
+// SetEnv is env with key set to value, once: a later duplicate would
+// win for some programs and lose for others.
+func SetEnv(env []string, key, value string) []string {
 	out := make([]string, 0, len(env)+1)
 	for _, kv := range env {
 		if !strings.HasPrefix(kv, key+"=") {
@@ -70,17 +73,17 @@ func setEnv(env []string, key, value string) []string {
 // runStep runs what is configured for a hook step or replacement command
 // (§5.1–§5.3): the config variable's code, then the hook file. Output goes
 // to the service's output file, never to servicectl's own stdout.
-func (p *Playpen) runStep(ctx context.Context, s *Service, step string, env []string) error {
+func (p *Manager) runStep(ctx context.Context, s *pkgsvc.Service, step string, env []string) error {
 	h, ok := s.Hooks[step]
 	if !ok || h.Empty() {
 		return nil
 	}
-	out, err := fsio.OpenAppend(s.OutputFile(p), 0o644)
+	out, err := fsio.OpenAppend(s.OutputFile(p.Playpen), 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := p.EnsureDirs(); err != nil {
 			return err
 		}
-		out, err = fsio.OpenAppend(s.OutputFile(p), 0o644)
+		out, err = fsio.OpenAppend(s.OutputFile(p.Playpen), 0o644)
 	}
 	if err != nil {
 		return fmt.Errorf("output file: %w", err)
@@ -116,7 +119,7 @@ func namedErr(name string, err error) error {
 
 // render runs sub-conf for each of service_config_files (§5.4) with the
 // service environment.
-func (p *Playpen) render(ctx context.Context, s *Service, env []string) error {
+func (p *Manager) render(ctx context.Context, s *pkgsvc.Service, env []string) error {
 	if len(s.RenderFiles) == 0 {
 		return nil
 	}
@@ -128,7 +131,7 @@ func (p *Playpen) render(ctx context.Context, s *Service, env []string) error {
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	for _, f := range s.RenderFiles {
 		if err := hooks.SubConf(lookup, f); err != nil {
-			return errf(KindConfig, "", "service_config_files: %v", err)
+			return pkgsvc.Errorf(pkgsvc.KindConfig, "", "service_config_files: %v", err)
 		}
 	}
 	return nil

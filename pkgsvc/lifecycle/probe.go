@@ -1,10 +1,11 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/proc"
 	"time"
 )
@@ -33,7 +34,7 @@ type Status struct {
 
 // argv0s are the argv[0] a process of s may show when no state file
 // records it (§4.7).
-func (s *Service) argv0s() []string {
+func argv0s(s *pkgsvc.Service) []string {
 	if s.LinkPath != "" {
 		return []string{s.LinkPath}
 	}
@@ -42,7 +43,7 @@ func (s *Service) argv0s() []string {
 
 // probe finds out whether s runs, verifying the pidfile's claim (§4.7).
 // When running, the claimed process is returned open; the caller closes it.
-func (p *Playpen) probe(ctx context.Context, s *Service) (st Status, o *proc.Handle) {
+func (p *Manager) probe(ctx context.Context, s *pkgsvc.Service) (st Status, o *proc.Handle) {
 	return p.probeWith(ctx, s, true)
 }
 
@@ -50,13 +51,13 @@ func (p *Playpen) probe(ctx context.Context, s *Service) (st Status, o *proc.Han
 // service counts as running while its state file (written at start,
 // removed by stop) says it was started. What plans use, so that planning
 // only reads (issue 12).
-func (p *Playpen) probeState(ctx context.Context, s *Service) (Status, *proc.Handle) {
+func (p *Manager) probeState(ctx context.Context, s *pkgsvc.Service) (Status, *proc.Handle) {
 	return p.probeWith(ctx, s, false)
 }
 
-func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Status, o *proc.Handle) {
-	st = Status{Service: s.Name, Package: s.Package, Version: s.Version, State: StateStopped, RunName: s.RunName}
-	state, serr := readState(s.StateFile(p))
+func (p *Manager) probeWith(ctx context.Context, s *pkgsvc.Service, ping bool) (st Status, o *proc.Handle) {
+	st = Status{Service: s.Name, Package: s.Package, Version: s.Version, State: pkgsvc.StateStopped, RunName: s.RunName}
+	state, serr := pkgsvc.ReadState(s.StateFile(p.Playpen))
 	if state != nil {
 		st.Restarts, st.Upgraded = state.Restarts, state.Upgraded
 	}
@@ -65,11 +66,11 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 	}
 	defer func() {
 		// The supervisor gave up on it (§9.2): failed, until a start.
-		if st.State != StateRunning && state != nil && state.Failed {
-			st.State = StateFailed
+		if st.State != pkgsvc.StateRunning && state != nil && state.Failed {
+			st.State = pkgsvc.StateFailed
 		}
 	}()
-	pid, err := readPidfile(s.Pidfile(p))
+	pid, err := pkgsvc.ReadPidfile(s.Pidfile(p.Playpen))
 	// The state file is servicectl's own record, with the start time: when
 	// the pidfile was removed, garbled or changed behind its back, the
 	// process the state names is still the service if it checks out, and
@@ -79,7 +80,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		if state == nil || state.Pid <= 1 || s.OwnPidfile || state.OwnPidfile {
 			return false
 		}
-		h, cerr := proc.Claim(state.Pid, state.Identity())
+		h, cerr := proc.Claim(state.Pid, Identity(state))
 		if cerr != nil {
 			return false
 		}
@@ -89,7 +90,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 	switch {
 	case err != nil:
 		if !byState("the pidfile is unreadable: " + err.Error()) {
-			st.State, st.Detail = StateDead, err.Error()
+			st.State, st.Detail = pkgsvc.StateDead, err.Error()
 			return st, nil
 		}
 		err = nil
@@ -102,7 +103,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 	case o != nil:
 		// found through the state file
 	case state != nil && state.Pid == pid:
-		o, err = proc.Claim(pid, state.Identity())
+		o, err = proc.Claim(pid, Identity(state))
 	case serr == nil && state != nil && !s.OwnPidfile && !state.OwnPidfile:
 		// servicectl wrote this pidfile and recorded another pid: whoever
 		// changed it, the process it names is not the one we started (a
@@ -117,7 +118,7 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		// service_own_pidfile: the program may have replaced itself; the
 		// new pid is ours if it runs our program and started no earlier
 		// than the one we started.
-		o, err = proc.Claim(pid, proc.Want{Argv0s: append(s.argv0s(), state.Argv0)})
+		o, err = proc.Claim(pid, proc.Want{Argv0s: append(argv0s(s), state.Argv0)})
 		if err == nil && o.Info.StartTime < state.StartTime {
 			o.Close()
 			o, err = nil, &proc.NotOurs{Why: fmt.Sprintf("pid %d started before the service did: it is not the service's", pid)}
@@ -137,14 +138,14 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 		return st, nil
 	}
 	if err != nil {
-		st.State, st.Detail = StateDead, err.Error()
+		st.State, st.Detail = pkgsvc.StateDead, err.Error()
 		return st, nil
 	}
-	st.State, st.Pid = StateRunning, pid
+	st.State, st.Pid = pkgsvc.StateRunning, pid
 	if state != nil {
 		t := state.StartedAt
 		st.StartedAt = &t
-		st.Stale = p.stale(s, state)
+		st.Stale = p.Stale(s, state)
 		st.Sockets = socketNames(state.Sockets)
 	}
 	return st, o
@@ -152,17 +153,17 @@ func (p *Playpen) probeWith(ctx context.Context, s *Service, ping bool) (st Stat
 
 // probeNoPidfile is the state of a service_no_pidfile service: its
 // service_ping says (§4.8), or without running user code, its state file.
-func (p *Playpen) probeNoPidfile(ctx context.Context, s *Service, st Status, state *State, ping bool) Status {
-	up := state != nil && state.Want != WantDown
+func (p *Manager) probeNoPidfile(ctx context.Context, s *pkgsvc.Service, st Status, state *pkgsvc.State, ping bool) Status {
+	up := state != nil && state.Want != pkgsvc.WantDown
 	if ping {
 		up = p.runStep(ctx, s, "ping", s.Env) == nil
 	}
 	if up {
-		st.State = StateRunning
+		st.State = pkgsvc.StateRunning
 		if state != nil {
 			t := state.StartedAt
 			st.StartedAt = &t
-			st.Stale = p.stale(s, state)
+			st.Stale = p.Stale(s, state)
 		}
 	}
 	return st
@@ -170,20 +171,20 @@ func (p *Playpen) probeNoPidfile(ctx context.Context, s *Service, st Status, sta
 
 // cleanStale removes a pidfile and state file that name no live process
 // of ours (§4.7); it never signals anything.
-func (p *Playpen) cleanStale(s *Service) {
-	os.Remove(s.Pidfile(p))
-	os.Remove(s.StateFile(p))
+func (p *Manager) cleanStale(s *pkgsvc.Service) {
+	os.Remove(s.Pidfile(p.Playpen))
+	os.Remove(s.StateFile(p.Playpen))
 	p.clearLaunch(s)
 }
 
 // Status reports one service's state without taking its lock. A service
 // whose config does not evaluate is still reported from its recorded
 // state, with the config's error both in ConfigError and returned.
-func (p *Playpen) Status(ctx context.Context, name string) (Status, error) {
+func (p *Manager) Status(ctx context.Context, name string) (Status, error) {
 	if st, ok := p.quickStatus(name); ok {
 		return st, nil
 	}
-	s, cerr, err := p.resolveOrRecorded(name)
+	s, cerr, err := p.ResolveOrRecorded(name)
 	if err != nil {
 		return Status{Service: name}, err
 	}
@@ -198,7 +199,7 @@ func (p *Playpen) Status(ctx context.Context, name string) (Status, error) {
 }
 
 // knownAlive asks the Liveness hook, when there is one.
-func (p *Playpen) knownAlive(name string, pid int, start uint64) (alive, known bool) {
+func (p *Manager) knownAlive(name string, pid int, start uint64) (alive, known bool) {
 	if p.Liveness == nil {
 		return false, false
 	}
@@ -209,7 +210,7 @@ func (p *Playpen) knownAlive(name string, pid int, start uint64) (alive, known b
 // pid without reading the service's config: what `status` of many
 // running services spends its time on otherwise. Anything less certain
 // (no state, no pidfile, a mismatch) falls back to the full probe.
-func (p *Playpen) quickStatus(name string) (Status, bool) {
+func (p *Manager) quickStatus(name string) (Status, bool) {
 	_, _, reg, _, err := p.Lookup(name)
 	if err != nil {
 		return Status{}, false
@@ -229,13 +230,13 @@ func (p *Playpen) quickStatus(name string) (Status, bool) {
 		if !alive {
 			return Status{}, false
 		}
-	} else if !proc.Matches(pid, state.Identity()) {
+	} else if !proc.Matches(pid, Identity(state)) {
 		return Status{}, false
 	}
 	t := state.StartedAt
 	return Status{
-		Service: name, Package: reg.Package, Version: reg.Version, State: StateRunning, Pid: pid,
+		Service: name, Package: reg.Package, Version: reg.Version, State: pkgsvc.StateRunning, Pid: pid,
 		StartedAt: &t, RunName: state.RunName, Restarts: state.Restarts, Upgraded: state.Upgraded, Sockets: socketNames(state.Sockets),
-		Stale: p.staleDeps(state),
+		Stale: p.StaleDeps(state),
 	}, true
 }

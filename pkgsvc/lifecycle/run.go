@@ -1,4 +1,4 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"servicectl/internal/fsio"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/proc"
 )
 
@@ -32,27 +33,27 @@ type RunOptions struct {
 // Not done here, unlike start: no new session (the engine owns the
 // process group), stdin is left as it is, post-start is the engine's to
 // call (`servicectl hook SERVICE post-start`).
-func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error {
+func (p *Manager) Exec(ctx context.Context, name string, opts RunOptions) error {
 	s, err := p.ResolveContext(ctx, name)
 	if err != nil {
 		return err
 	}
 	if s.Template && s.Instance == "" {
-		return errf(KindUsage, name, "is a template: run an instance of it, e.g. `servicectl run %s@NAME`", name)
+		return pkgsvc.Errorf(pkgsvc.KindUsage, name, "is a template: run an instance of it, e.g. `servicectl run %s@NAME`", name)
 	}
 	if !s.Hooks["start"].Empty() || s.NoPidfile {
-		return errf(KindUsage, name, "has a service_start command (or service_no_pidfile): `run` needs a program to execute; let the engine call the command itself")
+		return pkgsvc.Errorf(pkgsvc.KindUsage, name, "has a service_start command (or service_no_pidfile): `run` needs a program to execute; let the engine call the command itself")
 	}
 	if s.ProgramErr != "" {
-		return errf(KindFailed, name, "%s; fix service_program in %v", s.ProgramErr, s.ConfigFiles)
+		return pkgsvc.Errorf(pkgsvc.KindFailed, name, "%s; fix service_program in %v", s.ProgramErr, s.ConfigFiles)
 	}
 	if err := p.EnsureDirs(); err != nil {
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	// The lock file is close-on-exec: the exec releases it.
 	unlock, err := p.lockCtx(ctx, s)
 	if err != nil {
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	defer unlock()
 	st, o := p.probe(ctx, s)
@@ -60,27 +61,27 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 		o.Close()
 	}
 	switch st.State {
-	case StateRunning:
-		return errf(KindFailed, name, "is already running (pid %d): stop it first (`servicectl stop %s`)", st.Pid, name)
-	case StateDead:
+	case pkgsvc.StateRunning:
+		return pkgsvc.Errorf(pkgsvc.KindFailed, name, "is already running (pid %d): stop it first (`servicectl stop %s`)", st.Pid, name)
+	case pkgsvc.StateDead:
 		p.cleanStale(s)
 	}
 	env, err := p.prepare(ctx, s, StartOptions{})
 	if err != nil {
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	path, sys, err := p.execPlan(s)
 	if err != nil {
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	if opts.Output {
-		out, err := fsio.OpenAppend(s.OutputFile(p), 0o644)
+		out, err := fsio.OpenAppend(s.OutputFile(p.Playpen), 0o644)
 		if err != nil {
-			return wrap(KindFailed, name, fmt.Errorf("output file: %w", err))
+			return pkgsvc.Wrap(pkgsvc.KindFailed, name, fmt.Errorf("output file: %w", err))
 		}
 		for _, fd := range []int{1, 2} {
 			if err := syscall.Dup3(int(out.Fd()), fd, 0); err != nil {
-				return wrap(KindFailed, name, fmt.Errorf("output file: %w", err))
+				return pkgsvc.Wrap(pkgsvc.KindFailed, name, fmt.Errorf("output file: %w", err))
 			}
 		}
 		out.Close()
@@ -88,32 +89,32 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 	self := os.Getpid()
 	info, err := proc.ReadStat(self)
 	if err != nil {
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	info.Argv0 = path // what it will be once executed
 	if !s.OwnPidfile {
-		if err := writePidfile(s.Pidfile(p), self); err != nil {
-			return wrap(KindFailed, name, err)
+		if err := pkgsvc.WritePidfile(s.Pidfile(p.Playpen), self); err != nil {
+			return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 		}
 	}
 	rec := p.newState(s, self, info, StartOptions{})
 	rec.Engine = true
-	if err := writeState(s.StateFile(p), rec); err != nil {
-		return wrap(KindFailed, name, err)
+	if err := pkgsvc.WriteState(s.StateFile(p.Playpen), rec); err != nil {
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	if s.Nice != nil {
 		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, *s.Nice); err != nil {
-			p.warn(name, "service_nice=%d: %v", *s.Nice, err) // as start does
+			p.Warnf(name, "service_nice=%d: %v", *s.Nice, err) // as start does
 		}
 	}
 	if err := becomeService(s, sys.Credential); err != nil {
 		p.cleanStale(s)
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	exe, argv, env, err := p.runSockets(s, sys.Credential, path, append([]string{path}, s.Flags...), env)
 	if err != nil {
 		p.cleanStale(s)
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	err = syscall.Exec(exe, argv, env)
 	for i := 0; i < 20 && errors.Is(err, syscall.ETXTBSY); i++ {
@@ -123,13 +124,13 @@ func (p *Playpen) Exec(ctx context.Context, name string, opts RunOptions) error 
 		err = syscall.Exec(exe, argv, env)
 	}
 	p.cleanStale(s)
-	return wrap(KindFailed, name, fmt.Errorf("cannot execute %s: %w", path, err))
+	return pkgsvc.Wrap(pkgsvc.KindFailed, name, fmt.Errorf("cannot execute %s: %w", path, err))
 }
 
 // becomeService gives this process what a launched service gets before
 // it executes the program: working directory, groups and user (Go
 // applies them to every thread on Linux).
-func becomeService(s *Service, c *syscall.Credential) error {
+func becomeService(s *pkgsvc.Service, c *syscall.Credential) error {
 	if err := os.Chdir(s.Workdir); err != nil {
 		return err
 	}
@@ -156,9 +157,9 @@ var runnableSteps = []string{"pre-start", "post-start", "pre-stop", "post-stop"}
 // Hook runs one hook step of a service with its environment (SPEC §10):
 // the configured code, then the hook file, their output appended to the
 // service's output file, as a start or stop would run them.
-func (p *Playpen) Hook(ctx context.Context, name, step string) error {
+func (p *Manager) Hook(ctx context.Context, name, step string) error {
 	if !slices.Contains(runnableSteps, step) {
-		return errf(KindUsage, name, "%q is not a step: one of %v", step, runnableSteps)
+		return pkgsvc.Errorf(pkgsvc.KindUsage, name, "%q is not a step: one of %v", step, runnableSteps)
 	}
 	s, err := p.ResolveContext(ctx, name)
 	if err != nil {
@@ -167,11 +168,11 @@ func (p *Playpen) Hook(ctx context.Context, name, step string) error {
 	if step == "pre-start" {
 		// As a start would: rendering comes before pre-start.
 		if err := p.render(ctx, s, s.Env); err != nil {
-			return wrap(KindConfig, name, err)
+			return pkgsvc.Wrap(pkgsvc.KindConfig, name, err)
 		}
 	}
 	if err := p.runStep(ctx, s, step, s.Env); err != nil {
-		return &Error{Kind: KindFailed, Service: name, Err: fmt.Errorf("%s failed: %w", step, err)}
+		return &pkgsvc.Error{Kind: pkgsvc.KindFailed, Service: name, Err: fmt.Errorf("%s failed: %w", step, err)}
 	}
 	return nil
 }

@@ -1,16 +1,17 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
 	"fmt"
 	"servicectl/internal/fsio"
+	"servicectl/pkgsvc"
 )
 
 // lockCtx is lock that gives up when ctx ends: a supervisor must not
 // hang on a service another command holds. It tries without blocking and
 // then waits on the lock in a goroutine that lets go of it if nobody
 // wants it any more.
-func (p *Playpen) lockCtx(ctx context.Context, s *Service) (func(), error) {
+func (p *Manager) lockCtx(ctx context.Context, s *pkgsvc.Service) (func(), error) {
 	if ctx.Done() == nil {
 		return p.lock(s)
 	}
@@ -38,8 +39,8 @@ func (p *Playpen) lockCtx(ctx context.Context, s *Service) (func(), error) {
 
 // lock takes the service's flock (SPEC §4.10); the returned func releases
 // it. The kernel drops it if servicectl dies, so no lock outlives us.
-func (p *Playpen) lock(s *Service) (func(), error) {
-	f, err := fsio.Lock(s.LockFile(p))
+func (p *Manager) lock(s *pkgsvc.Service) (func(), error) {
+	f, err := fsio.Lock(s.LockFile(p.Playpen))
 	if err != nil {
 		return nil, err
 	}

@@ -1,31 +1,18 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
+	"servicectl/pkgsvc"
 	"time"
 )
 
 // The health check of an upgrade's gate (issue 16, pkgsvc/upgrade): a
 // service an upgrade started or restarted must pass it in time.
 
-// The health gates of an upgrade (upgrade.Action.Gate).
-const (
-	GatePing = "service_ping" // the service's own check (§5.3)
-	GatePid  = "pid"          // the process runs (§4.7)
-)
-
-// HealthGate names the check that gates s in an upgrade.
-func (s *Service) HealthGate() string {
-	if !s.Hooks["ping"].Empty() {
-		return GatePing
-	}
-	return GatePid
-}
-
 // AwaitHealthy waits until s passes its health check, for at most
 // s.HealthTimeout: service_ping until it succeeds, or the pid check (a
 // process that is gone fails at once: there is nothing to wait for).
-func (p *Playpen) AwaitHealthy(ctx context.Context, s *Service) error {
+func (p *Manager) AwaitHealthy(ctx context.Context, s *pkgsvc.Service) error {
 	gate := s.HealthGate()
 	timeout := time.Duration(s.HealthTimeout * float64(time.Second))
 	deadline := time.Now().Add(timeout)
@@ -33,7 +20,7 @@ func (p *Playpen) AwaitHealthy(ctx context.Context, s *Service) error {
 	var last error // the last check that ran to its end
 	for {
 		var err error
-		if gate == GatePing {
+		if gate == pkgsvc.GatePing {
 			cctx, cancel := context.WithDeadline(ctx, deadline)
 			err = p.runStep(cctx, s, "ping", s.Env)
 			if err != nil && (cctx.Err() == nil || last == nil) {
@@ -45,14 +32,14 @@ func (p *Playpen) AwaitHealthy(ctx context.Context, s *Service) error {
 			if o != nil {
 				o.Close()
 			} else {
-				return errf(KindFailed, s.Name, "failed its health check (%s): it is %s", gate, st.State)
+				return pkgsvc.Errorf(pkgsvc.KindFailed, s.Name, "failed its health check (%s): it is %s", gate, st.State)
 			}
 		}
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return errf(KindFailed, s.Name, "failed its health check (%s) for %gs (service_health_timeout); the last check: %v", gate, s.HealthTimeout, last)
+			return pkgsvc.Errorf(pkgsvc.KindFailed, s.Name, "failed its health check (%s) for %gs (service_health_timeout); the last check: %v", gate, s.HealthTimeout, last)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,7 +1,8 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/fault"
 	"syscall"
 	"time"
@@ -22,28 +23,28 @@ func setOutcome(p *string, s string) {
 }
 
 // Restart restarts one service by the order of preference of SPEC §4.5.
-func (p *Playpen) Restart(ctx context.Context, name string, opts RestartOptions) error {
+func (p *Manager) Restart(ctx context.Context, name string, opts RestartOptions) error {
 	s, err := p.Resolve(name)
 	if err != nil {
 		return err
 	}
 	if s.Template && s.Instance == "" {
-		return errf(KindUsage, name, "is a template: restart instances of it, e.g. `servicectl restart %s@NAME`", name)
+		return pkgsvc.Errorf(pkgsvc.KindUsage, name, "is a template: restart instances of it, e.g. `servicectl restart %s@NAME`", name)
 	}
 	if err := p.EnsureDirs(); err != nil {
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	unlock, err := p.lockCtx(ctx, s)
 	if err != nil {
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	defer unlock()
-	return wrap(KindFailed, name, p.restartLocked(ctx, s, opts))
+	return pkgsvc.Wrap(pkgsvc.KindFailed, name, p.restartLocked(ctx, s, opts))
 }
 
-func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOptions) error {
+func (p *Manager) restartLocked(ctx context.Context, s *pkgsvc.Service, opts RestartOptions) error {
 	st, o := p.probe(ctx, s)
-	if st.State != StateRunning {
+	if st.State != pkgsvc.StateRunning {
 		if o != nil {
 			o.Close()
 		}
@@ -65,7 +66,7 @@ func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOpt
 		setOutcome(opts.outcome, "restarted by service_restart")
 		env := s.Env
 		if opts.Upgraded {
-			env = setEnv(env, "SERVICE_UPGRADED", "1")
+			env = SetEnv(env, "SERVICE_UPGRADED", "1")
 		}
 		return p.runStep(ctx, s, "restart", env)
 	}
@@ -89,18 +90,18 @@ func (p *Playpen) restartLocked(ctx context.Context, s *Service, opts RestartOpt
 }
 
 // Reload sends SIGHUP to a service that takes it (service_hup=1, §4.5).
-func (p *Playpen) Reload(ctx context.Context, name string) error {
+func (p *Manager) Reload(ctx context.Context, name string) error {
 	s, err := p.Resolve(name)
 	if err != nil {
 		return err
 	}
 	if !s.HUP {
-		return errf(KindFailed, name, "does not take SIGHUP (service_hup is not 1); use `servicectl restart %s`", name)
+		return pkgsvc.Errorf(pkgsvc.KindFailed, name, "does not take SIGHUP (service_hup is not 1); use `servicectl restart %s`", name)
 	}
 	st, o := p.probe(ctx, s)
 	if o == nil {
-		return errf(KindNotRunning, name, "is %s; nothing to reload", st.State)
+		return pkgsvc.Errorf(pkgsvc.KindNotRunning, name, "is %s; nothing to reload", st.State)
 	}
 	defer o.Close()
-	return wrap(KindFailed, name, o.Signal(syscall.SIGHUP, false))
+	return pkgsvc.Wrap(pkgsvc.KindFailed, name, o.Signal(syscall.SIGHUP, false))
 }

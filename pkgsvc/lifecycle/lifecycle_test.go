@@ -1,4 +1,4 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"servicectl/internal/fsio"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
@@ -40,7 +41,7 @@ func TestStartStatusStop(t *testing.T) {
 	if info.Pgrp != pid {
 		t.Errorf("not its own process group leader: pgrp %d", info.Pgrp)
 	}
-	st, err := readState(filepath.Join(x.p.RunVar, "web.state"))
+	st, err := pkgsvc.ReadState(filepath.Join(x.p.RunVar, "web.state"))
 	if err != nil || st.Pid != pid || st.StartTime != info.StartTime {
 		t.Fatalf("state %+v %v", st, err)
 	}
@@ -57,7 +58,7 @@ func TestStartStatusStop(t *testing.T) {
 		t.Fatalf("second start: %v, pid %d -> %d", err, pid, x.pid("web"))
 	}
 	s, err := p2.Status(bg, "web")
-	if err != nil || s.State != StateRunning || s.Pid != pid || s.StartedAt == nil {
+	if err != nil || s.State != pkgsvc.StateRunning || s.Pid != pid || s.StartedAt == nil {
 		t.Fatalf("status %+v %v", s, err)
 	}
 	if err := p2.Stop(bg, "web"); err != nil {
@@ -67,7 +68,7 @@ func TestStartStatusStop(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(x.p.RunVar, "web.pid")); !os.IsNotExist(err) {
 		t.Error("pidfile left after stop")
 	}
-	if s, _ := x.reopen().Status(bg, "web"); s.State != StateStopped {
+	if s, _ := x.reopen().Status(bg, "web"); s.State != pkgsvc.StateStopped {
 		t.Errorf("after stop: %s", s.State)
 	}
 	// Stopping a stopped service is fine.
@@ -85,7 +86,7 @@ func TestServiceEnvironmentIsClean(t *testing.T) {
 	os.MkdirAll(filepath.Join(x.root, "var"), 0o755)
 	t.Setenv("KEEP_ME", "kept")
 	t.Setenv("DROP_ME", "dropped")
-	p, err := Open(OpenOptions{Root: x.root, Env: os.Environ()})
+	p, err := Open(pkgsvc.OpenOptions{Root: x.root, Env: os.Environ()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +136,10 @@ func TestPidfileNamingAForeignProcess(t *testing.T) {
 	os.WriteFile(pidfile, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644)
 
 	s, _ := x.p.Status(bg, "web")
-	if s.State != StateDead {
+	if s.State != pkgsvc.StateDead {
 		t.Fatalf("status of a pidfile naming another process: %s", s.State)
 	}
-	if err := x.reopen().Ping(bg, "web"); KindOf(err) != KindNotRunning {
+	if err := x.reopen().Ping(bg, "web"); pkgsvc.KindOf(err) != pkgsvc.KindNotRunning {
 		t.Fatalf("ping: %v", err)
 	}
 	if err := x.reopen().Stop(bg, "web"); err != nil {
@@ -155,8 +156,8 @@ func TestPidfileNamingAForeignProcess(t *testing.T) {
 	x.reopen().Stop(bg, "web")
 	os.WriteFile(pidfile, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644)
 	info, _ := proc.ReadArgs(other.Process.Pid)
-	writeState(filepath.Join(x.p.RunVar, "web.state"), &State{Pid: other.Process.Pid, StartTime: info.StartTime + 1, Argv0: info.Argv0})
-	if s, _ := x.reopen().Status(bg, "web"); s.State != StateDead {
+	pkgsvc.WriteState(filepath.Join(x.p.RunVar, "web.state"), &pkgsvc.State{Pid: other.Process.Pid, StartTime: info.StartTime + 1, Argv0: info.Argv0})
+	if s, _ := x.reopen().Status(bg, "web"); s.State != pkgsvc.StateDead {
 		t.Fatalf("reused pid: %s", s.State)
 	}
 	x.reopen().Stop(bg, "web")
@@ -173,7 +174,7 @@ func TestGarbagePidfile(t *testing.T) {
 	os.MkdirAll(x.p.RunVar, 0o755)
 	os.WriteFile(filepath.Join(x.p.RunVar, "web.pid"), []byte("garbage\x00\n"), 0o644)
 	s, _ := x.p.Status(bg, "web")
-	if s.State != StateDead || !strings.Contains(s.Detail, "not a pid") {
+	if s.State != pkgsvc.StateDead || !strings.Contains(s.Detail, "not a pid") {
 		t.Fatalf("status %+v", s)
 	}
 	if err := x.reopen().Start(bg, "web", StartOptions{}); err != nil {
@@ -198,23 +199,23 @@ func TestStartFailures(t *testing.T) {
 	))
 	cases := []struct {
 		name string
-		code Kind
+		code pkgsvc.Kind
 		want []string
 	}{
-		{"dies", KindFailed, []string{"dies", "exited within service_start_secs", "helper: failing on purpose"}},
-		{"missing", KindFailed, []string{"/nonexistent/prog does not exist"}},
-		{"noexec", KindFailed, []string{"not executable"}},
-		{"badvalue", KindConfig, []string{`service_stop_timeout="ten"`, "services/badvalue/config"}},
-		{"syntax", KindConfig, []string{"services/syntax/config:2"}},
-		{"tmpl", KindUsage, []string{"template"}},
-		{"nosuch", KindUnknown, []string{"unknown service"}},
-		{"../etc", KindUsage, []string{"not valid"}},
-		{"a/b", KindUsage, []string{"not valid"}},
+		{"dies", pkgsvc.KindFailed, []string{"dies", "exited within service_start_secs", "helper: failing on purpose"}},
+		{"missing", pkgsvc.KindFailed, []string{"/nonexistent/prog does not exist"}},
+		{"noexec", pkgsvc.KindFailed, []string{"not executable"}},
+		{"badvalue", pkgsvc.KindConfig, []string{`service_stop_timeout="ten"`, "services/badvalue/config"}},
+		{"syntax", pkgsvc.KindConfig, []string{"services/syntax/config:2"}},
+		{"tmpl", pkgsvc.KindUsage, []string{"template"}},
+		{"nosuch", pkgsvc.KindUnknown, []string{"unknown service"}},
+		{"../etc", pkgsvc.KindUsage, []string{"not valid"}},
+		{"a/b", pkgsvc.KindUsage, []string{"not valid"}},
 	}
 	for _, c := range cases {
 		err := x.reopen().Start(bg, c.name, StartOptions{})
-		if KindOf(err) != c.code {
-			t.Errorf("%s: code %d (%v), want %d", c.name, KindOf(err), err, c.code)
+		if pkgsvc.KindOf(err) != c.code {
+			t.Errorf("%s: code %d (%v), want %d", c.name, pkgsvc.KindOf(err), err, c.code)
 			continue
 		}
 		for _, w := range c.want {
@@ -252,7 +253,7 @@ func TestOwnPidfileDaemon(t *testing.T) {
 	if !alive(pid) {
 		t.Fatal("the daemon's child is not running")
 	}
-	if s, _ := x.reopen().Status(bg, "daemon"); s.State != StateRunning || s.Pid != pid {
+	if s, _ := x.reopen().Status(bg, "daemon"); s.State != pkgsvc.StateRunning || s.Pid != pid {
 		t.Fatalf("status %+v", s)
 	}
 	if err := x.reopen().Stop(bg, "daemon"); err != nil {
@@ -322,7 +323,7 @@ func TestConcurrentStartsAndRestarts(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p, err := Open(OpenOptions{Root: x.root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+				p, err := Open(pkgsvc.OpenOptions{Root: x.root, Env: []string{"PATH=" + os.Getenv("PATH")}})
 				if err != nil {
 					errs <- err
 					return
@@ -380,7 +381,7 @@ func TestDependencyOrderAndCycles(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := func(n string) time.Time {
-		s, err := readState(filepath.Join(x.p.RunVar, n+".state"))
+		s, err := pkgsvc.ReadState(filepath.Join(x.p.RunVar, n+".state"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -392,7 +393,7 @@ func TestDependencyOrderAndCycles(t *testing.T) {
 	}
 	rs = x.reopen().StartMany(bg, []string{"c1"}, ManyOptions{})
 	err := FirstError(rs)
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "c1 -> c2 -> c1") && !strings.Contains(err.Error(), "c2 -> c1 -> c2") {
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), "c1 -> c2 -> c1") && !strings.Contains(err.Error(), "c2 -> c1 -> c2") {
 		t.Fatalf("cycle: %v", err)
 	}
 	// --no-deps starts only what is named.
@@ -400,7 +401,7 @@ func TestDependencyOrderAndCycles(t *testing.T) {
 	if err := FirstError(x.reopen().StartMany(bg, []string{"app"}, ManyOptions{NoDeps: true})); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := x.reopen().Status(bg, "db"); s.State != StateStopped {
+	if s, _ := x.reopen().Status(bg, "db"); s.State != pkgsvc.StateStopped {
 		t.Fatalf("--no-deps started db: %s", s.State)
 	}
 }
@@ -411,12 +412,12 @@ service_envar_WEB_PORT_type=port
 service_envar_WEB_PORT_description="HTTP port"
 `)))
 	err := x.p.Start(bg, "web", StartOptions{})
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), "WEB_PORT is required") || !strings.Contains(err.Error(), "HTTP port") {
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), "WEB_PORT is required") || !strings.Contains(err.Error(), "HTTP port") {
 		t.Fatalf("missing: %v", err)
 	}
 	os.WriteFile(filepath.Join(x.root, "etc/project.conf"), []byte("PORT_PREFIX=8000\nWEB_PORT_OFFSET=70000\n"), 0o644)
 	err = x.reopen().Start(bg, "web", StartOptions{})
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), `WEB_PORT="78000"`) {
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), `WEB_PORT="78000"`) {
 		t.Fatalf("bad: %v", err)
 	}
 	os.WriteFile(filepath.Join(x.root, "etc/project.conf"), []byte("PORT_PREFIX=8000\nWEB_PORT_OFFSET=80\n"), 0o644)
@@ -454,7 +455,7 @@ service_post_stop='echo post-stop-var >> "$PLAYPEN_ROOT/trace"'
 	// A failing pre-start aborts the start.
 	os.WriteFile(filepath.Join(x.root, "services/web/pre-start"), []byte("echo nope; exit 7\n"), 0o644)
 	err = x.reopen().Start(bg, "web", StartOptions{})
-	if KindOf(err) != KindFailed || !strings.Contains(err.Error(), "pre-start failed") {
+	if pkgsvc.KindOf(err) != pkgsvc.KindFailed || !strings.Contains(err.Error(), "pre-start failed") {
 		t.Fatalf("pre-start failure: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(x.p.RunVar, "web.pid")); err == nil {
@@ -483,7 +484,7 @@ func TestInstances(t *testing.T) {
 	if len(errs) != 0 || len(sts) != 2 {
 		t.Fatalf("status of the template: %+v %v", sts, errs)
 	}
-	if err := x.reopen().Start(bg, "web", StartOptions{}); KindOf(err) != KindUsage {
+	if err := x.reopen().Start(bg, "web", StartOptions{}); pkgsvc.KindOf(err) != pkgsvc.KindUsage {
 		t.Fatalf("template without instance: %v", err)
 	}
 }
@@ -511,14 +512,14 @@ func TestUnsafeStateDirectories(t *testing.T) {
 	os.MkdirAll(filepath.Join(x.root, "elsewhere"), 0o755)
 	os.Symlink(filepath.Join(x.root, "elsewhere"), filepath.Join(x.root, "var"))
 	err := x.p.Start(bg, "web", StartOptions{})
-	if KindOf(err) != KindFailed || !strings.Contains(err.Error(), "symlink") {
+	if pkgsvc.KindOf(err) != pkgsvc.KindFailed || !strings.Contains(err.Error(), "symlink") {
 		t.Fatalf("symlinked LOCAL_VAR: %v", err)
 	}
 	os.Remove(filepath.Join(x.root, "var"))
 	os.MkdirAll(filepath.Join(x.root, "var"), 0o777)
 	os.Chmod(filepath.Join(x.root, "var"), 0o777)
 	err = x.reopen().Start(bg, "web", StartOptions{})
-	if KindOf(err) != KindFailed || !strings.Contains(err.Error(), "writable by other users") {
+	if pkgsvc.KindOf(err) != pkgsvc.KindFailed || !strings.Contains(err.Error(), "writable by other users") {
 		t.Fatalf("world-writable LOCAL_VAR: %v", err)
 	}
 	os.Chmod(filepath.Join(x.root, "var"), 0o755)
@@ -533,10 +534,10 @@ func TestRunNameCollision(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := x.reopen().Start(bg, "b", StartOptions{})
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), `"same"`) {
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), `"same"`) {
 		t.Fatalf("collision: %v", err)
 	}
-	if st, _ := x.reopen().Status(bg, "b"); st.State != StateStopped {
+	if st, _ := x.reopen().Status(bg, "b"); st.State != pkgsvc.StateStopped {
 		t.Errorf("b after the refusal: %s", st.State)
 	}
 	// Started together, before either holds the name: neither starts.
@@ -544,11 +545,11 @@ func TestRunNameCollision(t *testing.T) {
 	os.RemoveAll(filepath.Join(x.p.RunVar, "runnames"))
 	rs := x.reopen().StartMany(bg, []string{"a", "b"}, ManyOptions{})
 	for _, r := range rs {
-		if KindOf(r.Err) != KindConfig || !strings.Contains(r.Err.Error(), `"same"`) {
+		if pkgsvc.KindOf(r.Err) != pkgsvc.KindConfig || !strings.Contains(r.Err.Error(), `"same"`) {
 			t.Errorf("%s started together with its namesake: %v", r.Service, r.Err)
 		}
 	}
-	if st, _ := x.reopen().Status(bg, "a"); st.State != StateStopped {
+	if st, _ := x.reopen().Status(bg, "a"); st.State != pkgsvc.StateStopped {
 		t.Errorf("a after starting together: %s", st.State)
 	}
 }
@@ -560,27 +561,27 @@ service_start='touch "$PLAYPEN_ROOT/up"'
 service_ping='[ -e "$PLAYPEN_ROOT/up" ]'
 service_stop='rm -f "$PLAYPEN_ROOT/up"'
 `}))
-	if s, _ := x.p.Status(bg, "ext"); s.State != StateStopped {
+	if s, _ := x.p.Status(bg, "ext"); s.State != pkgsvc.StateStopped {
 		t.Fatalf("before: %s", s.State)
 	}
 	if err := x.reopen().Start(bg, "ext", StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := x.reopen().Status(bg, "ext"); s.State != StateRunning {
+	if s, _ := x.reopen().Status(bg, "ext"); s.State != pkgsvc.StateRunning {
 		t.Fatalf("after start: %s", s.State)
 	}
 	if err := x.reopen().Stop(bg, "ext"); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.reopen().Ping(bg, "ext"); KindOf(err) != KindNotRunning {
+	if err := x.reopen().Ping(bg, "ext"); pkgsvc.KindOf(err) != pkgsvc.KindNotRunning {
 		t.Fatalf("ping after stop: %v", err)
 	}
 }
 
 func TestTestCommand(t *testing.T) {
 	x := newTP(t, merge(project("a", "sleep", "service_test='exit 5'\n"), project("b", "sleep", "")))
-	var e *Error
-	if err := x.p.Test(bg, "a"); !errors.As(err, &e) || e.Kind != KindFailed || e.Status != 5 {
+	var e *pkgsvc.Error
+	if err := x.p.Test(bg, "a"); !errors.As(err, &e) || e.Kind != pkgsvc.KindFailed || e.Status != 5 {
 		t.Fatalf("test status %v", err)
 	}
 	if err := x.p.Test(bg, "b"); !errors.Is(err, ErrNoTest) {
@@ -661,13 +662,13 @@ func TestRunNameHolderKeepsIt(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(x.root, "services/b/config"), []byte("service_program="+testBin+"\nexport HELPER=sleep\nservice_run_name=same\n"), 0o644)
 	err := x.reopen().Start(bg, "b", StartOptions{})
-	if KindOf(err) != KindConfig || !strings.Contains(err.Error(), `"same"`) {
+	if pkgsvc.KindOf(err) != pkgsvc.KindConfig || !strings.Contains(err.Error(), `"same"`) {
 		t.Fatalf("newcomer under a held name: %v", err)
 	}
 	if err := x.reopen().Restart(bg, "a", RestartOptions{}); err != nil {
 		t.Fatalf("holder restart: %v", err)
 	}
-	if s, _ := x.reopen().Status(bg, "b"); s.State == StateRunning {
+	if s, _ := x.reopen().Status(bg, "b"); s.State == pkgsvc.StateRunning {
 		t.Fatal("b runs under a's name")
 	}
 }

@@ -1,4 +1,4 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"servicectl/internal/fsio"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/proc"
 )
 
@@ -26,54 +27,27 @@ import (
 // state file: the supervisor watches state files, and a start must not
 // cost it an extra event.
 
-// launchIntent is what the lock file holds while its holder works: a
-// launch between fork and record (Argv0, LauncherStart), or a stop under
-// way (StopPid: the pid it is stopping, written before the first signal,
-// so that the supervisor never takes the death for a crash; see
-// currentState). Empty between commands.
-type launchIntent struct {
-	Argv0         string `json:"argv0,omitempty"`
-	LauncherStart uint64 `json:"launcher_start,omitempty"`
-	StopPid       int    `json:"stop_pid,omitempty"`
-}
-
 // markStopping records, in the lock file the caller holds, that a stop
 // of pid is under way (before any signal). No file is made or renamed:
 // a stop of 200 services spent 40% of its time writing 200 state files
 // only to say this.
-func (p *Playpen) markStopping(s *Service, pid int) {
-	data, _ := json.Marshal(launchIntent{StopPid: pid})
-	fsio.Rewrite(s.LockFile(p), append(data, '\n'))
-}
-
-// currentState is s's state file as the supervisor must see it: with
-// Want down while a stop of its pid is under way. The lock file is read
-// first: a stop removes the state file before it empties the lock file,
-// so no order of events reads an old state with an emptied record.
-func (p *Playpen) currentState(stateFile, lockFile string) (*State, error) {
-	var in launchIntent
-	if data, err := fsio.ReadRegular(lockFile); err == nil && len(data) > 0 {
-		json.Unmarshal(data, &in) // torn or empty: no stop under way
-	}
-	st, err := readState(stateFile)
-	if err == nil && in.StopPid != 0 && in.StopPid == st.Pid {
-		st.Want = WantDown
-	}
-	return st, err
+func (p *Manager) markStopping(s *pkgsvc.Service, pid int) {
+	data, _ := json.Marshal(pkgsvc.LaunchIntent{StopPid: pid})
+	fsio.Rewrite(s.LockFile(p.Playpen), append(data, '\n'))
 }
 
 // recordLaunch writes the intent into the lock file the caller holds.
-func (p *Playpen) recordLaunch(s *Service) error {
+func (p *Manager) recordLaunch(s *pkgsvc.Service) error {
 	self, err := selfStart()
 	if err != nil {
 		return err
 	}
-	data, _ := json.Marshal(launchIntent{Argv0: s.argv0s()[0], LauncherStart: self})
-	return fsio.Rewrite(s.LockFile(p), append(data, '\n'))
+	data, _ := json.Marshal(pkgsvc.LaunchIntent{Argv0: argv0s(s)[0], LauncherStart: self})
+	return fsio.Rewrite(s.LockFile(p.Playpen), append(data, '\n'))
 }
 
 // clearLaunch says the launch is recorded (or never happened).
-func (p *Playpen) clearLaunch(s *Service) { fsio.TruncateFile(s.LockFile(p)) }
+func (p *Manager) clearLaunch(s *pkgsvc.Service) { fsio.TruncateFile(s.LockFile(p.Playpen)) }
 
 // selfStart is servicectl's own start time, read once.
 var selfStart = sync.OnceValues(func() (uint64, error) {
@@ -87,19 +61,19 @@ var selfStart = sync.OnceValues(func() (uint64, error) {
 // service's in this playpen (§4.7). What it runs does not matter: a
 // wrapper may have exec'd its program since. Anything less is not taken
 // for ours. With none found the intent and what it left are dropped.
-func (p *Playpen) recoverLaunch(s *Service) error {
-	data, err := fsio.ReadRegular(s.LockFile(p))
+func (p *Manager) recoverLaunch(s *pkgsvc.Service) error {
+	data, err := fsio.ReadRegular(s.LockFile(p.Playpen))
 	if err != nil || len(data) == 0 {
 		return nil // no intent left: the usual case
 	}
-	var in launchIntent
+	var in pkgsvc.LaunchIntent
 	if json.Unmarshal(data, &in) != nil || in.StopPid != 0 || in.LauncherStart == 0 {
 		// Torn by a kill mid-write (no launch followed it), or what a
 		// killed stop left: nothing to adopt.
 		p.clearLaunch(s)
 		return nil
 	}
-	if st, err := readState(s.StateFile(p)); err == nil && st.Pid > 0 {
+	if st, err := pkgsvc.ReadState(s.StateFile(p.Playpen)); err == nil && st.Pid > 0 {
 		// Killed after the state was written: nothing to adopt.
 		p.clearLaunch(s)
 		return nil
@@ -115,7 +89,7 @@ func (p *Playpen) recoverLaunch(s *Service) error {
 		found = append(found, pid)
 		infos = append(infos, info)
 	}
-	if pid, err := readPidfile(s.Pidfile(p)); err == nil && pid > 1 {
+	if pid, err := pkgsvc.ReadPidfile(s.Pidfile(p.Playpen)); err == nil && pid > 1 {
 		// Written before the kill (the pidfile comes before the state;
 		// a custom start writes it itself): the pid it names, if ours.
 		consider(pid)
@@ -132,11 +106,11 @@ func (p *Playpen) recoverLaunch(s *Service) error {
 		p.cleanStale(s)
 		return nil
 	case 1:
-		p.warn(s.Name, "adopting pid %d: a start that was killed launched it and did not record it", found[0])
-		if err := writePidfile(s.Pidfile(p), found[0]); err != nil {
+		p.Warnf(s.Name, "adopting pid %d: a start that was killed launched it and did not record it", found[0])
+		if err := pkgsvc.WritePidfile(s.Pidfile(p.Playpen), found[0]); err != nil {
 			return err
 		}
-		if err := writeState(s.StateFile(p), p.newState(s, found[0], infos[0], StartOptions{})); err != nil {
+		if err := pkgsvc.WriteState(s.StateFile(p.Playpen), p.newState(s, found[0], infos[0], StartOptions{})); err != nil {
 			return err
 		}
 		p.clearLaunch(s)
@@ -148,7 +122,7 @@ func (p *Playpen) recoverLaunch(s *Service) error {
 // claimStateless is the rule for a pidfile no state file backs (§4.7):
 // the process is ours only when it leads its own session and carries
 // this service's launch environment.
-func (p *Playpen) claimStateless(s *Service, pid int) (*proc.Handle, error) {
+func (p *Manager) claimStateless(s *pkgsvc.Service, pid int) (*proc.Handle, error) {
 	h, err := proc.Claim(pid, proc.Want{Leader: true})
 	if err != nil {
 		return nil, &proc.NotOurs{Why: fmt.Sprintf("the pidfile names pid %d and there is no state file: %v", pid, err)}
@@ -162,7 +136,7 @@ func (p *Playpen) claimStateless(s *Service, pid int) (*proc.Handle, error) {
 
 // launchedAs says whether pid runs in s's service environment: its
 // SERVICE_NAME, SERVICE_INSTANCE and PLAYPEN_ROOT are s's.
-func (p *Playpen) launchedAs(pid int, s *Service) bool {
+func (p *Manager) launchedAs(pid int, s *pkgsvc.Service) bool {
 	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
 		return false

@@ -1,13 +1,14 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
 	"fmt"
 	"servicectl/envtypes"
+	"servicectl/internal/par"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/fault"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // Result is the outcome of one service in a multi-service operation.
@@ -34,7 +35,7 @@ type graph struct {
 
 // depsOf lists a service's service_depends; an instance depends on what
 // its template names.
-func (p *Playpen) depsOf(name string) ([]string, error) {
+func (p *Manager) depsOf(name string) ([]string, error) {
 	s, err := p.Resolve(name)
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func (p *Playpen) depsOf(name string) ([]string, error) {
 // buildGraph orders names; with expand, dependencies outside the set are
 // added (a start starts what it needs). A cycle is a configuration error
 // naming it.
-func (p *Playpen) buildGraph(names []string, expand bool) (*graph, map[string]error) {
+func (p *Manager) buildGraph(names []string, expand bool) (*graph, map[string]error) {
 	g := &graph{deps: map[string][]string{}}
 	errs := map[string]error{}
 	in := map[string]bool{}
@@ -74,9 +75,9 @@ func (p *Playpen) buildGraph(names []string, expand bool) (*graph, map[string]er
 		}
 	}
 	if cyc := g.cycle(); cyc != nil {
-		err := errf(KindConfig, "", "dependency cycle: %s (check service_depends)", strings.Join(cyc, " -> "))
+		err := pkgsvc.Errorf(pkgsvc.KindConfig, "", "dependency cycle: %s (check service_depends)", strings.Join(cyc, " -> "))
 		for _, n := range cyc {
-			errs[n] = &Error{Kind: KindConfig, Service: n, Err: err.Err}
+			errs[n] = &pkgsvc.Error{Kind: pkgsvc.KindConfig, Service: n, Err: err.Err}
 		}
 	}
 	return g, errs
@@ -173,7 +174,7 @@ func (g *graph) run(ctx context.Context, jobs int, reverse bool, pre map[string]
 				berr := results[b]
 				mu.Unlock()
 				if berr != nil && !reverse {
-					err = errf(KindFailed, n, "not started: dependency %s failed", b)
+					err = pkgsvc.Errorf(pkgsvc.KindFailed, n, "not started: dependency %s failed", b)
 					return
 				}
 			}
@@ -198,7 +199,7 @@ func (g *graph) run(ctx context.Context, jobs int, reverse bool, pre map[string]
 }
 
 // StartMany starts services in dependency order, in parallel (§4.6).
-func (p *Playpen) StartMany(ctx context.Context, names []string, o ManyOptions) []Result {
+func (p *Manager) StartMany(ctx context.Context, names []string, o ManyOptions) []Result {
 	g, pre := p.buildGraph(names, !o.NoDeps)
 	p.portClashesAmong(g.names, pre)
 	p.runNamesAmong(g.names, pre)
@@ -213,13 +214,13 @@ func (p *Playpen) StartMany(ctx context.Context, names []string, o ManyOptions) 
 // StopMany stops services in reverse dependency order, in parallel. A
 // service whose config does not evaluate is stopped all the same, from
 // its recorded state (§4.4), in no particular order.
-func (p *Playpen) StopMany(ctx context.Context, names []string, o ManyOptions) []Result {
+func (p *Manager) StopMany(ctx context.Context, names []string, o ManyOptions) []Result {
 	g, pre := p.buildGraph(names, false)
 	for n, err := range pre {
 		// Only a config that does not evaluate (it has no edges in the
 		// graph); a dependency cycle still refuses.
-		if _, rerr := p.Resolve(n); ConfigError(err) && rerr != nil && len(g.deps[n]) == 0 {
-			if _, lerr := p.recorded(n); lerr == nil {
+		if _, rerr := p.Resolve(n); pkgsvc.ConfigError(err) && rerr != nil && len(g.deps[n]) == 0 {
+			if _, lerr := p.Recorded(n); lerr == nil {
 				delete(pre, n)
 			}
 		}
@@ -240,7 +241,7 @@ func (p *Playpen) StopMany(ctx context.Context, names []string, o ManyOptions) [
 }
 
 // RestartMany restarts services in dependency order, in parallel.
-func (p *Playpen) RestartMany(ctx context.Context, names []string, o ManyOptions) []Result {
+func (p *Manager) RestartMany(ctx context.Context, names []string, o ManyOptions) []Result {
 	g, pre := p.buildGraph(names, false)
 	return g.run(ctx, o.Jobs, false, pre, func(n string, release func()) error {
 		verb := "restarted"
@@ -250,7 +251,7 @@ func (p *Playpen) RestartMany(ctx context.Context, names []string, o ManyOptions
 	})
 }
 
-func (p *Playpen) progress(name string, err error, verb string) {
+func (p *Manager) progress(name string, err error, verb string) {
 	if err == nil && p.Log != nil {
 		p.Log(name, verb)
 	}
@@ -259,14 +260,14 @@ func (p *Playpen) progress(name string, err error, verb string) {
 // StatusMany reports the state of several services; unknown names come
 // back with their error. Instances of a template that run are listed
 // after it (§7).
-func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []error) {
+func (p *Manager) StatusMany(ctx context.Context, names []string) ([]Status, []error) {
 	if err := p.CheckDirs(); err != nil {
 		return nil, []error{err}
 	}
 	out := make([]Status, len(names))
 	errs := make([]error, len(names))
 	// More workers than cores: most of a status is waiting on /proc reads.
-	parallelFor(len(names), 4, func(i int) { out[i], errs[i] = p.Status(ctx, names[i]) })
+	par.For(len(names), 4, func(i int) { out[i], errs[i] = p.Status(ctx, names[i]) })
 	var res []Status
 	var rerrs []error
 	for i := range names {
@@ -277,7 +278,7 @@ func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []e
 			}
 			// The config does not evaluate: the row comes from the
 			// recorded state; a template's running instances stand in for it.
-			if insts, _ := p.RunningInstances(names[i]); out[i].State != StateRunning && len(insts) > 0 {
+			if insts, _ := p.RunningInstances(names[i]); out[i].State != pkgsvc.StateRunning && len(insts) > 0 {
 				for _, in := range insts {
 					if st, _ := p.Status(ctx, in); st.State != "" {
 						res = append(res, st)
@@ -289,8 +290,8 @@ func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []e
 			continue
 		}
 		// A running entry is never a bare template; only others need the config.
-		var s *Service
-		if out[i].State != StateRunning {
+		var s *pkgsvc.Service
+		if out[i].State != pkgsvc.StateRunning {
 			s, _ = p.Resolve(names[i])
 		}
 		if s != nil && s.Template && s.Instance == "" {
@@ -307,24 +308,9 @@ func (p *Playpen) StatusMany(ctx context.Context, names []string) ([]Status, []e
 	if _, err := p.InstalledPackages(); err != nil {
 		// Staleness is read from it: say it cannot be read rather than
 		// guess (no service is then shown stale).
-		rerrs = append(rerrs, &Error{Kind: KindConfig, Err: fmt.Errorf("%w (no service is shown stale until it is fixed)", err)})
+		rerrs = append(rerrs, &pkgsvc.Error{Kind: pkgsvc.KindConfig, Err: fmt.Errorf("%w (no service is shown stale until it is fixed)", err)})
 	}
 	return res, rerrs
-}
-
-// RunningInstances lists instances of a template that have a pidfile.
-func (p *Playpen) RunningInstances(base string) ([]string, error) {
-	entries, err := readDirNames(p.RunVar)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		if strings.HasPrefix(e, base+"@") && strings.HasSuffix(e, ".pid") {
-			out = append(out, strings.TrimSuffix(e, ".pid"))
-		}
-	}
-	return out, nil
 }
 
 // FirstError returns the first failure of a set of results.
@@ -337,63 +323,10 @@ func FirstError(rs []Result) error {
 	return nil
 }
 
-// parallelFor runs fn(0..n-1) on workers goroutines.
-func parallelFor(n, workers int, fn func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-// IsTemplate says whether name is a bare template (service_template=1,
-// no instance): what stop, restart and status expand to its instances.
-func (p *Playpen) IsTemplate(name string) bool {
-	if strings.Contains(name, "@") {
-		return false
-	}
-	s, err := p.Resolve(name)
-	return err == nil && s.Template
-}
-
-// ExpandTemplates replaces each bare template among names as verb needs
-// (§7): stop and restart act on its running instances (as `systemctl
-// stop 'web@*'`); start skips it, since a template itself never runs.
-// notes say what was done instead, for the user.
-func (p *Playpen) ExpandTemplates(names []string, verb string) (out []string, notes []string) {
-	for _, n := range names {
-		if !p.IsTemplate(n) {
-			out = append(out, n)
-			continue
-		}
-		insts, _ := p.RunningInstances(n)
-		switch {
-		case verb == "start":
-			notes = append(notes, fmt.Sprintf("%s is a template: skipped (start an instance: `servicectl start %s@NAME`)", n, n))
-		case len(insts) == 0:
-			notes = append(notes, fmt.Sprintf("%s is a template and no instance of it runs: nothing to %s", n, verb))
-		default:
-			out = append(out, insts...)
-		}
-	}
-	return out, notes
-}
-
 // runNamesAmong refuses the services of one start that share a run name
 // (§4.2): the holder records are written as each starts, too late for
 // two starting together.
-func (p *Playpen) runNamesAmong(names []string, pre map[string]error) {
+func (p *Manager) runNamesAmong(names []string, pre map[string]error) {
 	owners := map[string][]string{}
 	for _, n := range names {
 		if pre[n] != nil {
@@ -408,21 +341,21 @@ func (p *Playpen) runNamesAmong(names []string, pre map[string]error) {
 			continue
 		}
 		for _, n := range ns {
-			pre[n] = errf(KindConfig, n, "run name %q is shared by %s; set service_run_name in one of them; not started", rn, strings.Join(ns, " and "))
+			pre[n] = pkgsvc.Errorf(pkgsvc.KindConfig, n, "run name %q is shared by %s; set service_run_name in one of them; not started", rn, strings.Join(ns, " and "))
 		}
 	}
 }
 
 // portClashesAmong refuses the services of one start whose ports clash
 // with each other's (§6.4): neither of a clashing pair is started.
-func (p *Playpen) portClashesAmong(names []string, pre map[string]error) {
+func (p *Manager) portClashesAmong(names []string, pre map[string]error) {
 	var uses []envtypes.PortUse
 	for _, n := range names {
 		if pre[n] != nil {
 			continue
 		}
 		if s, err := p.Resolve(n); err == nil {
-			for k, v := range s.ports() {
+			for k, v := range s.Ports() {
 				uses = append(uses, envtypes.PortUse{Service: n, Name: k, Value: v})
 			}
 		}
@@ -430,7 +363,7 @@ func (p *Playpen) portClashesAmong(names []string, pre map[string]error) {
 	for _, c := range envtypes.Clashes(uses) {
 		for _, u := range []envtypes.PortUse{c.A, c.B} {
 			if pre[u.Service] == nil {
-				pre[u.Service] = errf(KindConfig, u.Service, "port clash: %v (`servicectl env --check` lists every clash); not started", c)
+				pre[u.Service] = pkgsvc.Errorf(pkgsvc.KindConfig, u.Service, "port clash: %v (`servicectl env --check` lists every clash); not started", c)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"servicectl/envtypes"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/fault"
 	"servicectl/pkgsvc/proc"
 	"strings"
@@ -16,9 +17,9 @@ import (
 // recorded. A revival keeps the record of the crash it answers, so that
 // this start counts as the next crash and a service that cannot start
 // ends failed (§9.2); a user's start leaves nothing behind.
-func (p *Playpen) exitedAtOnce(s *Service, opts StartOptions) error {
+func (p *Manager) exitedAtOnce(s *pkgsvc.Service, opts StartOptions) error {
 	if opts.Revive != 0 {
-		os.Remove(s.Pidfile(p))
+		os.Remove(s.Pidfile(p.Playpen))
 		p.clearLaunch(s)
 	} else {
 		p.cleanStale(s)
@@ -49,7 +50,7 @@ type StartOptions struct {
 
 // Start starts one service (SPEC §4.3). Already running is success. It
 // is StartService for a name, for the command line.
-func (p *Playpen) Start(ctx context.Context, name string, opts StartOptions) error {
+func (p *Manager) Start(ctx context.Context, name string, opts StartOptions) error {
 	s, err := p.Resolve(name)
 	if err != nil {
 		return err
@@ -71,17 +72,17 @@ type Started struct {
 
 // StartService starts a resolved service under its lock (SPEC §4.3) and
 // returns a handle on its process; the caller closes it.
-func (p *Playpen) StartService(ctx context.Context, s *Service, opts StartOptions) (*Started, error) {
+func (p *Manager) StartService(ctx context.Context, s *pkgsvc.Service, opts StartOptions) (*Started, error) {
 	name := s.Name
 	if s.Template && s.Instance == "" {
-		return nil, errf(KindUsage, name, "is a template: start instances of it, e.g. `servicectl start %s@NAME`", name)
+		return nil, pkgsvc.Errorf(pkgsvc.KindUsage, name, "is a template: start instances of it, e.g. `servicectl start %s@NAME`", name)
 	}
 	if err := p.EnsureDirs(); err != nil {
-		return nil, wrap(KindFailed, name, err)
+		return nil, pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	unlock, err := p.lockCtx(ctx, s)
 	if err != nil {
-		return nil, wrap(KindFailed, name, err)
+		return nil, pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	defer unlock()
 	outcome := ""
@@ -90,12 +91,12 @@ func (p *Playpen) StartService(ctx context.Context, s *Service, opts StartOption
 	}
 	fault.Point("start.locked")
 	if err := p.startLocked(ctx, s, opts); err != nil {
-		return nil, wrap(KindFailed, name, err)
+		return nil, pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	r := &Started{AlreadyRunning: *opts.outcome == "already running"}
 	if !s.NoPidfile {
-		if st, err := readState(s.StateFile(p)); err == nil && st.Pid > 0 {
-			if h, err := proc.Claim(st.Pid, st.Identity()); err == nil {
+		if st, err := pkgsvc.ReadState(s.StateFile(p.Playpen)); err == nil && st.Pid > 0 {
+			if h, err := proc.Claim(st.Pid, Identity(st)); err == nil {
 				r.Proc = h
 			}
 		}
@@ -107,18 +108,18 @@ func (p *Playpen) StartService(ctx context.Context, s *Service, opts StartOption
 // the typed environment must hold, the run name must be the service's,
 // config files are rendered, pre-start runs. It returns the environment
 // to run the program in. `start` launches after it, `run` execs.
-func (p *Playpen) prepare(ctx context.Context, s *Service, opts StartOptions) ([]string, error) {
+func (p *Manager) prepare(ctx context.Context, s *pkgsvc.Service, opts StartOptions) ([]string, error) {
 	if !s.Typed.OK() {
 		var msgs []string
 		for _, pr := range s.Typed.Problems {
 			msgs = append(msgs, pr.Error())
 		}
-		return nil, errf(KindConfig, "", "environment: %s", strings.Join(msgs, "; "))
+		return nil, pkgsvc.Errorf(pkgsvc.KindConfig, "", "environment: %s", strings.Join(msgs, "; "))
 	}
-	if err := p.checkRunName(s); err != nil {
+	if err := p.CheckRunName(s); err != nil {
 		return nil, err
 	}
-	if err := p.checkPackageDir(s); err != nil {
+	if err := p.CheckPackageDir(s); err != nil {
 		return nil, err
 	}
 	if err := p.checkRunningPorts(s); err != nil {
@@ -126,7 +127,7 @@ func (p *Playpen) prepare(ctx context.Context, s *Service, opts StartOptions) ([
 	}
 	env := s.Env
 	if opts.Upgraded {
-		env = setEnv(env, "SERVICE_UPGRADED", "1")
+		env = SetEnv(env, "SERVICE_UPGRADED", "1")
 	}
 	if err := p.render(ctx, s, env); err != nil {
 		return nil, err
@@ -141,10 +142,10 @@ func (p *Playpen) prepare(ctx context.Context, s *Service, opts StartOptions) ([
 // started again meanwhile (see StartOptions.Revive).
 var ErrNotWanted = errors.New("no longer wanted up: it was stopped or started again meanwhile")
 
-func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions) error {
+func (p *Manager) startLocked(ctx context.Context, s *pkgsvc.Service, opts StartOptions) error {
 	if opts.Revive != 0 {
-		st, err := p.currentState(s.StateFile(p), s.LockFile(p))
-		if err != nil || st.Pid != opts.Revive || st.Want == WantDown || st.Failed {
+		st, err := pkgsvc.CurrentState(s.StateFile(p.Playpen), s.LockFile(p.Playpen))
+		if err != nil || st.Pid != opts.Revive || st.Want == pkgsvc.WantDown || st.Failed {
 			return ErrNotWanted
 		}
 	}
@@ -216,15 +217,15 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 		return p.exitedAtOnce(s, opts)
 	}
 	if exited != nil {
-		info.Argv0 = s.argv0s()[0]
+		info.Argv0 = argv0s(s)[0]
 	}
 	if !s.OwnPidfile && s.Hooks["start"].Empty() {
-		if err := writePidfile(s.Pidfile(p), pid); err != nil {
+		if err := pkgsvc.WritePidfile(s.Pidfile(p.Playpen), pid); err != nil {
 			return err
 		}
 	}
 	fault.Point("start.pidfile")
-	if err := writeState(s.StateFile(p), p.newState(s, pid, info, opts)); err != nil {
+	if err := pkgsvc.WriteState(s.StateFile(p.Playpen), p.newState(s, pid, info, opts)); err != nil {
 		return err
 	}
 	p.clearLaunch(s) // recorded: the intent is done
@@ -238,27 +239,27 @@ func (p *Playpen) startLocked(ctx context.Context, s *Service, opts StartOptions
 
 // startProbe is start's look at what runs: already running (nothing to
 // do; a pidfile lost meanwhile is written again), or a dead record.
-func (p *Playpen) startProbe(ctx context.Context, s *Service, opts StartOptions) (running, dead bool, err error) {
+func (p *Manager) startProbe(ctx context.Context, s *pkgsvc.Service, opts StartOptions) (running, dead bool, err error) {
 	st, o := p.probe(ctx, s)
 	if o != nil {
 		o.Close()
 	}
 	switch st.State {
-	case StateRunning:
+	case pkgsvc.StateRunning:
 		if opts.outcome != nil {
 			*opts.outcome = "already running"
 		}
 		if st.Detail != "" && !s.NoPidfile && !s.OwnPidfile {
 			// Found through the state file: the pidfile says so again.
-			return true, false, writePidfile(s.Pidfile(p), st.Pid)
+			return true, false, pkgsvc.WritePidfile(s.Pidfile(p.Playpen), st.Pid)
 		}
 		return true, false, nil
-	case StateDead:
+	case pkgsvc.StateDead:
 		// The stale pidfile goes; the state file stays until the new one
 		// replaces it: a servicectl (or daemon) killed before then leaves
 		// the service recorded as wanted up, and the next supervisor
 		// revives it instead of forgetting it.
-		os.Remove(s.Pidfile(p))
+		os.Remove(s.Pidfile(p.Playpen))
 		return false, true, nil
 	}
 	return false, false, nil
@@ -266,8 +267,8 @@ func (p *Playpen) startProbe(ctx context.Context, s *Service, opts StartOptions)
 
 // startByCommand runs service_start (§5.2): the pid is what it wrote in
 // the pidfile; with service_no_pidfile there is none, and the start is
-// recorded here.
-func (p *Playpen) startByCommand(ctx context.Context, s *Service, env []string, opts StartOptions) (int, error) {
+// Recorded here.
+func (p *Manager) startByCommand(ctx context.Context, s *pkgsvc.Service, env []string, opts StartOptions) (int, error) {
 	if !s.NoPidfile {
 		if err := p.recordLaunch(s); err != nil {
 			return 0, err
@@ -278,81 +279,38 @@ func (p *Playpen) startByCommand(ctx context.Context, s *Service, env []string, 
 		return 0, fmt.Errorf("start command failed: %w%s", err, p.tail(s))
 	}
 	if s.NoPidfile {
-		return 0, writeState(s.StateFile(p), p.newState(s, 0, proc.Info{}, opts))
+		return 0, pkgsvc.WriteState(s.StateFile(p.Playpen), p.newState(s, 0, proc.Info{}, opts))
 	}
-	got, err := readPidfile(s.Pidfile(p))
+	got, err := pkgsvc.ReadPidfile(s.Pidfile(p.Playpen))
 	if err != nil || got == 0 {
-		return 0, fmt.Errorf("the start command did not write %s (a custom start must write the pidfile unless service_no_pidfile=1)", s.Pidfile(p))
+		return 0, fmt.Errorf("the start command did not write %s (a custom start must write the pidfile unless service_no_pidfile=1)", s.Pidfile(p.Playpen))
 	}
 	return got, nil
 }
 
-func (p *Playpen) afterStart(ctx context.Context, s *Service, env []string) error {
+func (p *Manager) afterStart(ctx context.Context, s *pkgsvc.Service, env []string) error {
 	if err := p.runStep(ctx, s, "post-start", env); err != nil {
 		return fmt.Errorf("post-start failed (the service is running): %w", err)
 	}
 	return nil
 }
 
-func (p *Playpen) newState(s *Service, pid int, info proc.Info, opts StartOptions) *State {
-	return &State{
+func (p *Manager) newState(s *pkgsvc.Service, pid int, info proc.Info, opts StartOptions) *pkgsvc.State {
+	return &pkgsvc.State{
 		Pid: pid, StartTime: info.StartTime, Sid: info.Sid, Argv0: info.Argv0, RunName: s.RunName,
 		Package: s.Package, Version: s.Version, StartedAt: time.Now().UTC(),
-		Restarts: opts.Restarts, Upgraded: opts.Upgraded, Deps: p.depVersions(s), NoPidfile: s.NoPidfile,
+		Restarts: opts.Restarts, Upgraded: opts.Upgraded, Deps: p.DepVersions(s), NoPidfile: s.NoPidfile,
 		StopSignal: s.StopSigName, StopTimeout: s.StopTimeout, OwnPidfile: s.OwnPidfile,
-		Want: WantUp, Ports: s.ports(), Sockets: s.Sockets,
+		Want: pkgsvc.WantUp, Ports: s.Ports(), Sockets: s.Sockets,
 	}
-}
-
-// ports are s's port variables and their values, and the ports of its
-// sockets (by entry) that no port variable gives: the clash check of
-// §6.4 covers both.
-func (s *Service) ports() map[string]string {
-	var m map[string]string
-	have := map[string]bool{}
-	for _, v := range s.Typed.Values {
-		if v.Spec.Type == envtypes.Port {
-			if m == nil {
-				m = map[string]string{}
-			}
-			m[v.Spec.Name] = v.Value
-			have[v.Value] = true
-		}
-	}
-	for _, sk := range s.Sockets {
-		if port := sk.Port(); port != "" && !have[port] {
-			if m == nil {
-				m = map[string]string{}
-			}
-			m["service_sockets "+sk.Entry] = port
-			have[port] = true
-		}
-	}
-	return m
-}
-
-// runningPorts are the port variables recorded by the services with run
-// state (not stopping), but those in skip: read from state files, no
-// config evaluated.
-func (p *Playpen) runningPorts(skip map[string]bool) []envtypes.PortUse {
-	var uses []envtypes.PortUse
-	for n, st := range p.recordedState() {
-		if skip[n] {
-			continue
-		}
-		for k, v := range st.Ports {
-			uses = append(uses, envtypes.PortUse{Service: n, Name: k, Value: v})
-		}
-	}
-	return uses
 }
 
 // checkRunningPorts refuses to start s when one of its ports is another
 // port variable's of a running service (§6.4), as `env --check` would
 // report it; it reads the running services' state files, never their
 // configs.
-func (p *Playpen) checkRunningPorts(s *Service) error {
-	mine := s.ports()
+func (p *Manager) checkRunningPorts(s *pkgsvc.Service) error {
+	mine := s.Ports()
 	if len(mine) == 0 {
 		return nil
 	}
@@ -360,10 +318,10 @@ func (p *Playpen) checkRunningPorts(s *Service) error {
 	for k, v := range mine {
 		uses = append(uses, envtypes.PortUse{Service: s.Name, Name: k, Value: v})
 	}
-	uses = append(uses, p.runningPorts(map[string]bool{s.Name: true})...)
+	uses = append(uses, p.RunningPorts(map[string]bool{s.Name: true})...)
 	for _, c := range envtypes.Clashes(uses) {
 		if c.A.Service == s.Name || c.B.Service == s.Name {
-			return errf(KindConfig, "", "port clash: %v (`servicectl env --check` lists every clash)", c)
+			return pkgsvc.Errorf(pkgsvc.KindConfig, "", "port clash: %v (`servicectl env --check` lists every clash)", c)
 		}
 	}
 	return nil

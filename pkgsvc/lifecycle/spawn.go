@@ -1,4 +1,4 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"servicectl/internal/fsio"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/proc"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ import (
 // launch executes the program through the linkfarm, detached in its own
 // session, stdin /dev/null, output appended to the output file (§4.3).
 // exited closes when the process ends (we are its parent until we exit).
-func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error) {
+func (p *Manager) launch(s *pkgsvc.Service, env []string) (int, <-chan struct{}, error) {
 	if s.ProgramErr != "" {
 		return 0, nil, errors.New(s.ProgramErr + "; fix service_program in " + strings.Join(s.ConfigFiles, ", "))
 	}
@@ -35,7 +36,7 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 		return 0, nil, err
 	}
 	defer devnull.Close()
-	out, err := fsio.OpenAppend(s.OutputFile(p), 0o644)
+	out, err := fsio.OpenAppend(s.OutputFile(p.Playpen), 0o644)
 	if err != nil {
 		return 0, nil, fmt.Errorf("output file: %w", err)
 	}
@@ -64,7 +65,7 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 	}
 	if s.Nice != nil {
 		if err := syscall.Setpriority(syscall.PRIO_PROCESS, child.Pid, *s.Nice); err != nil {
-			p.warn(s.Name, "service_nice=%d: %v", *s.Nice, err)
+			p.Warnf(s.Name, "service_nice=%d: %v", *s.Nice, err)
 		}
 	}
 	return child.Pid, proc.WatchChild(child), nil
@@ -74,7 +75,7 @@ func (p *Playpen) launch(s *Service, env []string) (int, <-chan struct{}, error)
 // (a child) and `run` (an exec) alike: the path to execute (the
 // linkfarm link unless service_no_symlink), a working directory that
 // exists, and the credentials to switch to.
-func (p *Playpen) execPlan(s *Service) (string, *syscall.SysProcAttr, error) {
+func (p *Manager) execPlan(s *pkgsvc.Service) (string, *syscall.SysProcAttr, error) {
 	path := s.Program
 	if !s.NoSymlink {
 		lp, err := linkfarm.Farm{Dir: p.LinkDir}.Ensure(s.RunName, s.Program)
@@ -95,7 +96,7 @@ func (p *Playpen) execPlan(s *Service) (string, *syscall.SysProcAttr, error) {
 
 // credential applies service_user and service_group: as root, the process
 // drops to them; otherwise asking for another user is an error.
-func credential(s *Service, sys *syscall.SysProcAttr) error {
+func credential(s *pkgsvc.Service, sys *syscall.SysProcAttr) error {
 	if s.User == "" && s.Group == "" {
 		return nil
 	}
@@ -130,13 +131,13 @@ func credential(s *Service, sys *syscall.SysProcAttr) error {
 
 // waitOwnPidfile waits up to 10 s for a program that writes its own
 // pidfile (§4.3). The pid it names may be a forked child.
-func (p *Playpen) waitOwnPidfile(s *Service, exited <-chan struct{}) (int, error) {
+func (p *Manager) waitOwnPidfile(s *pkgsvc.Service, exited <-chan struct{}) (int, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	diedAt := time.Time{}
 	for {
-		if pid, err := readPidfile(s.Pidfile(p)); err == nil && pid > 0 {
+		if pid, err := pkgsvc.ReadPidfile(s.Pidfile(p.Playpen)); err == nil && pid > 0 {
 			if info, err := proc.ReadStat(pid); err == nil && !info.Zombie {
 				return pid, nil
 			}
@@ -151,7 +152,7 @@ func (p *Playpen) waitOwnPidfile(s *Service, exited <-chan struct{}) (int, error
 			}
 		}
 		if !diedAt.IsZero() && time.Since(diedAt) > time.Second || time.Now().After(deadline) {
-			return 0, fmt.Errorf("service_own_pidfile=1 but no live pid appeared in %s within 10 s%s", s.Pidfile(p), p.tail(s))
+			return 0, fmt.Errorf("service_own_pidfile=1 but no live pid appeared in %s within 10 s%s", s.Pidfile(p.Playpen), p.tail(s))
 		}
 		<-tick.C
 	}
@@ -159,7 +160,7 @@ func (p *Playpen) waitOwnPidfile(s *Service, exited <-chan struct{}) (int, error
 
 // watchStart waits service_start_secs and fails the start when the
 // process died meanwhile (§4.3), removing its pidfile and state.
-func (p *Playpen) watchStart(s *Service, pid int, info proc.Info, exited <-chan struct{}, keepState bool) error {
+func (p *Manager) watchStart(s *pkgsvc.Service, pid int, info proc.Info, exited <-chan struct{}, keepState bool) error {
 	clean := func() {
 		// A revival keeps the record of the process that died at once:
 		// the supervisor counts it as a crash and revives it again.
@@ -194,12 +195,12 @@ func (p *Playpen) watchStart(s *Service, pid int, info proc.Info, exited <-chan 
 }
 
 // tail is the last 20 lines of the output file, for failure messages.
-func (p *Playpen) tail(s *Service) string {
-	lines, err := TailLines(s.OutputFile(p), 20)
+func (p *Manager) tail(s *pkgsvc.Service) string {
+	lines, err := TailLines(s.OutputFile(p.Playpen), 20)
 	if err != nil || len(lines) == 0 {
 		return ""
 	}
-	return "\n--- last lines of " + s.OutputFile(p) + " ---\n" + strings.Join(lines, "\n")
+	return "\n--- last lines of " + s.OutputFile(p.Playpen) + " ---\n" + strings.Join(lines, "\n")
 }
 
 // TailLines returns the last n lines of a file (not through a link).

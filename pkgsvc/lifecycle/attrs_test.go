@@ -1,10 +1,11 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
+	"servicectl/pkgsvc"
 	"strings"
 	"testing"
 )
@@ -35,7 +36,7 @@ func TestUserGroupNice(t *testing.T) {
 		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
 		os.WriteFile(filepath.Join(root, rel), []byte(c), 0o644)
 	}
-	p, err := Open(OpenOptions{Root: root, Env: []string{"PATH=/usr/bin:/bin"}})
+	p, err := Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=/usr/bin:/bin"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestUserGroupNice(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(bg, "asnobody") })
-	pid, _ := readPidfile(filepath.Join(p.RunVar, "asnobody.pid"))
+	pid, _ := pkgsvc.ReadPidfile(filepath.Join(p.RunVar, "asnobody.pid"))
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if !strings.Contains(string(status), "\nUid:\t"+nobody.Uid+"\t") {
 		t.Fatalf("not running as nobody (uid %s):\n%s", nobody.Uid, status)

@@ -1,4 +1,4 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"servicectl/internal/fsio"
+	"servicectl/pkgsvc"
 	"strconv"
 	"syscall"
 	"time"
@@ -18,20 +19,20 @@ import (
 // and, with follow, keeps printing what is appended, reopening the file
 // when it is rotated (SPEC §4.9). It follows by polling the file's size
 // every 100 ms: output files may live on filesystems without inotify.
-func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w io.Writer) error {
+func (p *Manager) Logs(ctx context.Context, name string, n int, follow bool, w io.Writer) error {
 	// The output file needs no config: a service whose config broke
 	// still shows its output.
-	s, _, err := p.resolveOrRecorded(name)
+	s, _, err := p.ResolveOrRecorded(name)
 	if err != nil {
 		return err
 	}
 	if s.Template && s.Instance == "" {
-		return errf(KindUsage, name, "is a template: its instances have the output (`servicectl logs %s@NAME`)", name)
+		return pkgsvc.Errorf(pkgsvc.KindUsage, name, "is a template: its instances have the output (`servicectl logs %s@NAME`)", name)
 	}
-	path := s.OutputFile(p)
+	path := s.OutputFile(p.Playpen)
 	f, err := fsio.OpenRead(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return wrap(KindFailed, name, err)
+		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	if err != nil {
 		f = nil
@@ -44,7 +45,7 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 			// a line written in between is not skipped.
 			lines, end, err := tailFile(f, n)
 			if err != nil {
-				return wrap(KindFailed, name, err)
+				return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 			}
 			for _, l := range lines {
 				fmt.Fprintln(w, l)
@@ -55,7 +56,7 @@ func (p *Playpen) Logs(ctx context.Context, name string, n int, follow bool, w i
 		}
 		ino = inode(f)
 	} else if !follow {
-		return errf(KindFailed, name, "has no output yet (%s does not exist)", path)
+		return pkgsvc.Errorf(pkgsvc.KindFailed, name, "has no output yet (%s does not exist)", path)
 	}
 	if !follow {
 		return nil
@@ -115,7 +116,7 @@ func inode(f *os.File) uint64 {
 // goes on appending at the start (O_APPEND). Lines written between the
 // copy and the truncation are lost — the price of copy-truncate, as with
 // logrotate's copytruncate. It reports whether it rotated.
-func (p *Playpen) RotateOutput(name string, maxBytes int64, keep int) (bool, error) {
+func (p *Manager) RotateOutput(name string, maxBytes int64, keep int) (bool, error) {
 	path := filepath.Join(p.RunVar, name+".output")
 	fi, err := os.Lstat(path)
 	if err != nil || maxBytes <= 0 || fi.Size() < maxBytes {

@@ -1,9 +1,10 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/fault"
 	"syscall"
 	"time"
@@ -21,7 +22,7 @@ type Stopped struct {
 // whose config no longer evaluates is stopped as it was recorded at
 // start, without hooks, with a warning.
 // Its sockets (§4.11) are let go: a stop is for good.
-func (p *Playpen) Stop(ctx context.Context, name string) error {
+func (p *Manager) Stop(ctx context.Context, name string) error {
 	_, err := p.stop(ctx, name)
 	if err == nil {
 		p.releaseSockets(name)
@@ -31,40 +32,40 @@ func (p *Playpen) Stop(ctx context.Context, name string) error {
 
 // StopService stops a resolved service under its lock (SPEC §4.4) and
 // says how it ended.
-func (p *Playpen) StopService(ctx context.Context, s *Service) (Stopped, error) {
+func (p *Manager) StopService(ctx context.Context, s *pkgsvc.Service) (Stopped, error) {
 	if err := p.EnsureDirs(); err != nil {
-		return Stopped{}, wrap(KindFailed, s.Name, err)
+		return Stopped{}, pkgsvc.Wrap(pkgsvc.KindFailed, s.Name, err)
 	}
 	unlock, err := p.lockCtx(ctx, s)
 	if err != nil {
-		return Stopped{}, wrap(KindFailed, s.Name, err)
+		return Stopped{}, pkgsvc.Wrap(pkgsvc.KindFailed, s.Name, err)
 	}
 	defer unlock()
 	var r Stopped
 	_, err = p.stopLockedHow(ctx, s, &r)
-	return r, wrap(KindFailed, s.Name, err)
+	return r, pkgsvc.Wrap(pkgsvc.KindFailed, s.Name, err)
 }
 
 // stop is Stop that also says whether the service was running.
-func (p *Playpen) stop(ctx context.Context, name string) (bool, error) {
-	s, cerr, err := p.resolveOrRecorded(name)
+func (p *Manager) stop(ctx context.Context, name string) (bool, error) {
+	s, cerr, err := p.ResolveOrRecorded(name)
 	if err != nil {
 		return false, err
 	}
 	if cerr != nil {
-		p.warn(name, "its config does not evaluate (%s); stopping it as recorded at start (SIG%s, %gs), without hooks", configErrText(cerr), s.StopSigName, s.StopTimeout)
+		p.Warnf(name, "its config does not evaluate (%s); stopping it as recorded at start (SIG%s, %gs), without hooks", pkgsvc.ConfigErrText(cerr), s.StopSigName, s.StopTimeout)
 	}
 	r, err := p.StopService(ctx, s)
 	return r.WasRunning, err
 }
 
 // stopLocked returns the state the service was in and any failure.
-func (p *Playpen) stopLocked(ctx context.Context, s *Service) (*State, error) {
+func (p *Manager) stopLocked(ctx context.Context, s *pkgsvc.Service) (*pkgsvc.State, error) {
 	return p.stopLockedHow(ctx, s, nil)
 }
 
 // stopLockedHow is stopLocked; how, when set, learns how it ended.
-func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (*State, error) {
+func (p *Manager) stopLockedHow(ctx context.Context, s *pkgsvc.Service, how *Stopped) (*pkgsvc.State, error) {
 	if how == nil {
 		how = &Stopped{}
 	}
@@ -72,8 +73,8 @@ func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (
 		return nil, err
 	}
 	st, o := p.probe(ctx, s)
-	old, _ := readState(s.StateFile(p))
-	if st.State != StateRunning {
+	old, _ := pkgsvc.ReadState(s.StateFile(p.Playpen))
+	if st.State != pkgsvc.StateRunning {
 		if !s.NoPidfile {
 			p.cleanStale(s)
 		}
@@ -110,7 +111,7 @@ func (p *Playpen) stopLockedHow(ctx context.Context, s *Service, how *Stopped) (
 		fault.Point("stop.signalled")
 		if !o.Wait(timeout) {
 			how.How = fmt.Sprintf("SIGKILL after %gs", s.StopTimeout)
-			p.warn(s.Name, "did not stop within %gs of SIG%s; sending SIGKILL", s.StopTimeout, s.StopSigName)
+			p.Warnf(s.Name, "did not stop within %gs of SIG%s; sending SIGKILL", s.StopTimeout, s.StopSigName)
 			o.Signal(syscall.SIGKILL, true)
 			if !o.Wait(5 * time.Second) {
 				errs = append(errs, fmt.Errorf("pid %d survived SIGKILL", o.Pid))

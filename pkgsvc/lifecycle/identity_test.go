@@ -1,4 +1,4 @@
-package pkgsvc
+package lifecycle
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/internal/testkit"
 	"servicectl/pkgsvc/proc"
 	"strconv"
@@ -45,7 +46,7 @@ func TestPidfileChangedBehindOurBack(t *testing.T) {
 	// The pidfile is not believed; the state file, which has the start
 	// time, still names the service's process: running, as that pid.
 	st, err := x.reopen().Status(bg, "web")
-	if err != nil || st.State != StateRunning || st.Pid != orig || !strings.Contains(st.Detail, "changed by someone else") {
+	if err != nil || st.State != pkgsvc.StateRunning || st.Pid != orig || !strings.Contains(st.Detail, "changed by someone else") {
 		t.Fatalf("status: %+v %v; want running as pid %d, saying the pidfile was changed", st, err, orig)
 	}
 	// start repairs the pidfile, and runs nothing more.
@@ -104,12 +105,12 @@ func TestOwnPidfileNewPidMustBeNewer(t *testing.T) {
 		}
 	})
 	os.WriteFile(pidfile, []byte(strconv.Itoa(older.Process.Pid)+"\n"), 0o644)
-	if st, _ := x.reopen().Status(bg, "d"); st.State != StateDead {
+	if st, _ := x.reopen().Status(bg, "d"); st.State != pkgsvc.StateDead {
 		t.Errorf("a pid older than the service: %+v, want dead", st)
 	}
 	newer := impostor(t, s.LinkPath) // as if the daemon re-executed itself
 	os.WriteFile(pidfile, []byte(strconv.Itoa(newer.Process.Pid)+"\n"), 0o644)
-	if st, _ := x.reopen().Status(bg, "d"); st.State != StateRunning || st.Pid != newer.Process.Pid {
+	if st, _ := x.reopen().Status(bg, "d"); st.State != pkgsvc.StateRunning || st.Pid != newer.Process.Pid {
 		t.Errorf("a newer pid running the program: %+v, want running", st)
 	}
 }
@@ -127,7 +128,7 @@ func TestWrapperThatExecs(t *testing.T) {
 	}
 	pid := x.pid("w")
 	st, err := x.reopen().Status(bg, "w")
-	if err != nil || st.State != StateRunning || st.Pid != pid {
+	if err != nil || st.State != pkgsvc.StateRunning || st.Pid != pid {
 		t.Fatalf("status after the wrapper exec'd: %+v %v", st, err)
 	}
 	if err := x.reopen().Stop(bg, "w"); err != nil {
@@ -146,14 +147,14 @@ func TestStopRecordsIntentFirst(t *testing.T) {
 	if err := x.p.Start(bg, "w", StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := readState(filepath.Join(x.p.RunVar, "w.state")); st == nil || st.Want != WantUp {
+	if st, _ := pkgsvc.ReadState(filepath.Join(x.p.RunVar, "w.state")); st == nil || st.Want != pkgsvc.WantUp {
 		t.Fatalf("state after start: %+v", st)
 	}
 	if err := x.reopen().Stop(bg, "w"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := os.ReadFile(out); string(got) != WantDown {
-		t.Errorf("the service saw want=%q when signalled, want %q", got, WantDown)
+	if got, _ := os.ReadFile(out); string(got) != pkgsvc.WantDown {
+		t.Errorf("the service saw want=%q when signalled, want %q", got, pkgsvc.WantDown)
 	}
 }
 
@@ -166,21 +167,21 @@ func TestFailedVerdictShownUntilStart(t *testing.T) {
 	}
 	pid := x.pid("f")
 	stf := filepath.Join(x.p.RunVar, "f.state")
-	st, _ := readState(stf)
-	if o, err := proc.Claim(pid, st.Identity()); err == nil {
+	st, _ := pkgsvc.ReadState(stf)
+	if o, err := proc.Claim(pid, Identity(st)); err == nil {
 		o.Signal(9, true)
 		o.Close()
 	}
 	waitGone(t, pid)
 	st.Failed, st.Crashes = true, 6
-	writeState(stf, st)
-	if got, _ := x.reopen().Status(bg, "f"); got.State != StateFailed {
+	pkgsvc.WriteState(stf, st)
+	if got, _ := x.reopen().Status(bg, "f"); got.State != pkgsvc.StateFailed {
 		t.Fatalf("status of a failed service: %s", got.State)
 	}
 	if err := x.reopen().Start(bg, "f", StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := x.reopen().Status(bg, "f"); got.State != StateRunning {
+	if got, _ := x.reopen().Status(bg, "f"); got.State != pkgsvc.StateRunning {
 		t.Errorf("after start: %s", got.State)
 	}
 }
@@ -377,7 +378,7 @@ func TestProgramShapes(t *testing.T) {
 			running := func(when string, want int) {
 				t.Helper()
 				st, err := x.reopen().Status(bg, "svc")
-				if err != nil || st.State != StateRunning || st.Pid != want {
+				if err != nil || st.State != pkgsvc.StateRunning || st.Pid != want {
 					t.Fatalf("status %s: %+v %v; want running as pid %d", when, st, err, want)
 				}
 				if err := x.reopen().Ping(bg, "svc"); err != nil {
@@ -415,7 +416,7 @@ func TestProgramShapes(t *testing.T) {
 				}
 				return nil
 			})
-			if st, _ := x.reopen().Status(bg, "svc"); st.State != StateStopped {
+			if st, _ := x.reopen().Status(bg, "svc"); st.State != pkgsvc.StateStopped {
 				t.Errorf("after stop: %+v", st)
 			}
 		})
@@ -441,7 +442,7 @@ func TestStatelessPidfile(t *testing.T) {
 		return nil
 	})
 	os.Remove(filepath.Join(x.p.RunVar, "w.state"))
-	if st, err := x.reopen().Status(bg, "w"); err != nil || st.State != StateRunning || st.Pid != pid {
+	if st, err := x.reopen().Status(bg, "w"); err != nil || st.State != pkgsvc.StateRunning || st.Pid != pid {
 		t.Fatalf("status with the state file lost: %+v %v; want running as %d", st, err, pid)
 	}
 	if err := x.reopen().Stop(bg, "w"); err != nil {
@@ -459,7 +460,7 @@ func TestStatelessPidfile(t *testing.T) {
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		os.WriteFile(filepath.Join(x.p.RunVar, "w.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
-		if st, _ := x.reopen().Status(bg, "w"); st.State != StateDead {
+		if st, _ := x.reopen().Status(bg, "w"); st.State != pkgsvc.StateDead {
 			t.Errorf("by hand (setsid %v): status %+v, want dead", setsid, st)
 		}
 		if err := x.reopen().Stop(bg, "w"); err != nil {
