@@ -55,6 +55,9 @@ func Errorf(kind Kind, service, format string, args ...any) *Error {
 	return &Error{Kind: kind, Service: service, Err: fmt.Errorf(format, args...)}
 }
 
+// Wrap gives err a kind and the service it concerns, keeping it for
+// errors.Is and errors.As; nil stays nil, so a call can wrap a result
+// without checking it first.
 func Wrap(kind Kind, service string, err error) error {
 	if err == nil {
 		return nil

@@ -67,6 +67,8 @@ const (
 	WantDown = "down"
 )
 
+// ReadState reads a state file (§4.9) without following a link: a
+// replaced file is read whole or not at all.
 func ReadState(path string) (*State, error) {
 	data, err := fsio.ReadSnapshot(path)
 	if err != nil {
@@ -75,6 +77,8 @@ func ReadState(path string) (*State, error) {
 	return ParseState(path, data)
 }
 
+// ParseState is ReadState for bytes already read (the daemon keeps its
+// state files open; see fsio.Held); path names the file in errors.
 func ParseState(path string, data []byte) (*State, error) {
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
@@ -83,6 +87,8 @@ func ParseState(path string, data []byte) (*State, error) {
 	return &st, nil
 }
 
+// WriteState replaces a state file atomically, never in place: a reader
+// sees the old record or the new, never half of one.
 func WriteState(path string, st *State) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -91,7 +97,7 @@ func WriteState(path string, st *State) error {
 	return fsio.WriteAtomic(path, append(data, '\n'), 0o644, false)
 }
 
-// readPidfile returns the pid, or 0 and nil when there is no pidfile.
+// ReadPidfile returns the pid, or 0 and nil when there is no pidfile.
 // Garbage is an error that the caller treats as a stale pidfile.
 func ReadPidfile(path string) (int, error) {
 	data, err := fsio.ReadSnapshot(path)
@@ -104,6 +110,8 @@ func ReadPidfile(path string) (int, error) {
 	return ParsePidfile(path, data)
 }
 
+// ParsePidfile is ReadPidfile for bytes already read; path names the
+// file in errors.
 func ParsePidfile(path string, data []byte) (int, error) {
 	s := strings.TrimSpace(string(data))
 	pid, err := strconv.Atoi(s)
@@ -116,6 +124,8 @@ func ParsePidfile(path string, data []byte) (int, error) {
 	return pid, nil
 }
 
+// WritePidfile replaces a pidfile atomically (§4.7): a reader never sees
+// an empty or partial pid.
 func WritePidfile(path string, pid int) error {
 	return fsio.WriteAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644, false)
 }

@@ -169,6 +169,8 @@ func Rewrite(path string, data []byte) error {
 	return err
 }
 
+// TruncateFile empties an existing regular file in place, never
+// following a link (an output file rotated by copytruncate).
 func TruncateFile(path string) error {
 	f, err := OpenFile(path, unix.O_WRONLY, 0)
 	if err != nil {

@@ -207,6 +207,8 @@ func (s *Supervisor) watched(name string) {
 // within milliseconds of starting.
 const settleFor = 300 * time.Millisecond
 
+// Holder is the supervisor's socket holder, which daemon.sock serves to
+// commands so that a restart hands the same sockets on (§4.11).
 func (s *Supervisor) Holder() *Holder { return s.holder }
 
 // resolve reads a service's definition on the supervisor's one resolver
