@@ -18,8 +18,14 @@ import (
 	"servicectl/pkgsvc/upgrade"
 )
 
-func newDaemon(g *globals) *cobra.Command {
-	var httpAddr string
+// daemonOptions are what `daemon` is asked: its flags and arguments.
+type daemonOptions struct {
+	httpAddr string
+	args     []string
+}
+
+func newDaemonCmd(g *globals) *cobra.Command {
+	var o daemonOptions
 	c := &cobra.Command{
 		Use:   "daemon",
 		Short: "Supervise the playpen's services in the foreground: restart crashed ones (SPEC §9)",
@@ -31,43 +37,50 @@ those that died while no daemon ran. Killing it leaves the services running.
 One daemon per playpen. Logs go to stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			// A long-running process: the collector works as usual
-			// (main turns it off for one-shot commands).
-			debug.SetGCPercent(100)
-			debug.SetMemoryLimit(-1)
-			events := dashboard.NewEvents(200)
-			log := slog.New(events.Handler(slog.NewTextHandler(g.stderr, nil)))
-			ctx := c.Context()
-			sup := supervise.New(pp, log)
-			pp.Liveness = sup.Alive // the dashboard's status needs no /proc read for what is watched
-			pp.KeepFiles()          // nor a read of a state file that did not change
-			if err := sup.Lock(); err != nil {
-				if errors.Is(err, supervise.ErrRunning) {
-					return silentFail(g, err)
-				}
-				return err
-			}
-			stop, err := serveAPI(ctx, g, pp, httpAddr, log, events, sup.Keeper(),
-				dashboard.WithRotations(sup.Rotations), dashboard.WithObserver(sup.Observed), dashboard.WithLogger(log.With("part", "api")), dashboard.WithKnown(sup.Known))
-			if err != nil {
-				sup.Unlock()
-				return err
-			}
-			defer stop()
-			go func() {
-				if err := upgrade.NewReactor(pp, log.With("part", "watch")).Run(ctx); err != nil {
-					log.Warn("not watching files for changes (§9.3)", "err", err)
-				}
-			}()
-			return sup.Run(ctx)
+			o.args = args
+			return runDaemon(c.Context(), o, g)
 		},
 	}
-	c.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8470", "address of the dashboard and API ('' for none)")
+	c.Flags().StringVar(&o.httpAddr, "http", "127.0.0.1:8470", "address of the dashboard and API ('' for none)")
 	return c
+}
+
+// runDaemon supervises the playpen's services until interrupted: the
+// supervisor, the upgrade reactor, daemon.sock and, when asked, the
+// dashboard (§9).
+func runDaemon(ctx context.Context, o daemonOptions, g *globals) error {
+	pp, err := g.playpen()
+	if err != nil {
+		return err
+	}
+	// A long-running process: the collector works as usual
+	// (main turns it off for one-shot commands).
+	debug.SetGCPercent(100)
+	debug.SetMemoryLimit(-1)
+	events := dashboard.NewEvents(200)
+	log := slog.New(events.Handler(slog.NewTextHandler(g.stderr, nil)))
+	sup := supervise.New(pp, log)
+	pp.Liveness = sup.Alive // the dashboard's status needs no /proc read for what is watched
+	pp.KeepFiles()          // nor a read of a state file that did not change
+	if err := sup.Lock(); err != nil {
+		if errors.Is(err, supervise.ErrRunning) {
+			return silentFail(g, err)
+		}
+		return err
+	}
+	stop, err := serveAPI(ctx, g, pp, o.httpAddr, log, events, sup.Keeper(),
+		dashboard.WithRotations(sup.Rotations), dashboard.WithObserver(sup.Observed), dashboard.WithLogger(log.With("part", "api")), dashboard.WithKnown(sup.Known))
+	if err != nil {
+		sup.Unlock()
+		return err
+	}
+	defer stop()
+	go func() {
+		if err := upgrade.NewReactor(pp, log.With("part", "watch")).Run(ctx); err != nil {
+			log.Warn("not watching files for changes (§9.3)", "err", err)
+		}
+	}()
+	return sup.Run(ctx)
 }
 
 // silentFail prints err and exits 1.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,101 +9,140 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"servicectl/pkgsvc"
 	"servicectl/pkgsvc/export"
-	"servicectl/pkgsvc/lifecycle"
 )
 
-func newExport(g *globals) *cobra.Command {
+// newExportCmd is `export` and its engines (§10.2).
+func newExportCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "export",
 		Short: "Hand the services to another engine (SPEC §10.2)",
 	}
-	var out string
-	var user bool
-	sd := &cobra.Command{
+	c.AddCommand(newExportSystemdCmd(g), newExportSupervisordCmd(g), newExportNomadCmd(g))
+	return c
+}
+
+// exportOptions are what an export is asked: where to write, systemd's
+// --user, and the services.
+type exportOptions struct {
+	out  string
+	user bool
+	args []string
+}
+
+func newExportSystemdCmd(g *globals) *cobra.Command {
+	var o exportOptions
+	c := &cobra.Command{
 		Use:   "systemd [SERVICE...]",
 		Short: "Write a systemd unit per service (NAME@.service for templates) running it through `servicectl run`",
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, self, err := exportInputs(g, args)
-			if err != nil {
-				return err
-			}
-			files, warnings, err := export.Systemd(pp.Playpen, names, export.Options{Servicectl: self, User: user})
-			if err != nil {
-				return err
-			}
-			for _, w := range warnings {
-				fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
-			}
-			if out == "" {
-				for _, f := range files {
-					fmt.Fprintf(g.stdout, "# file: %s\n%s\n", f.Name, f.Content)
-				}
-				return nil
-			}
-			if err := outDir(out); err != nil {
-				return err
-			}
-			if err := export.Write(out, files, func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }); err != nil {
-				return err
-			}
-			if !g.quiet {
-				globs := filepath.Clean(out) + "/*.service"
-				for _, f := range files {
-					if strings.HasSuffix(f.Name, ".socket") {
-						globs += " " + filepath.Clean(out) + "/*.socket"
-						break
-					}
-				}
-				fmt.Fprintf(g.stderr, "servicectl: wrote %d units to %s; install them with: cp %s /etc/systemd/system/ && systemctl daemon-reload\n", len(files), out, globs)
-			}
-			return nil
+			o.args = args
+			return runExportSystemd(c.Context(), o, g)
 		},
 	}
-	sd.Flags().StringVar(&out, "out", "", outHelp)
-	sd.Flags().BoolVar(&user, "user", false, "units for a systemd --user manager")
-	var supOut string
-	sv := &cobra.Command{
+	c.Flags().StringVar(&o.out, "out", "", outHelp)
+	c.Flags().BoolVar(&o.user, "user", false, "units for a systemd --user manager")
+	return c
+}
+
+// runExportSystemd writes (or prints) a unit per service, and says how to
+// install them.
+func runExportSystemd(ctx context.Context, o exportOptions, g *globals) error {
+	pp, names, self, err := exportInputs(g, o.args)
+	if err != nil {
+		return err
+	}
+	files, warnings, err := export.Systemd(pp, names, export.Options{Servicectl: self, User: o.user})
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(g.stderr, "servicectl: warning: %s\n", w)
+	}
+	if o.out == "" {
+		for _, f := range files {
+			fmt.Fprintf(g.stdout, "# file: %s\n%s\n", f.Name, f.Content)
+		}
+		return nil
+	}
+	if err := outDir(o.out); err != nil {
+		return err
+	}
+	if err := export.Write(o.out, files, func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }); err != nil {
+		return err
+	}
+	if !g.quiet {
+		globs := filepath.Clean(o.out) + "/*.service"
+		for _, f := range files {
+			if strings.HasSuffix(f.Name, ".socket") {
+				globs += " " + filepath.Clean(o.out) + "/*.socket"
+				break
+			}
+		}
+		fmt.Fprintf(g.stderr, "servicectl: wrote %d units to %s; install them with: cp %s /etc/systemd/system/ && systemctl daemon-reload\n", len(files), o.out, globs)
+	}
+	return nil
+}
+
+func newExportSupervisordCmd(g *globals) *cobra.Command {
+	var o exportOptions
+	c := &cobra.Command{
 		Use:   "supervisord [SERVICE...]",
 		Short: "Write [program:x] sections for supervisord running each service through `servicectl run`",
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, self, err := exportInputs(g, args)
-			if err != nil {
-				return err
-			}
-			f, warnings, err := export.Supervisord(pp.Playpen, names, export.Options{Servicectl: self})
-			if err != nil {
-				return err
-			}
-			return writeExport(g, f, warnings, supOut, "include it from supervisord.conf: [include] files =")
+			o.args = args
+			return runExportSupervisord(c.Context(), o, g)
 		},
 	}
-	sv.Flags().StringVar(&supOut, "out", "", outHelp)
-	var nomadOut string
-	nm := &cobra.Command{
+	c.Flags().StringVar(&o.out, "out", "", outHelp)
+	return c
+}
+
+// runExportSupervisord writes (or prints) supervisord's program sections.
+func runExportSupervisord(ctx context.Context, o exportOptions, g *globals) error {
+	pp, names, self, err := exportInputs(g, o.args)
+	if err != nil {
+		return err
+	}
+	f, warnings, err := export.Supervisord(pp, names, export.Options{Servicectl: self})
+	if err != nil {
+		return err
+	}
+	return writeExport(g, f, warnings, o.out, "include it from supervisord.conf: [include] files =")
+}
+
+func newExportNomadCmd(g *globals) *cobra.Command {
+	var o exportOptions
+	c := &cobra.Command{
 		Use:   "nomad [SERVICE...]",
 		Short: "Write a Nomad job (JSON) with a group per service running `servicectl run` (raw_exec)",
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, self, err := exportInputs(g, args)
-			if err != nil {
-				return err
-			}
-			f, warnings, err := export.Nomad(pp.Playpen, names, export.Options{Servicectl: self})
-			if err != nil {
-				return err
-			}
-			return writeExport(g, f, warnings, nomadOut, "run it with: nomad job run -json")
+			o.args = args
+			return runExportNomad(c.Context(), o, g)
 		},
 	}
-	nm.Flags().StringVar(&nomadOut, "out", "", outHelp)
-	c.AddCommand(sd, sv, nm)
+	c.Flags().StringVar(&o.out, "out", "", outHelp)
 	return c
+}
+
+// runExportNomad writes (or prints) a Nomad job for the services.
+func runExportNomad(ctx context.Context, o exportOptions, g *globals) error {
+	pp, names, self, err := exportInputs(g, o.args)
+	if err != nil {
+		return err
+	}
+	f, warnings, err := export.Nomad(pp, names, export.Options{Servicectl: self})
+	if err != nil {
+		return err
+	}
+	return writeExport(g, f, warnings, o.out, "run it with: nomad job run -json")
 }
 
 // exportInputs is what every export starts from: the playpen, the
 // services named (default: all) and the servicectl binary the engine is
 // to run.
-func exportInputs(g *globals, args []string) (*lifecycle.Manager, []string, string, error) {
+func exportInputs(g *globals, args []string) (*pkgsvc.Playpen, []string, string, error) {
 	pp, err := g.playpen()
 	if err != nil {
 		return nil, nil, "", err
@@ -114,7 +154,7 @@ func exportInputs(g *globals, args []string) (*lifecycle.Manager, []string, stri
 		}
 	}
 	self, err := os.Executable()
-	return pp, names, self, err
+	return pp.Playpen, names, self, err
 }
 
 // outHelp is the one rule of --out for every export.

@@ -120,10 +120,10 @@ func newRoot(g *globals) *cobra.Command {
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "more detail")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
-		newInit(g), newNewService(g), newList(g), newShow(g), newEnv(g),
-		newStart(g), newStop(g), newRestart(g), newReload(g), newStatus(g),
-		newPing(g), newTest(g), newLogs(g), newUpgrade(g), newWhy(g), newDaemon(g),
-		newRun(g), newHook(g), newExport(g), newPackageHook(g),
+		newInitCmd(g), newNewServiceCmd(g), newListCmd(g), newShowCmd(g), newEnvCmd(g),
+		newStartCmd(g), newStopCmd(g), newRestartCmd(g), newReloadCmd(g), newStatusCmd(g),
+		newPingCmd(g), newTestCmd(g), newLogsCmd(g), newUpgradeCmd(g), newWhyCmd(g), newDaemonCmd(g),
+		newRunCmd(g), newHookCmd(g), newExportCmd(g), newPackageHookCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.Flags().SetInterspersed(true)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -10,54 +11,66 @@ import (
 	"servicectl/pkgsvc/lifecycle"
 )
 
-func newShow(g *globals) *cobra.Command {
-	var commands bool
+// showOptions are what `show` is asked: its flags and arguments.
+type showOptions struct {
+	commands bool
+	args     []string
+}
+
+func newShowCmd(g *globals) *cobra.Command {
+	var o showOptions
 	c := &cobra.Command{
 		Use:               "show SERVICE...",
 		Short:             "Show a service's resolved definition",
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, err := g.selection(args)
-			if err != nil {
-				return err
-			}
-			if commands {
-				return showCommands(g, pp, names)
-			}
-			var defs []*pkgsvc.Service
-			var rs []lifecycle.Result
-			all, errs := pp.ResolveAll(names)
-			for i, n := range names {
-				rs = append(rs, lifecycle.Result{Service: n, Err: errs[i]})
-				if errs[i] == nil {
-					defs = append(defs, all[i])
-				}
-			}
-			if g.json {
-				if defs == nil {
-					defs = []*pkgsvc.Service{}
-				}
-				if len(args) == 1 && len(defs) == 1 {
-					if err := g.printJSON(defs[0]); err != nil {
-						return err
-					}
-				} else if err := printJSONList(g, defs); err != nil {
-					return err
-				}
-			} else {
-				for i, s := range defs {
-					if i > 0 {
-						fmt.Fprintln(g.stdout)
-					}
-					printShow(g, pp, s)
-				}
-			}
-			return g.fold(rs)
+			o.args = args
+			return runShow(c.Context(), o, g)
 		},
 	}
-	c.Flags().BoolVar(&commands, "commands", false, "list the commands each config would run, without running it")
+	c.Flags().BoolVar(&o.commands, "commands", false, "list the commands each config would run, without running it")
 	return c
+}
+
+// runShow prints the resolved definitions of the selection.
+func runShow(ctx context.Context, o showOptions, g *globals) error {
+	pp, names, err := g.selection(o.args)
+	if err != nil {
+		return err
+	}
+	if o.commands {
+		return showCommands(g, pp, names)
+	}
+	var defs []*pkgsvc.Service
+	var rs []lifecycle.Result
+	all, errs := pp.ResolveAll(names)
+	for i, n := range names {
+		rs = append(rs, lifecycle.Result{Service: n, Err: errs[i]})
+		if errs[i] == nil {
+			defs = append(defs, all[i])
+		}
+	}
+	if g.json {
+		if defs == nil {
+			defs = []*pkgsvc.Service{}
+		}
+		if len(o.args) == 1 && len(defs) == 1 {
+			if err := g.printJSON(defs[0]); err != nil {
+				return err
+			}
+		} else if err := printJSONList(g, defs); err != nil {
+			return err
+		}
+	} else {
+		for i, s := range defs {
+			if i > 0 {
+				fmt.Fprintln(g.stdout)
+			}
+			printShow(g, pp, s)
+		}
+	}
+	return g.fold(rs)
 }
 
 // showCommands prints what `show --commands` promises: the commands the

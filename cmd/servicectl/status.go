@@ -18,69 +18,82 @@ import (
 	"servicectl/pkgsvc/upgrade"
 )
 
-func newStatus(g *globals) *cobra.Command {
-	var all bool
+// statusOptions are what `status` is asked: its flags and arguments.
+type statusOptions struct {
+	all  bool
+	args []string
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var o statusOptions
 	c := &cobra.Command{
 		Use:               "status [SERVICE...]",
 		Short:             "Show services' state (exit 0 all running, 3 some stopped, 1 dead or failed, 4 unknown, 6 config error)",
 		ValidArgsFunction: g.completeServices,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, names, err := g.selection(args)
-			if err != nil {
-				return err
-			}
-			if all && len(args) == 0 {
-				if names, err = pp.AllServices(); err != nil {
-					return err
-				}
-			}
-			sts, errs := g.statusOf(c.Context(), pp, names)
-			if g.json {
-				if sts == nil {
-					sts = []lifecycle.Status{}
-				}
-				if err := g.printJSON(sts); err != nil {
-					return err
-				}
-			} else {
-				printStatus(g, sts)
-			}
-			for _, e := range pp.MissingPackages() {
-				fmt.Fprintf(g.stderr, "servicectl: warning: %v\n", e)
-			}
-			if pending, _ := upgrade.JournalPending(pp.Playpen); pending {
-				fmt.Fprintf(g.stderr, "servicectl: warning: an upgrade is pending (%s); finish it with `servicectl upgrade post`\n", upgrade.JournalPath(pp.Playpen))
-			}
-			var codes []int
-			for _, e := range errs {
-				fmt.Fprintf(g.stderr, "servicectl: %v\n", e)
-				codes = append(codes, exitCode(e))
-			}
-			for _, a := range args {
-				// A template named on its own: its instances, or word that
-				// none runs (exit 3, as for a stopped service).
-				if pp.IsTemplate(a) && !hasInstance(sts, a) {
-					fmt.Fprintf(g.stderr, "servicectl: %s is a template and no instance of it runs (start one: `servicectl start %s@NAME`)\n", a, a)
-					codes = append(codes, exitNotRunning)
-				}
-			}
-			for _, st := range sts {
-				switch st.State {
-				case pkgsvc.StateDead, pkgsvc.StateFailed:
-					codes = append(codes, exitFailed)
-				case pkgsvc.StateStopped:
-					codes = append(codes, exitNotRunning)
-				}
-			}
-			code := statusCode(codes)
-			if code != 0 {
-				return silentExit(code)
-			}
-			return nil
+			o.args = args
+			return runStatus(c.Context(), o, g)
 		},
 	}
-	c.Flags().BoolVar(&all, "all", false, "every installed and project service, not only the role's")
+	c.Flags().BoolVar(&o.all, "all", false, "every installed and project service, not only the role's")
 	return c
+}
+
+// runStatus prints the state of the selection and folds the states into
+// the exit code of §7.
+func runStatus(ctx context.Context, o statusOptions, g *globals) error {
+	pp, names, err := g.selection(o.args)
+	if err != nil {
+		return err
+	}
+	if o.all && len(o.args) == 0 {
+		if names, err = pp.AllServices(); err != nil {
+			return err
+		}
+	}
+	sts, errs := g.statusOf(ctx, pp, names)
+	if g.json {
+		if sts == nil {
+			sts = []lifecycle.Status{}
+		}
+		if err := g.printJSON(sts); err != nil {
+			return err
+		}
+	} else {
+		printStatus(g, sts)
+	}
+	for _, e := range pp.MissingPackages() {
+		fmt.Fprintf(g.stderr, "servicectl: warning: %v\n", e)
+	}
+	if pending, _ := upgrade.JournalPending(pp.Playpen); pending {
+		fmt.Fprintf(g.stderr, "servicectl: warning: an upgrade is pending (%s); finish it with `servicectl upgrade post`\n", upgrade.JournalPath(pp.Playpen))
+	}
+	var codes []int
+	for _, e := range errs {
+		fmt.Fprintf(g.stderr, "servicectl: %v\n", e)
+		codes = append(codes, exitCode(e))
+	}
+	for _, a := range o.args {
+		// A template named on its own: its instances, or word that
+		// none runs (exit 3, as for a stopped service).
+		if pp.IsTemplate(a) && !hasInstance(sts, a) {
+			fmt.Fprintf(g.stderr, "servicectl: %s is a template and no instance of it runs (start one: `servicectl start %s@NAME`)\n", a, a)
+			codes = append(codes, exitNotRunning)
+		}
+	}
+	for _, st := range sts {
+		switch st.State {
+		case pkgsvc.StateDead, pkgsvc.StateFailed:
+			codes = append(codes, exitFailed)
+		case pkgsvc.StateStopped:
+			codes = append(codes, exitNotRunning)
+		}
+	}
+	code := statusCode(codes)
+	if code != 0 {
+		return silentExit(code)
+	}
+	return nil
 }
 
 // statusOf is the status of names: the daemon's when daemon.sock

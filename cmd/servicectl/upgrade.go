@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -41,112 +39,166 @@ func (u *upgradeFlags) opts(set []string) upgrade.Options {
 	}
 }
 
-func newUpgrade(g *globals) *cobra.Command {
+// newUpgradeCmd is `upgrade` and its steps (§8.3): plan, pre, post and
+// run, which does the three around the package manager's command.
+func newUpgradeCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "upgrade",
 		Short: "Apply package upgrades to services safely (for package managers)",
 	}
-	var pf, pre, post upgradeFlags
-	var withHooks bool
-	plan := &cobra.Command{
+	c.AddCommand(newUpgradePlanCmd(g), newUpgradePreCmd(g), newUpgradePostCmd(g), newUpgradeRunCmd(g))
+	return c
+}
+
+// upgradeOptions are what an upgrade step is asked: the shared flags,
+// `plan --hooks`, and the PKG=VERSION arguments.
+type upgradeOptions struct {
+	flags upgradeFlags
+	hooks bool
+	args  []string
+}
+
+func newUpgradePlanCmd(g *globals) *cobra.Command {
+	var o upgradeOptions
+	c := &cobra.Command{
 		Use:               "plan [PKG=VERSION...]",
 		Short:             "Show what an upgrade would do to each service, and why",
 		ValidArgsFunction: g.completeVersions,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			p, err := upgrade.MakePlan(c.Context(), pp, pf.opts(args).PlanOptions)
-			if err != nil {
-				return err
-			}
-			_, _, daemon, _ := dashboard.AskStatus(pp.Playpen, nil)
-			upgrade.NoteRefusals(pp, p, daemon)
-			if withHooks {
-				return g.printDryRun(c.Context(), pp, p)
-			}
-			return g.printPlan(p)
+			o.args = args
+			return runUpgradePlan(c.Context(), o, g)
 		},
 	}
-	pf.add(plan, false)
-	plan.Flags().BoolVar(&withHooks, "hooks", false, "also run each action's hooks and replacement commands with every command, write and signal recorded instead of done, and show what they would do")
-	preC := &cobra.Command{
+	o.flags.add(c, false)
+	c.Flags().BoolVar(&o.hooks, "hooks", false, "also run each action's hooks and replacement commands with every command, write and signal recorded instead of done, and show what they would do")
+	return c
+}
+
+// runUpgradePlan prints the plan (§8.2), refusals the running daemon
+// would make noted, or with --hooks what each action's hooks would do.
+func runUpgradePlan(ctx context.Context, o upgradeOptions, g *globals) error {
+	pp, err := g.playpen()
+	if err != nil {
+		return err
+	}
+	p, err := upgrade.MakePlan(ctx, pp, o.flags.opts(o.args).PlanOptions)
+	if err != nil {
+		return err
+	}
+	_, _, daemon, _ := dashboard.AskStatus(pp.Playpen, nil)
+	upgrade.NoteRefusals(pp, p, daemon)
+	if o.hooks {
+		return g.printDryRun(ctx, pp, p)
+	}
+	return g.printPlan(p)
+}
+
+func newUpgradePreCmd(g *globals) *cobra.Command {
+	var o upgradeOptions
+	c := &cobra.Command{
 		Use:               "pre PKG=VERSION...",
 		Short:             "Before the package manager changes files: journal the plan and stop what must stop",
 		ValidArgsFunction: g.completeVersions,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			p, err := upgrade.Pre(ctx, pp, pre.opts(args))
-			if p != nil && !g.quiet && !g.json {
-				g.printPlanTo(p, true)
-			}
-			return err
+			o.args = args
+			return runUpgradePre(c.Context(), o, g)
 		},
 	}
-	pre.add(preC, true)
-	postC := &cobra.Command{
+	o.flags.add(c, true)
+	return c
+}
+
+// runUpgradePre journals the plan and stops what must stop before the
+// package manager changes files (§8.3), printing the plan to stderr.
+func runUpgradePre(ctx context.Context, o upgradeOptions, g *globals) error {
+	pp, err := g.playpen()
+	if err != nil {
+		return err
+	}
+	p, err := upgrade.Pre(ctx, pp, o.flags.opts(o.args))
+	if p != nil && !g.quiet && !g.json {
+		g.printPlanTo(p, true)
+	}
+	return err
+}
+
+func newUpgradePostCmd(g *globals) *cobra.Command {
+	var o upgradeOptions
+	c := &cobra.Command{
 		Use:   "post",
 		Short: "After the package manager changed files: register new definitions, start and restart",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			_, err = upgrade.Post(ctx, pp, post.opts(nil))
-			return err
+			return runUpgradePost(c.Context(), o, g)
 		},
 	}
-	post.add(postC, true)
-	runC := newUpgradeRun(g)
-	c.AddCommand(plan, preC, postC, runC)
+	o.flags.add(c, true)
 	return c
 }
 
-func newWhy(g *globals) *cobra.Command {
-	return &cobra.Command{
+// runUpgradePost finishes the journaled upgrade (§8.3): registers the new
+// definitions, starts and restarts per policy behind the health gate.
+func runUpgradePost(ctx context.Context, o upgradeOptions, g *globals) error {
+	pp, err := g.playpen()
+	if err != nil {
+		return err
+	}
+	_, err = upgrade.Post(ctx, pp, o.flags.opts(nil))
+	return err
+}
+
+// whyOptions are what `why` is asked: its arguments.
+type whyOptions struct {
+	args []string
+}
+
+func newWhyCmd(g *globals) *cobra.Command {
+	var o whyOptions
+	c := &cobra.Command{
 		Use:               "why PACKAGE|FILE",
 		Short:             "Which services a change of this package or file would stop or restart, and why",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeWhy,
 		RunE: func(c *cobra.Command, args []string) error {
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			p, err := upgrade.Why(c.Context(), pp, args[0])
-			if err != nil {
-				return err
-			}
-			g.printWarnings(p)
-			if g.json {
-				return g.printJSON(p.Actions)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVICE\tACTION\tBECAUSE\tPOLICY\tGATE")
-			for _, a := range p.Actions {
-				if a.Action == upgrade.ActStartAfter {
-					continue // the stop-before line says it
-				}
-				act := a.Action
-				if act == upgrade.ActStopBefore {
-					act = "stop, start after"
-				}
-				gate := a.GateText()
-				if a.Action == upgrade.ActStopBefore {
-					gate = startAfterGate(p, a.Service)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Service, act, a.Chain, a.Policy, gate)
-			}
-			return tw.Flush()
+			o.args = args
+			return runWhy(c.Context(), o, g)
 		},
 	}
+	return c
+}
+
+// runWhy explains why a service would be restarted, stopped or left alone
+// by an upgrade.
+func runWhy(ctx context.Context, o whyOptions, g *globals) error {
+	pp, err := g.playpen()
+	if err != nil {
+		return err
+	}
+	p, err := upgrade.Why(ctx, pp, o.args[0])
+	if err != nil {
+		return err
+	}
+	g.printWarnings(p)
+	if g.json {
+		return g.printJSON(p.Actions)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tACTION\tBECAUSE\tPOLICY\tGATE")
+	for _, a := range p.Actions {
+		if a.Action == upgrade.ActStartAfter {
+			continue // the stop-before line says it
+		}
+		act := a.Action
+		if act == upgrade.ActStopBefore {
+			act = "stop, start after"
+		}
+		gate := a.GateText()
+		if a.Action == upgrade.ActStopBefore {
+			gate = startAfterGate(p, a.Service)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Service, act, a.Chain, a.Policy, gate)
+	}
+	return tw.Flush()
 }
 
 // printDryRun prints the plan with what each action's hooks would do
@@ -244,39 +296,4 @@ func (g *globals) printPlanTo(p *upgrade.Plan, toStderr bool) {
 	for _, e := range p.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
-}
-
-// newUpgradeRun is `upgrade run`: pre, the package manager's command,
-// post, with --rollback recorded for the health gate.
-func newUpgradeRun(g *globals) *cobra.Command {
-	var run upgradeFlags
-	var rollback string
-	runC := &cobra.Command{
-		Use:               "run PKG=VERSION... [--rollback 'COMMAND ARG...'] -- COMMAND [ARG...]",
-		Short:             "upgrade pre, run COMMAND, upgrade post (post runs even if COMMAND fails)",
-		ValidArgsFunction: g.completeVersions,
-		RunE: func(c *cobra.Command, args []string) error {
-			dash := c.ArgsLenAtDash()
-			if dash < 0 || dash == len(args) {
-				return usageError{errors.New("upgrade run needs `-- COMMAND`")}
-			}
-			pp, err := g.playpen()
-			if err != nil {
-				return err
-			}
-			return upgrade.Run(c.Context(), pp, upgrade.Command{
-				Pre: run.opts(args[:dash]), Post: run.opts(nil),
-				Argv: args[dash:], Rollback: rollback,
-				Stdin: os.Stdin, Output: g.stderr,
-				Planned: func(p *upgrade.Plan) {
-					if !g.quiet {
-						g.printPlanTo(p, true)
-					}
-				},
-			})
-		},
-	}
-	run.add(runC, true)
-	runC.Flags().StringVar(&rollback, "rollback", "", "the package manager's way back, one string split into words as sh does (no shell runs it): run when the upgraded services fail their health gate, then post again")
-	return runC
 }

@@ -70,14 +70,14 @@ func (g *globals) expand(pp *lifecycle.Manager, names []string, verb string) []s
 
 // eachNamed is the body of the verbs that act on each named service in
 // turn (ping, reload, test): the selection, then one result per name.
-func (g *globals) eachNamed(c *cobra.Command, args []string, act func(pp *lifecycle.Manager, ctx context.Context, name string) error) ([]lifecycle.Result, error) {
+func (g *globals) eachNamed(ctx context.Context, args []string, act func(pp *lifecycle.Manager, ctx context.Context, name string) error) ([]lifecycle.Result, error) {
 	pp, names, err := g.selection(args)
 	if err != nil {
 		return nil, err
 	}
 	var rs []lifecycle.Result
 	for _, n := range names {
-		rs = append(rs, lifecycle.Result{Service: n, Err: act(pp, c.Context(), n)})
+		rs = append(rs, lifecycle.Result{Service: n, Err: act(pp, ctx, n)})
 	}
 	return rs, nil
 }
