@@ -87,7 +87,7 @@ demo-stop:
 # start hundreds of processes); the second repeats the fast ones for
 # stable figures.
 bench: build
-	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 ./pkgsvc ./hooks | tee bench.out
+	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 ./pkgsvc ./pkgsvc/lifecycle ./hooks | tee bench.out
 	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'ResolveOne|ShowJSON|VersusSh|UpgradePlan|Hook' -benchmem ./pkgsvc ./hooks
 	SERVICECTL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench DpkgUpgrade10 -benchtime 10x ./pkgsvc/pkghook | tee -a bench.out | tee -a bench.out
 	$(GO) test -run '^$$' -bench RestartHeldSocket -benchtime 100x ./cmd/servicectl | tee -a bench.out

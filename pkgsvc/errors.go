@@ -1,7 +1,13 @@
-// Package pkgsvc is servicectl's model of a playpen: packages, service
-// definitions, their environment, their lifecycle and the upgrade
-// policies (SPEC §1–§4, §7, §8). Resolving and planning are pure; applying
-// is a thin layer that starts, signals and records processes.
+// Package pkgsvc is servicectl's model of a playpen: its packages and
+// registries, service definitions and their resolution, the environment
+// and typed variables, versions and dependencies, and the records
+// (state files, pidfiles) earlier commands left (SPEC §1–§3, §6, §7). It
+// never starts or signals a process, which is pkgsvc/lifecycle's (§4),
+// nor edits the registries, which is pkgsvc/install's (§1.6); what it
+// writes is the local override (`POST /api/env`) and a service's files
+// copied from its package (for install, and scratch copies that validate
+// a version before an upgrade). The upgrade engine (pkgsvc/upgrade, §8)
+// builds on all three.
 package pkgsvc
 
 import (

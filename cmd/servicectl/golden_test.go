@@ -11,19 +11,46 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected outputs of testdata/script from the current ones")
 
-// examplePlaypen copies examples/playpen to a temporary directory and
-// registers its packages' services, as `make demo` does.
+// fixture is the playpen the CLI tests share (testdata/playpens).
+const fixture = "../../testdata/playpens/example.txtar"
+
+// extractPlaypen writes the fixture playpen into root: files under a bin/
+// directory executable, the rest not.
+func extractPlaypen(root string) error {
+	a, err := txtar.ParseFile(fixture)
+	if err != nil {
+		return err
+	}
+	for _, f := range a.Files {
+		path := filepath.Join(root, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if filepath.Base(filepath.Dir(path)) == "bin" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(path, f.Data, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// examplePlaypen extracts the fixture playpen into a temporary directory
+// and registers its packages' services, as `make demo` does for
+// examples/playpen.
 func examplePlaypen(t *testing.T) string {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "playpen")
-	if out, err := exec.Command("cp", "-R", "../../examples/playpen", root).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v %s", err, out)
+	if err := extractPlaypen(root); err != nil {
+		t.Fatal(err)
 	}
-	os.RemoveAll(filepath.Join(root, "var"))
 	os.Chmod(filepath.Dir(root), 0o755)
 	lists, _ := filepath.Glob(filepath.Join(root, "ext/packages/*/*.services"))
 	for _, l := range lists {
@@ -39,7 +66,7 @@ func examplePlaypen(t *testing.T) string {
 
 // TestScripts runs testdata/script/*.txtar (rogpeppe/go-internal's
 // testscript): the CLI's outputs that scripts and the HTTP API read, kept
-// stable over the example playpen, each script in its own copy of it in
+// stable over the fixture playpen (testdata/playpens), each script in its own copy of it in
 // parallel. `go test ./cmd/servicectl -run Scripts -update` rewrites the
 // expected files in the archives after a deliberate change.
 func TestScripts(t *testing.T) {
@@ -71,14 +98,13 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// scriptPlaypen is examplePlaypen for a script: the example playpen in
+// scriptPlaypen is examplePlaypen for a script: the fixture playpen in
 // $WORK/playpen, its packages' services registered.
 func scriptPlaypen(env *testscript.Env, exe string) error {
 	root := filepath.Join(env.WorkDir, "playpen")
-	if out, err := exec.Command("cp", "-R", "../../examples/playpen", root).CombinedOutput(); err != nil {
-		return fmt.Errorf("cp: %v %s", err, out)
+	if err := extractPlaypen(root); err != nil {
+		return err
 	}
-	os.RemoveAll(filepath.Join(root, "var"))
 	os.Chmod(env.WorkDir, 0o755)
 	lists, _ := filepath.Glob(filepath.Join(root, "ext/packages/*/*.services"))
 	for _, l := range lists {

@@ -240,3 +240,34 @@ func (p *Manager) quickStatus(name string) (Status, bool) {
 		Stale: p.StaleDeps(state),
 	}, true
 }
+
+// StateOf is a service's state from its files and /proc only: never user
+// code (a no-pidfile service counts as running while its state says it
+// was started). What plans use, so planning changes nothing.
+func (p *Manager) StateOf(ctx context.Context, s *pkgsvc.Service) Status {
+	st, o := p.probeState(ctx, s)
+	if o != nil {
+		o.Close()
+	}
+	return st
+}
+
+// Probe is a service's state as start and stop judge it (service_ping for
+// a no-pidfile service).
+func (p *Manager) Probe(ctx context.Context, s *pkgsvc.Service) Status {
+	st, o := p.probe(ctx, s)
+	if o != nil {
+		o.Close()
+	}
+	return st
+}
+
+// StartedSince says whether the running service s was (re)started after
+// t: an earlier `upgrade post`, killed, already did its part.
+func (p *Manager) StartedSince(s *pkgsvc.Service, t time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	st, err := pkgsvc.ReadState(s.StateFile(p.Playpen))
+	return err == nil && st.StartedAt.After(t)
+}

@@ -1,10 +1,3 @@
-// Package upgrade is the upgrade engine of SPEC §8: the plan (pure: it
-
-// reads definitions and states, runs no user code), the journal, the
-// before- and after-halves with their health gate, rolling restarts and
-// rollback, why, and the dry run of an upgrade's hooks. It works on a
-// playpen through pkgsvc's exported seam, so an upgrade starts, stops and
-// checks services exactly as the command line does.
 package upgrade
 
 import (
