@@ -40,6 +40,7 @@ func apiDo(t *testing.T, c *http.Client, method, path, body string) (int, string
 // daemon survives a revival gone before it could be claimed); /metrics
 // has the usage gauges; the event list can be filtered by kind.
 func TestDaemonStatusFields(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
 	writeFiles(t, root, map[string]string{

@@ -74,6 +74,7 @@ func TestExportSystemdVerifies(t *testing.T) {
 // exported service under its linkfarm name, `servicectl status` agrees,
 // and `supervisorctl stop all` stops them.
 func TestExportSupervisordRuns(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"supervisord", "supervisorctl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is needed (apt-get install supervisor; make test installs it)", tool)

@@ -119,6 +119,7 @@ func faultPlaypenOf(t *testing.T, wrapper bool) string {
 // and checks that `upgrade post` always ends with every service that ran
 // before running on the new version (SPEC §8.3).
 func TestUpgradeSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	for _, point := range []string{"after-journal", "after-some-stops", "command", "post"} {
 		t.Run(point, func(t *testing.T) {
 			root := faultPlaypen(t)

@@ -13,6 +13,7 @@ import (
 // this test binary: if the README stops working for a new user, this
 // fails. (sh runs the README; servicectl itself never spawns sh.)
 func TestReadmeFirstPackage(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

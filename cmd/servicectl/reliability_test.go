@@ -76,7 +76,7 @@ func serviceProcs(root, name string) []int {
 		if err != nil || sessionOf(pid) != pid {
 			continue
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		env, err := environOf(pid)
 		if err != nil {
 			continue
 		}
@@ -87,6 +87,19 @@ func serviceProcs(root, name string) []int {
 		}
 	}
 	return out
+}
+
+// environOf is pid's environment block. While the process executes a
+// new program (a wrapper's `exec`) the kernel answers with nothing for a
+// moment: read again then, a little while, rather than miss the service.
+func environOf(pid int) ([]byte, error) {
+	for i := 0; ; i++ {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err == nil && len(env) > 0 || i == 50 || sessionOf(pid) == -1 {
+			return env, err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // sessionOf is pid's session id (/proc/PID/stat field 6), or -1 for a
@@ -370,6 +383,7 @@ func soakPlaypen(t *testing.T, n int) (string, []string) {
 // No foreign process may receive a signal, and each cycle must end with
 // the service as the command said.
 func TestReliabilityPidReuse(t *testing.T) {
+	t.Parallel()
 	n := trials(300, 10000)
 	root, names := soakPlaypen(t, 3)
 	if code, _, errs := sctl(t, root, "start", names[0]); code != 0 {
@@ -475,6 +489,7 @@ func TestReliabilityPidReuse(t *testing.T) {
 // exactly that. Then rounds of 20 simultaneous `start` of one stopped
 // service: one process each time.
 func TestReliabilityConcurrency(t *testing.T) {
+	t.Parallel()
 	ops := trials(2000, 100000)
 	const clients = 12
 	root, names := soakPlaypen(t, 20)

@@ -140,12 +140,12 @@ func TestRunWrapperThatExecs(t *testing.T) {
 		"services/wr/config":   "service_program=" + filepath.Join(root, "bin/wrap") + "\n",
 	})
 	os.Chmod(filepath.Join(root, "bin/wrap"), 0o755)
-	cmd, _, done := runProc(t, root, "wr")
+	cmd, out, done := runProc(t, root, "wr")
 	pid := cmd.Process.Pid
 	running := func(when string) {
 		t.Helper()
-		if code, stdout, _ := sctl(t, root, "status", "wr"); code != 0 || !strings.Contains(stdout, "running") || !strings.Contains(stdout, strconv.Itoa(pid)) {
-			t.Fatalf("status %s: %d %s", when, code, stdout)
+		if code, stdout, stderr := sctl(t, root, "--verbose", "status", "wr"); code != 0 || !strings.Contains(stdout, "running") || !strings.Contains(stdout, strconv.Itoa(pid)) {
+			t.Fatalf("status %s: %d %s%s\nrun's output: %s", when, code, stdout, stderr, out.String())
 		}
 	}
 	waitFor(t, "the wrapper to run under run's pid", func() bool { return pidOf(t, root, "wr") == pid })

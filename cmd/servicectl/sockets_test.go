@@ -195,6 +195,7 @@ func helloPid(t *testing.T, root string) int {
 // through restarts, kill -9 revivals and an upgrade that stops the
 // service before and starts it after; a stop then closes the socket.
 func TestSocketsHeldNoRefusal(t *testing.T) {
+	t.Parallel()
 	root, port := socketPlaypen(t, false)
 	startDaemonProc(t, root)
 	c := startClient(port)
@@ -330,6 +331,7 @@ func TestSocketsWithoutDaemon(t *testing.T) {
 // service whose socket the daemon holds, a client sending request after
 // request throughout; a failed request is a failure.
 func TestReliabilityHeldSockets(t *testing.T) {
+	t.Parallel()
 	began := time.Now()
 	root, port := socketPlaypen(t, false)
 	startDaemonProc(t, root)

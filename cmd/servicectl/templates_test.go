@@ -15,6 +15,7 @@ import (
 // and instance; start with no names skips a bare template with a note;
 // status of a template lists its instances or says none runs (exit 3).
 func TestTemplatesUnderStopRestartStatus(t *testing.T) {
+	t.Parallel()
 	root := playpen(t)
 	if code, _, errb := sctl(t, root, "start"); code != 0 || !strings.Contains(errb, "tmpl is a template: skipped") {
 		t.Fatalf("start with no names: %d %s", code, errb)

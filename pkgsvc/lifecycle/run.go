@@ -117,10 +117,11 @@ func (p *Manager) Exec(ctx context.Context, name string, opts RunOptions) error 
 		return pkgsvc.Wrap(pkgsvc.KindFailed, name, err)
 	}
 	err = syscall.Exec(exe, argv, env)
-	for i := 0; i < 20 && errors.Is(err, syscall.ETXTBSY); i++ {
-		// A binary just written by a concurrent fork may be held for a
-		// moment (golang.org/issue/22315): try again shortly, a while.
-		time.Sleep(5 * time.Millisecond)
+	for wait := time.Millisecond; wait < time.Second && errors.Is(err, syscall.ETXTBSY); wait *= 2 {
+		// A binary just written may be held open for writing by a child
+		// forked meanwhile that has not executed yet
+		// (golang.org/issue/22315): try again, for a second in all.
+		time.Sleep(wait)
 		err = syscall.Exec(exe, argv, env)
 	}
 	p.cleanStale(s)
