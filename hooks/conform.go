@@ -231,6 +231,12 @@ func applyPatches(src []byte, ps []patch) []byte {
 			continue // nested in an earlier replacement: already covered
 		}
 		b.Write(src[at:p.off])
+		if p.off == len(src) && p.off > at && !evenBackslashes(src[:p.off]) {
+			// A backslash that ends the input is a literal one to dash
+			// (`A= . x\`); text added after it must not be what it
+			// escapes (FuzzConform: "A= . \\").
+			b.WriteByte('\\')
+		}
 		b.WriteString(p.text)
 		at = p.end
 	}
@@ -369,9 +375,12 @@ func sglPatches(ps []patch, n *syntax.SglQuoted, role role) (_ []patch, whole bo
 		off, end := int(n.Pos().Offset()), int(n.End().Offset())
 		ps = append(ps, patch{off, off + 1, `"'`}, patch{end - 1, end, `'"`})
 		// `$[` is no expansion to dash; upstream would read it as
-		// bash's old arithmetic once quoted.
+		// bash's old arithmetic once quoted. A `\$[` is escaped already
+		// (FuzzConform: "${0+'\$['}").
 		for i := strings.Index(n.Value, "$["); i >= 0; {
-			ps = append(ps, patch{off + 1 + i, off + 1 + i, `\`})
+			if evenBackslashes([]byte(n.Value[:i])) {
+				ps = append(ps, patch{off + 1 + i, off + 1 + i, `\`})
+			}
 			j := strings.Index(n.Value[i+2:], "$[")
 			if j < 0 {
 				break

@@ -331,7 +331,9 @@ func TestSocketsWithoutDaemon(t *testing.T) {
 // service whose socket the daemon holds, a client sending request after
 // request throughout; a failed request is a failure.
 func TestReliabilityHeldSockets(t *testing.T) {
-	t.Parallel()
+	// Not parallel: beside the other reliability soaks its client sends a
+	// few hundred requests instead of thousands, and the scenario means
+	// requests arriving throughout the restarts.
 	began := time.Now()
 	root, port := socketPlaypen(t, false)
 	startDaemonProc(t, root)
