@@ -134,4 +134,7 @@ func TestUpstreamStillNeedsHookFixes(t *testing.T) {
 			t.Errorf("upstream now runs %q as dash does (%q): servicectl's %s can go", c.src, c.dash, c.fix)
 		}
 	}
+	if _, err := syntax.NewParser().Parse(strings.NewReader("cat <<EOF\nabc\n"), ""); err == nil {
+		t.Error("upstream now parses a here-document closed by the end of the script, as dash does: parseBytes' unclosedHeredoc can go")
+	}
 }
