@@ -61,6 +61,9 @@ type conformed struct {
 	file      *syntax.File
 	src       []byte // the corrected text (the original when nothing changed)
 	topReturn bool   // a `return` outside any function: run it as a sourced file
+	// closed counts the lines added after the last one to close
+	// here-documents that the end of the script closes (parseBytes).
+	closed int
 
 	// readonly: the text has the word readonly, so its assignments are
 	// guarded from the start (structural.go); a session that has run
@@ -75,7 +78,15 @@ type conformed struct {
 // conform parses src under name and corrects it (see above). A syntax
 // error is reported against the original text.
 func conform(name string, src []byte) (*conformed, error) {
-	f, err := parseBytes(name, src)
+	closed := 0
+	parse := func(text []byte) (*syntax.File, []byte, error) {
+		f, out, err := parseBytes(name, text)
+		if err == nil {
+			closed += bytes.Count(out, []byte{'\n'}) - bytes.Count(text, []byte{'\n'})
+		}
+		return f, out, err
+	}
+	f, src, err := parse(src)
 	if err != nil {
 		return nil, err
 	}
@@ -88,8 +99,7 @@ func conform(name string, src []byte) (*conformed, error) {
 		if len(dp) == 0 {
 			break
 		}
-		fixed := applyPatches(src, dp)
-		f2, err := parseBytes(name, fixed)
+		f2, fixed, err := parse(applyPatches(src, dp))
 		for k := 0; err != nil && k < 16; k++ {
 			// What the correction uncovered can be one more $'…' that
 			// bash cannot close ($'\'$'\' is $, '\', $, '\' to dash):
@@ -98,8 +108,7 @@ func conform(name string, src []byte) (*conformed, error) {
 			if !ok {
 				break
 			}
-			fixed = applyPatches(fixed, []patch{{at, at + 1, `'$'`}})
-			f2, err = parseBytes(name, fixed)
+			f2, fixed, err = parse(applyPatches(fixed, []patch{{at, at + 1, `'$'`}}))
 		}
 		if err != nil {
 			return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
@@ -113,14 +122,13 @@ func conform(name string, src []byte) (*conformed, error) {
 		if len(fp) == 0 {
 			break
 		}
-		fixed := applyPatches(src, fp)
-		f2, err := parseBytes(name, fixed)
+		f2, fixed, err := parse(applyPatches(src, fp))
 		if err != nil {
 			return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
 		}
 		f, src = f2, fixed
 	}
-	c := &conformed{file: f, src: src}
+	c := &conformed{file: f, src: src, closed: closed}
 	patches, topReturn, bash := findPatches(f, src)
 	if bash != nil {
 		return nil, &ScriptError{File: name, Line: int(bash.Pos().Line()), Msg: "syntax error: " + bashNode(bash) + " is bash's, and dash cannot read it", Err: ExitError(2)}
@@ -128,18 +136,17 @@ func conform(name string, src []byte) (*conformed, error) {
 	patches = append(patches, returnPatches(f)...)
 	c.topReturn = topReturn
 	if len(patches) > 0 {
-		fixed := applyPatches(src, patches)
-		f2, err := parseBytes(name, fixed)
+		f2, fixed, err := parse(applyPatches(src, patches))
 		if err != nil {
 			// A rewrite that does not parse is servicectl's bug, not the
 			// author's: say so rather than run the script half-understood.
 			return nil, &ScriptError{File: name, Msg: "syntax error as sh reads this script: " + err.Error(), Err: err}
 		}
-		c.file, c.src = f2, fixed
+		c.file, c.src, c.closed = f2, fixed, closed
 	}
 	c.readonly = bytes.Contains(c.src, []byte("readonly"))
 	c.guarded = sync.OnceValues(func() (*syntax.File, []byte) {
-		g, err := parseBytes(name, c.src)
+		g, _, err := parseBytes(name, c.src)
 		if err != nil {
 			return c.file, c.src // parsed before: cannot happen
 		}

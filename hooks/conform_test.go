@@ -512,7 +512,7 @@ func FuzzConform(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		if _, err := parseBytes("f", []byte(src)); err != nil {
+		if _, _, err := parseBytes("f", []byte(src)); err != nil {
 			return
 		}
 		c, err := conform("f", []byte(src))
@@ -523,6 +523,12 @@ func FuzzConform(f *testing.F) {
 				// cannot parse the source either (bash's $'…', a quote
 				// inside "${x:-…}" that dash takes literally…). dash -n
 				// parses without running anything.
+				if strings.Contains(se.Msg, "unclosed here-document") {
+					// A delimiter upstream does not find even on a line of
+					// its own (`<<'$'0`: README's known differences; the
+					// canary in TestUpstreamStillNeedsHookFixes).
+					return
+				}
 				if exec.Command("dash", "-n", "-c", src).Run() == nil {
 					t.Fatalf("%q: dash parses it, servicectl does not: %v", src, err)
 				}
@@ -533,7 +539,7 @@ func FuzzConform(f *testing.F) {
 			}
 			t.Fatalf("%q: %v", src, err)
 		}
-		if strings.Count(string(c.src), "\n") != strings.Count(src, "\n") {
+		if strings.Count(string(c.src), "\n")-c.closed != strings.Count(src, "\n") {
 			t.Fatalf("%q: the correction changed the number of lines:\n%s", src, c.src)
 		}
 	})
