@@ -95,6 +95,9 @@ func conform(name string, src []byte) (*conformed, error) {
 	// string to bash, two to dash), so everything after is read again
 	// before the other corrections (FuzzConform found $'\''\').
 	for i := 0; i < 8; i++ {
+		if r := heredocDollarQuote(f); r != nil {
+			return nil, &ScriptError{File: name, Line: int(r.Pos().Line()), Msg: "syntax error: a here-document delimiter with bash's $'…' or $\"…\" quoting: dash reads a $ and a quoted string there; write the delimiter plainly quoted ('EOF')", Err: ExitError(2)}
+		}
 		dp := dollarQuotePatches(f)
 		if len(dp) == 0 {
 			break
@@ -158,18 +161,24 @@ func conform(name string, src []byte) (*conformed, error) {
 	return c, nil
 }
 
-// unclosedDollarQuote finds the $ of the $'…' or $"…" that leaves a
-// quote unclosed when a parse error says so: the last one before the
-// error, scanning the text with dash's quoting (a $ inside '…' is no
-// expansion).
+// unclosedDollarQuote finds the $ of a $'…' or $"…" the correction
+// uncovered, scanning the text with dash's quoting (a $ inside '…' is no
+// expansion): when the parse error is a quote left unclosed, the last one
+// before it; after any other error, the first one in the text, since
+// what bash read as one string can end in an unquoted `(`
+// (FuzzConform: $'\'$'\''(').
 func unclosedDollarQuote(err error, src []byte) (int, bool) {
 	var pe syntax.ParseError
-	if !errors.As(err, &pe) || !strings.Contains(pe.Text, "without closing quote") {
+	if !errors.As(err, &pe) {
 		return 0, false
+	}
+	end, first := int(pe.Pos.Offset()), !strings.Contains(pe.Text, "without closing quote")
+	if first {
+		end = len(src)
 	}
 	last := -1
 	inS, inD := false, false
-	for i := 0; i <= int(pe.Pos.Offset()) && i < len(src); i++ {
+	for i := 0; i <= end && i < len(src) && (last < 0 || !first); i++ {
 		c := src[i]
 		switch {
 		case inS:
@@ -211,6 +220,36 @@ func dollarQuotePatches(f *syntax.File) []patch {
 	return ps
 }
 
+// heredocDollarQuote is the first here-document whose delimiter word has
+// a $'…' or $"…" part. dash reads `$` and a quoted string there, and
+// upstream's parser does not find such a delimiter again once corrected
+// to that reading (`<<'$'0`), so the script is refused, naming the line,
+// rather than run with a body that ends elsewhere than dash's
+// (FuzzConform: <<$''0, <<$''{).
+func heredocDollarQuote(f *syntax.File) *syntax.Redirect {
+	var found *syntax.Redirect
+	syntax.Walk(f, func(n syntax.Node) bool {
+		r, ok := n.(*syntax.Redirect)
+		if found != nil || !ok || (r.Op != syntax.Hdoc && r.Op != syntax.DashHdoc) || r.Word == nil {
+			return found == nil
+		}
+		for _, wp := range r.Word.Parts {
+			switch wp := wp.(type) {
+			case *syntax.SglQuoted:
+				if wp.Dollar {
+					found = r
+				}
+			case *syntax.DblQuoted:
+				if wp.Dollar {
+					found = r
+				}
+			}
+		}
+		return found == nil
+	})
+	return found
+}
+
 // returnPatches makes a bare `return` say `return $?`. POSIX (and dash,
 // and bash) return the last command's status when `return` has no
 // operand; mvdan.cc/sh/v3 (v3.14.1, interp's builtin "return", case 0)
@@ -229,7 +268,16 @@ func returnPatches(f *syntax.File) []patch {
 }
 
 func applyPatches(src []byte, ps []patch) []byte {
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].off < ps[j].off })
+	// By offset; at one offset an insertion before a replacement, which
+	// would otherwise swallow it (FuzzConform: `<&0 7<0`, where the
+	// statement's own first redirection is rewritten where fds.go
+	// inserts in front of it).
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].off != ps[j].off {
+			return ps[i].off < ps[j].off
+		}
+		return ps[i].end == ps[i].off && ps[j].end != ps[j].off
+	})
 	var b bytes.Buffer
 	b.Grow(len(src) + 16*len(ps))
 	at := 0
@@ -433,6 +481,14 @@ func nodePatches(ps []patch, n syntax.Node, src []byte) (_ []patch, descend bool
 		return divisorPatch(ps, n, src), true
 	case *syntax.BinaryCmd:
 		return pipePatches(ps, n, src), true
+	case *syntax.Assign:
+		if n.Append && n.Name != nil && int(n.Name.End().Offset()) < len(src) && src[n.Name.End().Offset()] == '+' {
+			// `A+=x` is bash's; to dash it is a command word (not
+			// found, 127): the + escaped, upstream reads it so too
+			// (FuzzConform: "0|A+=").
+			at := int(n.Name.End().Offset())
+			return append(ps, patch{at, at, `\`}), false
+		}
 	}
 	return ps, true
 }

@@ -28,6 +28,13 @@ func fdPatches(f *syntax.File, src []byte) []patch {
 		}
 		var fdRedirs []*syntax.Redirect
 		for _, r := range st.Redirs {
+			if r.N != nil && len(r.N.Value) > 1 {
+				// dash reads a descriptor of one digit only: `10>x` is
+				// the word 10 and `>x` (echo hi 10>x writes "hi 10").
+				at := int(r.N.End().Offset())
+				ps = append(ps, patch{at, at, " "})
+				continue
+			}
 			if r.N != nil && highFd(r.N.Value) {
 				fdRedirs = append(fdRedirs, r)
 			} else if p, ok := dupPatch(r, src); ok {
@@ -179,7 +186,10 @@ func fdRedirText(r *syntax.Redirect, src []byte) string {
 	case syntax.RdrIn:
 		return n + " r <" + word
 	}
-	return n + " r " + r.Op.String() + word // here-documents and <<<
+	// Here-documents and <<<: a space before the word, so that `<< -`
+	// stays a here-document ended by `-` and does not become `<<-`
+	// (FuzzConform: "10<< -").
+	return n + " r " + r.Op.String() + " " + word
 }
 
 // execFdText is `exec` with descriptor redirections as a sequence in their
