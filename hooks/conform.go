@@ -166,7 +166,7 @@ func conform(name string, src []byte) (*conformed, error) {
 // expansion): when the parse error is a quote left unclosed, the last one
 // before it; after any other error, the first one in the text, since
 // what bash read as one string can end in an unquoted `(`
-// (FuzzConform: $'\'$'\”(').
+// (FuzzConform found one: a $'\' then a $'\' then a quoted paren).
 func unclosedDollarQuote(err error, src []byte) (int, bool) {
 	var pe syntax.ParseError
 	if !errors.As(err, &pe) {
@@ -225,7 +225,7 @@ func dollarQuotePatches(f *syntax.File) []patch {
 // upstream's parser does not find such a delimiter again once corrected
 // to that reading (`<<'$'0`), so the script is refused, naming the line,
 // rather than run with a body that ends elsewhere than dash's
-// (FuzzConform: <<$”0, <<$”{).
+// (FuzzConform: a delimiter of $ and an empty $'…' before 0 or {).
 func heredocDollarQuote(f *syntax.File) *syntax.Redirect {
 	var found *syntax.Redirect
 	syntax.Walk(f, func(n syntax.Node) bool {

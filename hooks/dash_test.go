@@ -47,7 +47,7 @@ func dashVars(t testing.TB, env []string, dir, file string) (map[string]string, 
 }
 
 // parseDashSet reads dash's `set` listing: NAME= then a value made of
-// '...' runs and "'" (or "”"...) for quotes.
+// '...' runs and "'" (or a quote between double quotes, repeated) for quotes.
 func parseDashSet(s string) (map[string]string, error) {
 	vars := map[string]string{}
 	for len(s) > 0 {

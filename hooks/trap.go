@@ -203,7 +203,7 @@ func (s *Session) runExitTrap(ctx context.Context, name string, err error) error
 }
 
 // killSelf is `kill -SIG $$`: the trap for SIG runs if one is set (or
-// nothing happens, for a trap of ”); otherwise the script ends as dash
+// nothing happens, for a trap set to the empty string); otherwise the script ends as dash
 // would die of the signal, with status 128+SIG. servicectl itself is never
 // signalled.
 func (s *Session) killSelf(ctx context.Context, hc interp.HandlerContext, sig syscall.Signal) error {
