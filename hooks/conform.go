@@ -103,7 +103,7 @@ func conform(name string, src []byte) (*conformed, error) {
 			break
 		}
 		f2, fixed, err := parse(applyPatches(src, dp))
-		for k := 0; err != nil && k < 16; k++ {
+		for k := 0; err != nil && k < 64; k++ {
 			// What the correction uncovered can be one more $'…' that
 			// bash cannot close ($'\'$'\' is $, '\', $, '\' to dash):
 			// its $ is quoted too, where the error names it.
