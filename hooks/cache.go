@@ -81,24 +81,14 @@ func parseBytes(name string, data []byte) (*syntax.File, []byte, error) {
 		// it ("unclosed here-document"). The delimiter is added where the
 		// script ends, after every line of it, so the body and the line
 		// numbers are dash's (TestUpstreamStillNeedsHookFixes).
-		delim, at, ok := unclosedHeredoc(err)
-		if !ok || delim+at == last || bytes.HasSuffix(data, []byte{'\r'}) {
+		closed, what, ok := closeHeredoc(data, err)
+		if !ok || what == last {
 			// Upstream does not find some delimiters even on a line of
-			// their own (`<<'$'0`, README's known differences); a CR
-			// that ends the script would end a line in CR LF.
+			// their own (`<<'$'0`, README's known differences).
 			data = orig
 			break
 		}
-		last = delim + at
-		if !evenBackslashes(data) {
-			// A backslash that ends the script is a literal one to dash,
-			// not the continuation of the line added after it.
-			data = append(data[:len(data):len(data)], '\\')
-		}
-		if len(data) > 0 && data[len(data)-1] != '\n' {
-			data = append(data[:len(data):len(data)], '\n')
-		}
-		data = append(data[:len(data):len(data)], delim+"\n"...)
+		data, last = closed, what
 		f, err = pr.Parse(bytes.NewReader(data), name)
 	}
 	parsers.Put(pr)
@@ -217,14 +207,44 @@ func (c *Cache) parse(path string) (*conformed, error) {
 	return f, perr
 }
 
-// unclosedHeredoc is the delimiter of the here-document upstream's parser
-// found unclosed at the end of the script, and where it begins.
-func unclosedHeredoc(err error) (delim, at string, ok bool) {
+// closeHeredoc is data with the delimiter line of the here-document
+// upstream's parser found unclosed added after its last line; what names
+// that here-document (delimiter and place), so that a second report of
+// the same one ends the attempts. Not ok: err is about something else, or
+// the script ends in a CR (the added line would end it in CR LF).
+func closeHeredoc(data []byte, err error) (closed []byte, what string, ok bool) {
 	var pe syntax.ParseError
-	if !errors.As(err, &pe) {
-		return "", "", false
+	if !errors.As(err, &pe) || bytes.HasSuffix(data, []byte{'\r'}) {
+		return nil, "", false
 	}
-	d, ok1 := strings.CutPrefix(pe.Text, "unclosed here-document `")
-	d, ok2 := strings.CutSuffix(d, "`")
-	return d, pe.Pos.String(), ok1 && ok2 && d != "" && !strings.ContainsAny(d, "\n`")
+	delim, found := strings.CutPrefix(pe.Text, "unclosed here-document `")
+	delim, found2 := strings.CutSuffix(delim, "`")
+	if !found || !found2 || delim == "" || strings.ContainsAny(delim, "\n`") {
+		return nil, "", false
+	}
+	closed = data[:len(data):len(data)]
+	if !evenBackslashes(closed) && !quotedHeredoc(closed, int(pe.Pos.Offset())) {
+		// A backslash that ends an unquoted body is a literal one to
+		// dash, not the continuation of the line added after it; in a
+		// quoted body every backslash is literal already.
+		closed = append(closed, '\\')
+	}
+	if len(closed) > 0 && closed[len(closed)-1] != '\n' {
+		closed = append(closed, '\n')
+	}
+	return append(closed, delim+"\n"...), delim + pe.Pos.String(), true
+}
+
+// quotedHeredoc says whether the here-document operator at off has a
+// quoted delimiter word (any quote or backslash in it): its body is then
+// taken literally.
+func quotedHeredoc(src []byte, off int) bool {
+	if off < 0 || off >= len(src) || !bytes.HasPrefix(src[off:], []byte("<<")) {
+		return false
+	}
+	w := bytes.TrimLeft(bytes.TrimPrefix(src[off+2:], []byte("-")), " \t")
+	if end := bytes.IndexAny(w, " \t\n;&|<>()"); end >= 0 {
+		w = w[:end]
+	}
+	return bytes.ContainsAny(w, `'"\`)
 }

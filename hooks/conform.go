@@ -95,7 +95,7 @@ func conform(name string, src []byte) (*conformed, error) {
 	// string to bash, two to dash), so everything after is read again
 	// before the other corrections (FuzzConform found $'\''\').
 	for i := 0; i < 8; i++ {
-		if r := heredocDollarQuote(f); r != nil {
+		if r := heredocDollarQuote(f, src); r != nil {
 			return nil, &ScriptError{File: name, Line: int(r.Pos().Line()), Msg: "syntax error: a here-document delimiter with bash's $'…' or $\"…\" quoting: dash reads a $ and a quoted string there; write the delimiter plainly quoted ('EOF')", Err: ExitError(2)}
 		}
 		dp := dollarQuotePatches(f)
@@ -226,7 +226,10 @@ func dollarQuotePatches(f *syntax.File) []patch {
 // to that reading (`<<'$'0`), so the script is refused, naming the line,
 // rather than run with a body that ends elsewhere than dash's
 // (FuzzConform: a delimiter of $ and an empty $'…' before 0 or {).
-func heredocDollarQuote(f *syntax.File) *syntax.Redirect {
+func heredocDollarQuote(f *syntax.File, src []byte) *syntax.Redirect {
+	if !bytes.Contains(src, []byte("<<")) || !bytes.Contains(src, []byte("$")) {
+		return nil // no walk of the tree for the configs of every command
+	}
 	var found *syntax.Redirect
 	syntax.Walk(f, func(n syntax.Node) bool {
 		r, ok := n.(*syntax.Redirect)

@@ -141,3 +141,43 @@ func TestUpstreamStillNeedsHookFixes(t *testing.T) {
 		t.Error("upstream now finds the delimiter of <<'$'0: README's known difference and FuzzConform's exception for it can go")
 	}
 }
+
+// TestScriptEndsMatchDash: what the .cases format cannot hold (it ends
+// every case with a newline) — a script ending in a backslash, which is a
+// literal one to dash, after a statement servicectl rewrites, and a
+// here-document the script's last byte closes — prints and exits as
+// under dash.
+func TestScriptEndsMatchDash(t *testing.T) {
+	if _, err := exec.LookPath("dash"); err != nil {
+		t.Fatal("dash is needed (apt-get install dash; make test installs it)")
+	}
+	dir := t.TempDir()
+	env := []string{"PATH=/usr/bin:/bin", "HOME=/home/tester", "LANG=C"}
+	for _, script := range []string{
+		`f() { printf '[%s]' "$@"; echo; }; A=1 f x\`,
+		`A= : x\`,
+		"echo a | cat 3>/dev/null; echo b\\",
+		"cat <<EOF\n$HOME closed by the end\n",
+		"<&0 7</dev/null; echo st $?",
+	} {
+		want, wantCode := runDash(t, dir, env, script)
+		var got, stderr bytes.Buffer
+		err := RunCode(context.Background(), "case", script, 10*time.Second, Options{Env: env, Dir: dir, Stdout: &got, Stderr: &stderr})
+		gotCode := 0
+		if err != nil {
+			gotCode = Status(err)
+		}
+		if got.String() != want || gotCode != wantCode {
+			t.Errorf("%q:\ndash: %q status %d\nhook: %q status %d (%v; stderr %q)", script, want, wantCode, got.String(), gotCode, err, stderr.String())
+		}
+	}
+	// Known (README): a here-document whose last line has no newline
+	// gets one; upstream's here-document bodies are whole lines.
+	for _, script := range []string{"cat <<EOF\nno final newline", "cat <<'EOF'\n$HOME stays\\"} {
+		want, _ := runDash(t, dir, env, script)
+		var got bytes.Buffer
+		if err := RunCode(context.Background(), "case", script, 10*time.Second, Options{Env: env, Dir: dir, Stdout: &got}); err != nil || got.String() != want+"\n" {
+			t.Errorf("%q: dash %q, hook %q (%v): the known difference changed; update README", script, want, got.String(), err)
+		}
+	}
+}

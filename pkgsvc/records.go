@@ -106,7 +106,7 @@ func (p *Playpen) ResolveOrRecorded(name string) (*Service, error, error) {
 	return rs, err, nil
 }
 
-// runningPorts are the port variables recorded by the services with run
+// RunningPorts are the port variables recorded by the services with run
 // state (not stopping), but those in skip: read from state files, no
 // config evaluated.
 func (p *Playpen) RunningPorts(skip map[string]bool) []envtypes.PortUse {

@@ -172,14 +172,14 @@ const (
 // launch between fork and record (Argv0, LauncherStart), or a stop under
 // way (StopPid: the pid it is stopping, written before the first signal,
 // so that the supervisor never takes the death for a crash; see
-// currentState). Empty between commands.
+// CurrentState). Empty between commands.
 type LaunchIntent struct {
 	Argv0         string `json:"argv0,omitempty"`
 	LauncherStart uint64 `json:"launcher_start,omitempty"`
 	StopPid       int    `json:"stop_pid,omitempty"`
 }
 
-// currentState is s's state file as the supervisor must see it: with
+// CurrentState is a service's state file as the supervisor must see it: with
 // Want down while a stop of its pid is under way. The lock file is read
 // first: a stop removes the state file before it empties the lock file,
 // so no order of events reads an old state with an emptied record.

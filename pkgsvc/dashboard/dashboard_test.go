@@ -511,3 +511,46 @@ func TestPageWithoutJavaScript(t *testing.T) {
 		t.Errorf("a refused value wrote etc/project.conf.local")
 	}
 }
+
+// TestSetEnvAffectsTheRunning: POST /api/env answers which services
+// declaring the variable run now (they see it at their next restart);
+// one declaring it but stopped is not among them.
+func TestSetEnvAffectsTheRunning(t *testing.T) {
+	root := t.TempDir()
+	os.Chmod(root, 0o755)
+	decl := "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.1\nservice_optional_envars=X_MODE\n"
+	for rel, c := range map[string]string{
+		"etc/project-name":      "affects\n",
+		"etc/project-services":  "up\ndown\nother\n",
+		"services/up/config":    decl,
+		"services/down/config":  decl,
+		"services/other/config": "service_program=sleep\nservice_flags=1000\nservice_start_secs=0.1\n",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
+		os.WriteFile(filepath.Join(root, rel), []byte(c), 0o644)
+	}
+	p, err := lifecycle.Open(pkgsvc.OpenOptions{Root: root, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.StopMany(bg, []string{"up", "other"}, lifecycle.ManyOptions{}) })
+	if rs := p.StartMany(bg, []string{"up", "other"}, lifecycle.ManyOptions{}); lifecycle.FirstError(rs) != nil {
+		t.Fatal(lifecycle.FirstError(rs))
+	}
+	srv := httptest.NewServer(NewLocal(p, nil))
+	t.Cleanup(srv.Close)
+	resp, err := http.Post(srv.URL+"/api/env", "application/json", strings.NewReader(`{"name":"X_MODE","value":"fast"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Affects []string `json:"affects"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /api/env: %d %v", resp.StatusCode, err)
+	}
+	if len(ans.Affects) != 1 || ans.Affects[0] != "up" {
+		t.Errorf("affects %q, want [up]: only the running service that declares X_MODE", ans.Affects)
+	}
+}

@@ -8,7 +8,7 @@ import (
 	"servicectl/pkgsvc/proc"
 )
 
-// heldState is readState through p.Held when the caller keeps one. The
+// heldState is pkgsvc.ReadState through p.Held when the caller keeps one. The
 // copy it returns is the caller's: its maps are its own.
 func (p *Manager) heldState(path string) (*pkgsvc.State, error) {
 	if p.Held == nil {
@@ -23,7 +23,7 @@ func (p *Manager) heldState(path string) (*pkgsvc.State, error) {
 	return &st, nil
 }
 
-// heldPidfile is readPidfile through p.Held when the caller keeps one.
+// heldPidfile is pkgsvc.ReadPidfile through p.Held when the caller keeps one.
 func (p *Manager) heldPidfile(path string) (int, error) {
 	if p.Held == nil {
 		return pkgsvc.ReadPidfile(path)
